@@ -1,0 +1,13 @@
+//! `lns`: a high-performance L2TPv2 Network Server.
+//!
+//! The crate is split along the sans-IO line (see `docs/ARCHITECTURE.md`):
+//!
+//! - [`wire`]: pure, total parsers and emitters for every packet format.
+//! - [`proto`]: pure state machines driven by bytes and `now`, producing
+//!   datagrams, events and deadlines; both the LNS and the LAC role.
+//!
+//! The runtime (io_uring shards, the control thread, TUN) is the only part that
+//! touches sockets, threads or the clock; it arrives with the daemon.
+
+pub mod proto;
+pub mod wire;
