@@ -1,0 +1,136 @@
+//! Settings of an L2TP endpoint.
+
+use std::time::Duration;
+
+use super::ids::ShardSpec;
+use super::reliable::ReliableConfig;
+use crate::wire::l2tp::avps::caps;
+use crate::wire::l2tp::message::AvpTypeSet;
+use crate::wire::l2tp::AvpType;
+
+/// Which end of the tunnel this endpoint plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// L2TP Network Server: accepts tunnels and incoming calls.
+    Lns,
+    /// L2TP Access Concentrator: opens tunnels and places incoming calls
+    /// (used by tests and by loadgen).
+    Lac,
+}
+
+/// Explicit resource limits; beyond them requests are refused with the RFC
+/// result code instead of being dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Tunnels in any state.
+    pub max_tunnels: usize,
+    /// Sessions in one tunnel.
+    pub max_sessions_per_tunnel: usize,
+    /// Tunnels still in setup (SCCRQ seen, SCCCN not yet).
+    pub max_half_open_tunnels: usize,
+    /// Sessions still in setup across the endpoint.
+    pub max_half_open_sessions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_tunnels: 16_384,
+            max_sessions_per_tunnel: 65_535,
+            max_half_open_tunnels: 1_024,
+            max_half_open_sessions: 65_536,
+        }
+    }
+}
+
+/// Everything an [`Endpoint`](super::Endpoint) needs to know up front.
+#[derive(Debug, Clone)]
+pub struct L2tpConfig {
+    /// LNS or LAC.
+    pub role: Role,
+    /// Host Name AVP we send.
+    pub host_name: Vec<u8>,
+    /// Vendor Name AVP we send (omitted when empty).
+    pub vendor_name: Vec<u8>,
+    /// Firmware Revision AVP we send.
+    pub firmware_revision: u16,
+    /// Framing Capabilities AVP we send.
+    pub framing_capabilities: u32,
+    /// Bearer Capabilities AVP we send.
+    pub bearer_capabilities: u32,
+    /// Tunnel secret. When set, every tunnel is authenticated (§5.1.1): we
+    /// send a Challenge and require a correct Challenge Response.
+    pub secret: Option<Vec<u8>>,
+    /// AVPs to hide (§4.3) when a secret is set.
+    pub hidden_avps: AvpTypeSet,
+    /// Reliable delivery timers and windows.
+    pub reliable: ReliableConfig,
+    /// Send a HELLO after this long without hearing from the peer (§6.5).
+    pub hello_interval: Duration,
+    /// How long a tunnel is kept after StopCCN to ack retransmissions (§5.7).
+    pub stop_hold: Duration,
+    /// Half-open tunnels and sessions are torn down after this long.
+    pub setup_timeout: Duration,
+    /// Released IDs are not reused for this long.
+    pub id_hold: Duration,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Residue class of the tunnel IDs this endpoint allocates.
+    pub shard: ShardSpec,
+}
+
+impl L2tpConfig {
+    /// Defaults for the given role.
+    pub fn new(role: Role) -> Self {
+        let reliable = ReliableConfig::default();
+        // §5.7: hold state for one full retransmission cycle.
+        let stop_hold = full_retransmit_cycle(&reliable);
+        L2tpConfig {
+            role,
+            host_name: match role {
+                Role::Lns => b"lns".to_vec(),
+                Role::Lac => b"lac".to_vec(),
+            },
+            vendor_name: b"lns-rs".to_vec(),
+            firmware_revision: 0x0100,
+            framing_capabilities: caps::FRAMING_SYNC | caps::FRAMING_ASYNC,
+            bearer_capabilities: caps::BEARER_DIGITAL | caps::BEARER_ANALOG,
+            secret: None,
+            hidden_avps: AvpTypeSet::EMPTY,
+            reliable,
+            hello_interval: Duration::from_secs(60),
+            stop_hold,
+            setup_timeout: Duration::from_secs(30),
+            id_hold: stop_hold,
+            limits: Limits::default(),
+            shard: ShardSpec::SINGLE,
+        }
+    }
+
+    /// The AVPs that carry subscriber secrets: what an operator hides when
+    /// hiding is on.
+    pub fn sensitive_avps() -> AvpTypeSet {
+        [
+            AvpType::ProxyAuthenName,
+            AvpType::ProxyAuthenChallenge,
+            AvpType::ProxyAuthenResponse,
+            AvpType::CallingNumber,
+            AvpType::CalledNumber,
+            AvpType::SubAddress,
+        ]
+        .into_iter()
+        .fold(AvpTypeSet::EMPTY, |set, attr| set.with(u16::from(attr)))
+    }
+}
+
+/// Time from the first transmission to giving up: every retransmission
+/// timeout plus the final one.
+pub fn full_retransmit_cycle(reliable: &ReliableConfig) -> Duration {
+    let mut timeout = reliable.retransmit_initial;
+    let mut total = Duration::ZERO;
+    for _ in 0..=reliable.max_retries {
+        total += timeout;
+        timeout = (timeout * 2).min(reliable.retransmit_cap);
+    }
+    total
+}

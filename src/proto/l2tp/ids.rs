@@ -1,0 +1,168 @@
+//! Local tunnel and session ID allocation.
+//!
+//! RFC 2661 §3.1 lets each end pick its own identifiers; we use that freedom
+//! twice. Tunnel IDs encode the shard that owns the tunnel (`id % shards ==
+//! shard`), so the runtime's reuseport BPF program can steer every datagram
+//! to its owner without a lookup. And a released ID rests in quarantine for a
+//! hold period, so a late retransmission from a torn-down tunnel or session
+//! can never be mistaken for traffic of a new one.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+/// Which residue class of IDs this allocator hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardSpec {
+    /// This shard's index, `< count`.
+    pub index: u16,
+    /// Number of shards (at least 1).
+    pub count: u16,
+}
+
+impl ShardSpec {
+    /// A single shard owning every ID.
+    pub const SINGLE: ShardSpec = ShardSpec { index: 0, count: 1 };
+
+    /// The shard that owns `id`.
+    pub fn owner_of(self, id: u16) -> u16 {
+        id % self.count.max(1)
+    }
+}
+
+/// Hands out non-zero 16-bit IDs of one residue class, with quarantine.
+#[derive(Debug, Clone)]
+pub struct IdAllocator {
+    shard: ShardSpec,
+    /// IDs in use or in quarantine.
+    taken: HashSet<u16>,
+    /// Released IDs with the instant they may be reused, oldest first.
+    quarantine: VecDeque<(Instant, u16)>,
+    hold: Duration,
+    /// Most IDs that may be taken at once (0 excluded).
+    capacity: usize,
+}
+
+impl IdAllocator {
+    /// An allocator for the IDs of `shard`, reusing released IDs after `hold`.
+    pub fn new(shard: ShardSpec, hold: Duration) -> Self {
+        let count = shard.count.max(1);
+        let index = shard.index % count;
+        // IDs 1..=65535 with id % count == index.
+        let capacity = (0..=u16::MAX)
+            .filter(|id| *id != 0 && id % count == index)
+            .count();
+        IdAllocator {
+            shard: ShardSpec { index, count },
+            taken: HashSet::new(),
+            quarantine: VecDeque::new(),
+            hold,
+            capacity,
+        }
+    }
+
+    /// IDs currently in use or resting in quarantine.
+    pub fn taken(&self) -> usize {
+        self.taken.len()
+    }
+
+    /// Pick a random free ID of our class, or `None` when all are taken.
+    pub fn allocate(&mut self, now: Instant, rng: &mut impl Rng) -> Option<u16> {
+        self.expire(now);
+        if self.taken.len() >= self.capacity {
+            return None;
+        }
+        let count = u32::from(self.shard.count);
+        let slots = 65536 / count + 1;
+        let start = rng.random_range(0..slots);
+        for step in 0..slots {
+            let slot = (start + step) % slots;
+            let id = slot * count + u32::from(self.shard.index);
+            let Ok(id) = u16::try_from(id) else { continue };
+            if id != 0 && self.taken.insert(id) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Give `id` back; it becomes reusable `hold` after `now`.
+    pub fn release(&mut self, id: u16, now: Instant) {
+        if self.taken.contains(&id) {
+            self.quarantine.push_back((now + self.hold, id));
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(until, id)) = self.quarantine.front() {
+            if until > now {
+                break;
+            }
+            self.quarantine.pop_front();
+            self.taken.remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn ids_follow_the_shard() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let now = Instant::now();
+        let mut ids = IdAllocator::new(ShardSpec { index: 3, count: 4 }, Duration::from_secs(1));
+        for _ in 0..1000 {
+            let id = ids.allocate(now, &mut rng).unwrap();
+            assert_eq!(id % 4, 3);
+            assert_ne!(id, 0);
+        }
+        assert_eq!(ids.taken(), 1000);
+    }
+
+    #[test]
+    fn exhausts_then_recovers_after_hold() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let now = Instant::now();
+        let mut ids = IdAllocator::new(
+            ShardSpec {
+                index: 0,
+                count: 4096,
+            },
+            Duration::from_secs(5),
+        );
+        // Class 0 of 4096: 4096, 8192, ... 61440 (0 excluded) = 15 IDs.
+        let got: HashSet<u16> = (0..15)
+            .map(|_| ids.allocate(now, &mut rng).unwrap())
+            .collect();
+        assert_eq!(got.len(), 15);
+        assert_eq!(ids.allocate(now, &mut rng), None);
+        let first = *got.iter().next().unwrap();
+        ids.release(first, now);
+        // Still in quarantine.
+        assert_eq!(ids.allocate(now + Duration::from_secs(4), &mut rng), None);
+        assert_eq!(
+            ids.allocate(now + Duration::from_secs(5), &mut rng),
+            Some(first)
+        );
+    }
+
+    #[test]
+    fn never_hands_out_a_held_id() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let t0 = Instant::now();
+        let mut ids = IdAllocator::new(ShardSpec::SINGLE, Duration::from_secs(30));
+        let mut held = HashSet::new();
+        for round in 0..2000u64 {
+            let now = t0 + Duration::from_millis(round);
+            let id = ids.allocate(now, &mut rng).unwrap();
+            assert!(!held.contains(&id), "ID {id} reused during its hold");
+            ids.release(id, now);
+            held.insert(id);
+        }
+    }
+}
