@@ -1,0 +1,292 @@
+//! A simulated network for sans-IO endpoint tests: two or more endpoints, a
+//! clock that jumps to the next thing that happens, and a seeded link that
+//! loses, duplicates, delays and reorders datagrams.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use lns::proto::l2tp::{Endpoint, Event, L2tpConfig, Role};
+use lns::wire::l2tp::{ControlMessage, HeaderRepr, Packet};
+
+/// Link impairments, applied to every datagram independently.
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    /// Probability a datagram is lost.
+    pub loss: f64,
+    /// Probability a datagram is delivered twice.
+    pub duplicate: f64,
+    /// Probability a datagram is held back by `reorder_delay` extra.
+    pub reorder: f64,
+    /// One-way latency.
+    pub latency: Duration,
+    /// Extra delay of reordered datagrams.
+    pub reorder_delay: Duration,
+}
+
+impl Link {
+    /// A perfect 1 ms link.
+    pub const CLEAN: Link = Link {
+        loss: 0.0,
+        duplicate: 0.0,
+        reorder: 0.0,
+        latency: Duration::from_millis(1),
+        reorder_delay: Duration::from_millis(0),
+    };
+
+    /// Loss, duplication and reordering all at `p`.
+    pub fn lossy(p: f64) -> Link {
+        Link {
+            loss: p,
+            duplicate: p / 2.0,
+            reorder: p,
+            latency: Duration::from_millis(5),
+            reorder_delay: Duration::from_millis(30),
+        }
+    }
+}
+
+/// A tiny deterministic PRNG (xorshift64*), so a failing seed replays.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
+    }
+}
+
+/// Which side of the pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Side {
+    Lac,
+    Lns,
+}
+
+/// A LAC and an LNS joined by an impaired link.
+#[derive(Debug)]
+pub struct Pair {
+    pub now: Instant,
+    pub start: Instant,
+    pub lac: Endpoint,
+    pub lns: Endpoint,
+    pub lac_addr: SocketAddr,
+    pub lns_addr: SocketAddr,
+    pub link: Link,
+    pub rng: Rng,
+    /// Datagrams in flight: (arrival, tie-break, destination, bytes).
+    in_flight: BinaryHeap<Reverse<(Instant, u64, Side, Vec<u8>)>>,
+    counter: u64,
+    pub lac_events: Vec<Event>,
+    pub lns_events: Vec<Event>,
+    /// Every datagram each side put on the wire (before loss), in order.
+    pub sent_by_lac: Vec<Vec<u8>>,
+    pub sent_by_lns: Vec<Vec<u8>>,
+}
+
+pub fn lac_config() -> L2tpConfig {
+    L2tpConfig::new(Role::Lac)
+}
+
+pub fn lns_config() -> L2tpConfig {
+    L2tpConfig::new(Role::Lns)
+}
+
+impl Pair {
+    pub fn new(lac: L2tpConfig, lns: L2tpConfig, link: Link, seed: u64) -> Self {
+        let now = Instant::now();
+        Pair {
+            now,
+            start: now,
+            lac: Endpoint::new(lac, seed ^ 0x1ac),
+            lns: Endpoint::new(lns, seed ^ 0x1d5),
+            lac_addr: "192.0.2.1:1701".parse().unwrap(),
+            lns_addr: "192.0.2.2:1701".parse().unwrap(),
+            link,
+            rng: Rng::new(seed),
+            in_flight: BinaryHeap::new(),
+            counter: 0,
+            lac_events: Vec::new(),
+            lns_events: Vec::new(),
+            sent_by_lac: Vec::new(),
+            sent_by_lns: Vec::new(),
+        }
+    }
+
+    pub fn clean() -> Self {
+        Pair::new(lac_config(), lns_config(), Link::CLEAN, 1)
+    }
+
+    /// Time since the pair was made.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// Put a datagram on the link toward `to`, applying impairments.
+    pub fn put(&mut self, to: Side, bytes: Vec<u8>) {
+        if self.rng.chance(self.link.loss) {
+            return;
+        }
+        let copies = if self.rng.chance(self.link.duplicate) { 2 } else { 1 };
+        for _ in 0..copies {
+            let mut at = self.now + self.link.latency;
+            if self.rng.chance(self.link.reorder) {
+                at += self.link.reorder_delay;
+            }
+            self.counter += 1;
+            self.in_flight
+                .push(Reverse((at, self.counter, to, bytes.clone())));
+        }
+    }
+
+    /// Move every queued transmit and event out of both endpoints.
+    pub fn drain(&mut self) {
+        while let Some(t) = self.lac.poll_transmit() {
+            assert_eq!(t.remote, self.lns_addr);
+            self.sent_by_lac.push(t.payload.clone());
+            self.put(Side::Lns, t.payload);
+        }
+        while let Some(t) = self.lns.poll_transmit() {
+            assert_eq!(t.remote, self.lac_addr);
+            self.sent_by_lns.push(t.payload.clone());
+            self.put(Side::Lac, t.payload);
+        }
+        while let Some(e) = self.lac.poll_event() {
+            self.lac_events.push(e);
+        }
+        while let Some(e) = self.lns.poll_event() {
+            self.lns_events.push(e);
+        }
+    }
+
+    /// Advance to the next arrival or timer and process it. False when
+    /// nothing is left to happen.
+    pub fn step(&mut self) -> bool {
+        self.drain();
+        let arrival = self.in_flight.peek().map(|Reverse((at, ..))| *at);
+        let next = [arrival, self.lac.poll_timeout(), self.lns.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else { return false };
+        self.now = self.now.max(next);
+        while let Some(Reverse((at, ..))) = self.in_flight.peek() {
+            if *at > self.now {
+                break;
+            }
+            let Reverse((_, _, to, bytes)) = self.in_flight.pop().unwrap();
+            match to {
+                Side::Lns => {
+                    let _ = self.lns.handle_datagram(self.now, self.lac_addr, &bytes);
+                }
+                Side::Lac => {
+                    let _ = self.lac.handle_datagram(self.now, self.lns_addr, &bytes);
+                }
+            }
+        }
+        self.lac.handle_timeout(self.now);
+        self.lns.handle_timeout(self.now);
+        self.drain();
+        true
+    }
+
+    /// Step until `done` holds or `limit` of simulated time passes.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Pair) -> bool) -> bool {
+        let end = self.now + limit;
+        for _ in 0..5_000_000 {
+            self.drain();
+            if done(self) {
+                return true;
+            }
+            if self.now > end || !self.step() {
+                return done(self);
+            }
+        }
+        panic!("simulation did not settle");
+    }
+
+    /// Step for `span` of simulated time.
+    pub fn run_for(&mut self, span: Duration) {
+        let end = self.now + span;
+        self.run_until(span, |p| p.now >= end);
+    }
+
+    /// Bring up one tunnel; returns (LAC tunnel ID, LNS tunnel ID).
+    pub fn tunnel_up(&mut self) -> (u16, u16) {
+        let lac_tunnel = self.lac.connect(self.now, self.lns_addr).unwrap();
+        let up = self.run_until(Duration::from_secs(60), |p| {
+            p.lns_events
+                .iter()
+                .any(|e| matches!(e, Event::TunnelUp { peer_tunnel, .. } if *peer_tunnel == lac_tunnel))
+        });
+        assert!(up, "tunnel did not come up; LNS events {:?}", self.lns_events);
+        let lns_tunnel = self
+            .lns_events
+            .iter()
+            .find_map(|e| match e {
+                Event::TunnelUp {
+                    tunnel,
+                    peer_tunnel,
+                    ..
+                } if *peer_tunnel == lac_tunnel => Some(*tunnel),
+                _ => None,
+            })
+            .unwrap();
+        (lac_tunnel, lns_tunnel)
+    }
+
+    /// LNS events of sessions that came up.
+    pub fn lns_sessions_up(&self) -> usize {
+        self.lns_events
+            .iter()
+            .filter(|e| matches!(e, Event::SessionUp { .. }))
+            .count()
+    }
+
+    /// LAC events of sessions that came up.
+    pub fn lac_sessions_up(&self) -> usize {
+        self.lac_events
+            .iter()
+            .filter(|e| matches!(e, Event::SessionUp { .. }))
+            .count()
+    }
+}
+
+/// A hand-built control datagram, for tests that play a peer by hand.
+pub fn control_datagram(tunnel: u16, session: u16, ns: u16, nr: u16, msg: &ControlMessage) -> Vec<u8> {
+    let mut body = Vec::new();
+    msg.emit(&mut body, None).unwrap();
+    raw_datagram(tunnel, session, ns, nr, &body)
+}
+
+/// A control datagram with an arbitrary body.
+pub fn raw_datagram(tunnel: u16, session: u16, ns: u16, nr: u16, body: &[u8]) -> Vec<u8> {
+    let header = HeaderRepr::control(tunnel, session, ns, nr);
+    let mut out = vec![0; header.header_len() + body.len()];
+    let at = header.emit(&mut out, body.len()).unwrap();
+    out[at..].copy_from_slice(body);
+    out
+}
+
+/// Parse a datagram we emitted: (header, message or None for a ZLB).
+pub fn decode(datagram: &[u8], secret: Option<&[u8]>) -> (HeaderRepr, Option<ControlMessage>) {
+    let packet = Packet::new_checked(datagram).unwrap();
+    let header = HeaderRepr::parse(&packet);
+    let body = packet.payload();
+    if body.is_empty() {
+        (header, None)
+    } else {
+        (header, Some(ControlMessage::parse(body, secret).unwrap()))
+    }
+}
