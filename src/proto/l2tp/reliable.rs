@@ -41,9 +41,10 @@ const DEFAULT_PEER_WINDOW: u16 = 4;
 /// Tuning of one control channel.
 #[derive(Debug, Clone)]
 pub struct ReliableConfig {
-    /// Our Receive Window Size: messages at most this far ahead of the next
-    /// expected one (counting the expected one) are accepted; so at most
-    /// `receive_window - 1` out-of-order messages are held. Default 16.
+    /// Our Receive Window Size: the most out-of-order messages we hold.
+    /// Messages up to this many past the next expected one are held; a
+    /// peer obeying the window never sends more than `receive_window - 1`
+    /// of them, so one extra is tolerated. Default 16.
     pub receive_window: u16,
     /// First retransmission timeout. Default 1 s.
     pub retransmit_initial: Duration,
@@ -243,7 +244,9 @@ impl ControlChannel {
 
     /// Set the peer's Receive Window Size from its AVP.
     ///
-    /// §4.4.3 forbids 0; we read it as 1 rather than stall forever.
+    /// §4.4.3 forbids 0; we read it as 1 rather than stall forever. This
+    /// also resets the slow-start threshold to the new window, so call it
+    /// when the AVP arrives (SCCRQ/SCCRP), not later.
     pub fn set_peer_window(&mut self, size: u16) {
         let size = size.clamp(1, MAX_WINDOW);
         self.peer_window = size;
@@ -283,6 +286,9 @@ impl ControlChannel {
 
     /// Take in one control packet from the peer: its Ns, Nr, Session ID and
     /// body (empty for a ZLB).
+    ///
+    /// After [`Receive::InOrder`], drain [`Self::poll_deliver`] before the
+    /// next call, or held messages would be processed after later ones.
     pub fn receive(
         &mut self,
         now: Instant,
@@ -328,7 +334,7 @@ impl ControlChannel {
             self.stats.duplicates += 1;
             self.schedule_ack(now);
             Receive::Duplicate
-        } else if (ahead as u16) < self.config.receive_window {
+        } else if (ahead as u16) <= self.config.receive_window {
             // §5.8 lets the receiver queue out-of-order messages that fall in
             // its window. Acking at once repeats our current Nr, which tells
             // the peer where the gap is.
@@ -414,6 +420,9 @@ impl ControlChannel {
     }
 
     /// The earliest instant at which [`Self::handle_timeout`] has work.
+    ///
+    /// An ack requested with [`Self::ack_now`] has no deadline here: call
+    /// [`Self::poll_transmit`] right after.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.failed {
             return None;
@@ -1116,24 +1125,29 @@ mod tests {
             ..ReliableConfig::default()
         };
         let mut ch = ControlChannel::new(config);
-        assert_eq!(ch.receive(t0, 4, 0, 0, b"x"), Receive::OutOfWindow);
+        assert_eq!(ch.receive(t0, 5, 0, 0, b"x"), Receive::OutOfWindow);
         assert_eq!(ch.receive(t0, 0x7fff, 0, 0, b"x"), Receive::OutOfWindow);
         assert_eq!(ch.stats().out_of_window, 2);
-        assert_eq!(ch.poll_timeout(), None);
-        assert_eq!(ch.receive(t0, 3, 0, 0, b"x"), Receive::Buffered);
-        assert!(ch.held.len() <= 3);
+        assert_eq!(ch.poll_timeout(), None, "no ack for a dropped message");
+        for ns in 1..=4 {
+            assert_eq!(ch.receive(t0, ns, 0, 0, b"x"), Receive::Buffered);
+        }
+        assert_eq!(ch.held.len(), 4);
     }
 
     #[test]
-    fn receive_window_of_one_holds_nothing() {
+    fn receive_window_of_one_holds_one_message() {
         let t0 = Instant::now();
         let config = ReliableConfig {
             receive_window: 1,
             ..ReliableConfig::default()
         };
         let mut ch = ControlChannel::new(config);
-        assert_eq!(ch.receive(t0, 1, 0, 0, b"x"), Receive::OutOfWindow);
-        assert_eq!(ch.receive(t0, 0, 0, 0, b"x"), Receive::InOrder);
+        assert_eq!(ch.receive(t0, 2, 0, 0, b"y"), Receive::OutOfWindow);
+        assert_eq!(ch.receive(t0, 1, 0, 0, b"x"), Receive::Buffered);
+        assert_eq!(ch.receive(t0, 0, 0, 0, b"w"), Receive::InOrder);
+        assert_eq!(ch.poll_deliver().map(|d| d.body), Some(b"x".to_vec()));
+        assert_eq!(ch.next_nr(), 2);
     }
 
     #[test]
@@ -1466,6 +1480,60 @@ mod tests {
         for ch in &sides {
             assert_eq!(ch.stats().retransmitted, 0);
             assert_eq!(ch.stats().duplicates, 0);
+        }
+    }
+
+    /// Arbitrary peer input (any Ns, Nr, body) interleaved with timers and
+    /// sends never panics and keeps the internal bounds.
+    #[test]
+    fn random_peer_input_never_panics() {
+        let t0 = Instant::now();
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        for slow_start in [true, false] {
+            let config = ReliableConfig {
+                receive_window: 8,
+                slow_start,
+                ..ReliableConfig::default()
+            };
+            let mut ch = ControlChannel::with_initial_sequence(config, 65520, 65530);
+            ch.set_peer_window(rng.below(40) as u16);
+            let mut now = t0;
+            let mut out = Vec::new();
+            for step in 0..20_000u32 {
+                now += Duration::from_millis(rng.below(300));
+                match rng.below(4) {
+                    0 => ch.send((step % 5) as u16, vec![step as u8; 1 + (step % 3) as usize]),
+                    1 => ch.handle_timeout(now),
+                    _ => {
+                        // Mostly near the window, sometimes anywhere.
+                        let near = rng.chance(80);
+                        let ns = if near {
+                            ch.next_nr()
+                                .wrapping_add(rng.below(12) as u16)
+                                .wrapping_sub(2)
+                        } else {
+                            rng.next() as u16
+                        };
+                        let nr = if near {
+                            ch.next_ns().wrapping_sub(rng.below(8) as u16)
+                        } else {
+                            rng.next() as u16
+                        };
+                        let body = vec![0xab; rng.below(3) as usize];
+                        ch.receive(now, ns, nr, 0, &body);
+                        while ch.poll_deliver().is_some() {}
+                    }
+                }
+                while ch.poll_transmit(now, &mut out) {
+                    parse(&out);
+                }
+                assert!(ch.held.len() <= 8);
+                assert!(ch.outstanding <= ch.in_flight.len());
+                assert!(ch.in_flight.len() <= usize::from(ch.peer_window));
+                if ch.is_failed() {
+                    break;
+                }
+            }
         }
     }
 }
