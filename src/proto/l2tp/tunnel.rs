@@ -13,7 +13,7 @@ use super::event::{Event, SessionDownReason, TunnelDownReason};
 use super::ids::{IdAllocator, ShardSpec};
 use super::reliable::{ControlChannel, Receive};
 use super::session::Session;
-use crate::wire::l2tp::avps::{error_code, stopccn_result};
+use crate::wire::l2tp::avps::{cdn_result, error_code, stopccn_result};
 use crate::wire::l2tp::message::Hiding;
 use crate::wire::l2tp::{Avp, ControlMessage, MessageType, ResultCode, WireError};
 
@@ -112,13 +112,14 @@ impl Tunnel {
                 attrs: ctx.config.hidden_avps,
             })
         });
-        match msg.emit(&mut body, hiding.as_ref()) {
-            Ok(()) => {
-                ctx.stats.count_out(msg.message_type);
-                self.channel.send(peer_session, body);
-            }
+        let queued = msg
+            .emit(&mut body, hiding.as_ref())
+            .ok()
+            .and_then(|()| self.channel.try_send(peer_session, body).ok());
+        match queued {
+            Some(()) => ctx.stats.count_out(msg.message_type),
             // Only our own oversized values can fail here; count, don't send.
-            Err(_) => ctx.stats.emit_failures += 1,
+            None => ctx.stats.emit_failures += 1,
         }
     }
 
@@ -228,10 +229,19 @@ impl Tunnel {
                 error: Some(error_code::UNKNOWN_MANDATORY_AVP),
                 message: None,
             };
-            if msg.message_type.is_session_message() && self.sessions.contains_key(&session) {
-                self.close_session(ctx, session, result(2));
-            } else {
+            if !msg.message_type.is_session_message() {
                 self.stop_general(ctx, result(stopccn_result::GENERAL_ERROR));
+            } else if self.sessions.contains_key(&session) {
+                self.close_session(ctx, session, result(cdn_result::GENERAL_ERROR));
+            } else if let Some(peer_session) = msg.assigned_session_id().filter(|_| {
+                matches!(msg.message_type, MessageType::Icrq | MessageType::Ocrq)
+            }) {
+                // A call request we cannot understand: refuse the call only.
+                ctx.stats.sessions_refused += 1;
+                let refusal = ControlMessage::new(MessageType::Cdn)
+                    .with(Avp::ResultCode(result(cdn_result::GENERAL_ERROR)))
+                    .with(Avp::AssignedSessionId(0));
+                self.send(ctx, peer_session, &refusal);
             }
             return;
         }
@@ -272,7 +282,7 @@ impl Tunnel {
         let text = error.to_string().into_bytes();
         if session != 0 && self.sessions.contains_key(&session) {
             let result = ResultCode {
-                result: 2,
+                result: cdn_result::GENERAL_ERROR,
                 error: Some(code),
                 message: Some(text),
             };
