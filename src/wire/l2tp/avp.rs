@@ -176,7 +176,9 @@ mod tests {
         assert_eq!(avp.value, &[0, 1]);
 
         let mut out = vec![];
-        AvpWriter::new(&mut out).push(avp.header, avp.value).unwrap();
+        AvpWriter::new(&mut out)
+            .push(avp.header, avp.value)
+            .unwrap();
         assert_eq!(out, bytes);
     }
 

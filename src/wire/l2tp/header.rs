@@ -68,7 +68,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
         // §3.1: control messages MUST have L and S set and O clear.
         if word & flags::TYPE != 0
-            && (word & flags::LENGTH == 0 || word & flags::SEQUENCE == 0 || word & flags::OFFSET != 0)
+            && (word & flags::LENGTH == 0
+                || word & flags::SEQUENCE == 0
+                || word & flags::OFFSET != 0)
         {
             return Err(WireError::BadControlFlags);
         }
@@ -179,7 +181,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     /// Offset Size, when the O bit is set.
     pub fn offset_size(&self) -> Option<u16> {
-        self.has_offset().then(|| self.word_at(self.fixed_len() - 2))
+        self.has_offset()
+            .then(|| self.word_at(self.fixed_len() - 2))
     }
 
     /// Length of the header including the offset pad.

@@ -65,7 +65,9 @@ impl core::fmt::Display for WireError {
             WireError::AvpValueLength { attr } => write!(f, "AVP {attr}: wrong value length"),
             WireError::AvpValueRange { attr } => write!(f, "AVP {attr}: value out of range"),
             WireError::MissingMessageType => f.write_str("first AVP is not Message Type"),
-            WireError::HiddenWithoutKey => f.write_str("hidden AVP without Random Vector or secret"),
+            WireError::HiddenWithoutKey => {
+                f.write_str("hidden AVP without Random Vector or secret")
+            }
             WireError::HiddenBadLength => f.write_str("hidden AVP original length too large"),
             WireError::HiddenMessageType => f.write_str("Message Type AVP is hidden"),
             WireError::BufferTooSmall => f.write_str("output buffer too small"),
