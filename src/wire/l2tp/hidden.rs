@@ -112,3 +112,114 @@ pub fn unhide(
     plain.drain(..LENGTH_FIELD);
     Ok(plain)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"secret";
+    /// Random Vector of the known-answer vectors: 0x10, 0x11, ..., 0x1f.
+    const RV: [u8; 16] = [
+        0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e,
+        0x1f,
+    ];
+
+    fn hidden(attr: u16, value: &[u8], padding: usize) -> Vec<u8> {
+        let mut out = vec![];
+        hide(attr, value, SECRET, &RV, padding, &mut out).unwrap();
+        out
+    }
+
+    // The expected ciphertexts below were computed once with a separate
+    // Python script (hashlib.md5) following §4.3, not with this code.
+
+    #[test]
+    fn known_answer_single_block() {
+        // Proxy Authen Name (30) "test1": subformat 00 05 't' 'e' 's' 't' '1'.
+        let expected = [0xf3, 0xa0, 0x49, 0x8c, 0x3c, 0x04, 0xb7];
+        assert_eq!(hidden(30, b"test1", 0), expected);
+        assert_eq!(unhide(30, &expected, SECRET, &RV), Ok(b"test1".to_vec()));
+    }
+
+    #[test]
+    fn known_answer_two_octets() {
+        // Assigned Tunnel ID (9) 0x1234.
+        let expected = [0xbb, 0x53, 0x35, 0xed];
+        assert_eq!(hidden(9, &[0x12, 0x34], 0), expected);
+    }
+
+    #[test]
+    fn known_answer_three_blocks_with_padding() {
+        // Proxy Authen Response (33): octets 0..=32 and 3 octets of padding,
+        // 38 bytes in all: two full chained blocks and a short third one.
+        let value: Vec<u8> = (0..33).collect();
+        let expected = [
+            // c(1) = p(1) xor MD5(00 21 + secret + RV)
+            0x10, 0x3f, 0x03, 0x7e, 0x7a, 0x84, 0xfd, 0xb3, 0xaf, 0xec, 0x92, 0x10, 0x19, 0x4c,
+            0x42, 0x3e, // c(2) = p(2) xor MD5(secret + c(1))
+            0xee, 0x02, 0xcd, 0xcb, 0xca, 0xd6, 0x4e, 0x8f, 0xf7, 0x4d, 0xd7, 0x37, 0x04, 0xf7,
+            0x98, 0x3f, // c(3) = p(3) xor the head of MD5(secret + c(2))
+            0xf6, 0x7b, 0x65, 0x6c, 0xbf, 0xb9,
+        ];
+        assert_eq!(hidden(33, &value, 3), expected);
+        assert_eq!(unhide(33, &expected, SECRET, &RV), Ok(value));
+    }
+
+    #[test]
+    fn round_trips() {
+        for len in [0, 1, 15, 16, 17, 33, 200] {
+            for padding in [0, 1, 7, 16] {
+                let value: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+                let cipher = hidden(22, &value, padding);
+                assert_eq!(cipher.len(), 2 + len + padding);
+                assert_eq!(
+                    unhide(22, &cipher, SECRET, &RV),
+                    Ok(value),
+                    "len {len} padding {padding}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn keystream_depends_on_type_secret_and_vector() {
+        let base = hidden(9, &[1, 2], 0);
+        assert_ne!(hidden(14, &[1, 2], 0), base);
+        let mut other = vec![];
+        hide(9, &[1, 2], b"secreT", &RV, 0, &mut other).unwrap();
+        assert_ne!(other, base);
+        other.clear();
+        hide(9, &[1, 2], SECRET, &RV[1..], 0, &mut other).unwrap();
+        assert_ne!(other, base);
+    }
+
+    #[test]
+    fn hide_appends() {
+        let mut out = vec![0xa5; 3];
+        hide(30, b"test1", SECRET, &RV, 0, &mut out).unwrap();
+        assert_eq!(out[..3], [0xa5; 3]);
+        assert_eq!(out[3..], hidden(30, b"test1", 0));
+    }
+
+    #[test]
+    fn bad_lengths() {
+        assert_eq!(unhide(9, &[], SECRET, &RV), Err(WireError::HiddenBadLength));
+        assert_eq!(
+            unhide(9, &[0xbb], SECRET, &RV),
+            Err(WireError::HiddenBadLength)
+        );
+        // "test1" cut after one value byte: the length field still says 5.
+        let cut = &hidden(30, b"test1", 0)[..3];
+        assert_eq!(
+            unhide(30, cut, SECRET, &RV),
+            Err(WireError::HiddenBadLength)
+        );
+        // Too long for the 16-bit original length.
+        let mut out = vec![];
+        assert_eq!(
+            hide(9, &vec![0; 70_000], SECRET, &RV, 0, &mut out),
+            Err(WireError::BadLength)
+        );
+        assert!(out.is_empty());
+    }
+}
