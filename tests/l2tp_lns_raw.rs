@@ -120,10 +120,9 @@ impl Harness {
         ));
         assert_eq!(header.sequence, Some((0, 1)));
         self.send(&control_datagram(ours, 0, 1, 1, &scccn)).unwrap();
-        assert!(self
-            .events()
-            .iter()
-            .any(|e| matches!(e, Event::TunnelUp { tunnel, peer_tunnel: 0x5fa2, .. } if *tunnel == ours)));
+        assert!(self.events().iter().any(
+            |e| matches!(e, Event::TunnelUp { tunnel, peer_tunnel: 0x5fa2, .. } if *tunnel == ours)
+        ));
         ours
     }
 }
@@ -148,7 +147,9 @@ fn xl2tpd_sccrq_gets_the_challenge_response_l2tpns_gave() {
     assert_eq!(sccrp.protocol_version(), Some((1, 0)));
     assert!(sccrp.host_name().is_some());
     assert!(sccrp.assigned_tunnel_id().is_some_and(|id| id != 0));
-    assert!(sccrp.find(lns::wire::l2tp::AvpType::FramingCapabilities).is_some());
+    assert!(sccrp
+        .find(lns::wire::l2tp::AvpType::FramingCapabilities)
+        .is_some());
     // We challenge back, since we have a secret.
     assert_eq!(sccrp.challenge().map(<[u8]>::len), Some(16));
 }
@@ -174,14 +175,22 @@ fn retransmitted_sccrq_does_not_open_a_second_tunnel() {
 fn missing_challenge_response_in_scccn_is_refused() {
     let mut h = Harness::with_secret();
     h.send(&hex(XL2TPD_SCCRQ)).unwrap();
-    let ours = h.replies()[0].1.as_ref().unwrap().assigned_tunnel_id().unwrap();
+    let ours = h.replies()[0]
+        .1
+        .as_ref()
+        .unwrap()
+        .assigned_tunnel_id()
+        .unwrap();
     // xl2tpd's SCCCN from the capture: no Challenge Response in it.
     let scccn = raw_datagram(ours, 0, 1, 1, &hex("8008 0000 0000 0003"));
     h.send(&scccn).unwrap();
     let replies = h.replies();
     let stop = replies.iter().find_map(|(_, m)| m.clone()).unwrap();
     assert_eq!(stop.message_type, MessageType::StopCcn);
-    assert_eq!(stop.result_code().unwrap().result, stopccn_result::NOT_AUTHORIZED);
+    assert_eq!(
+        stop.result_code().unwrap().result,
+        stopccn_result::NOT_AUTHORIZED
+    );
     assert_eq!(h.lns.stats().auth_failures, 1);
 }
 
@@ -190,7 +199,8 @@ fn xl2tpd_call_replayed_against_our_lns() {
     let mut h = Harness::with_secret();
     let tunnel = h.tunnel_up();
     // ICRQ (Ns 2) → ICRP addressed to xl2tpd's session 0x2ab3.
-    h.send(&raw_datagram(tunnel, 0, 2, 1, &hex(XL2TPD_ICRQ_BODY))).unwrap();
+    h.send(&raw_datagram(tunnel, 0, 2, 1, &hex(XL2TPD_ICRQ_BODY)))
+        .unwrap();
     let replies = h.replies();
     let (header, icrp) = replies.iter().find(|(_, m)| m.is_some()).unwrap();
     let icrp = icrp.as_ref().unwrap();
@@ -199,12 +209,17 @@ fn xl2tpd_call_replayed_against_our_lns() {
     assert_eq!(header.session_id, 0x2ab3);
     let session = icrp.assigned_session_id().unwrap();
     // ICCN (Ns 3) → session up with xl2tpd's AVPs.
-    h.send(&raw_datagram(tunnel, session, 3, 2, &hex(XL2TPD_ICCN_BODY))).unwrap();
+    h.send(&raw_datagram(tunnel, session, 3, 2, &hex(XL2TPD_ICCN_BODY)))
+        .unwrap();
     let events = h.events();
     let call = events
         .iter()
         .find_map(|e| match e {
-            Event::SessionUp { call, peer_session: 0x2ab3, .. } => Some(call.clone()),
+            Event::SessionUp {
+                call,
+                peer_session: 0x2ab3,
+                ..
+            } => Some(call.clone()),
             _ => None,
         })
         .unwrap();
@@ -212,7 +227,8 @@ fn xl2tpd_call_replayed_against_our_lns() {
     assert_eq!(call.framing_type, Some(1));
     assert_eq!(call.rx_connect_speed, Some(0));
     // CDN (Ns 4) → session down with result 1.
-    h.send(&raw_datagram(tunnel, session, 4, 2, &hex(XL2TPD_CDN_BODY))).unwrap();
+    h.send(&raw_datagram(tunnel, session, 4, 2, &hex(XL2TPD_CDN_BODY)))
+        .unwrap();
     assert!(h.events().iter().any(|e| matches!(
         e,
         Event::SessionDown { reason: SessionDownReason::PeerDisconnect(rc), .. } if rc.result == 1
@@ -251,7 +267,10 @@ fn sccrq(peer_tunnel: u16) -> ControlMessage {
 fn sccrq_with_unknown_mandatory_avp_is_refused_statelessly() {
     let mut h = Harness::new(L2tpConfig::new(Role::Lns));
     let msg = sccrq(77).with(unknown_mandatory());
-    assert_eq!(h.send(&control_datagram(0, 0, 0, 0, &msg)), Err(Dropped::Refused));
+    assert_eq!(
+        h.send(&control_datagram(0, 0, 0, 0, &msg)),
+        Err(Dropped::Refused)
+    );
     let (header, stop) = h.replies().remove(0);
     let stop = stop.unwrap();
     assert_eq!(header.tunnel_id, 77);
@@ -287,9 +306,15 @@ fn wrong_protocol_version_gets_result_5() {
         version: 2,
         revision: 0,
     };
-    assert_eq!(h.send(&control_datagram(0, 0, 0, 0, &msg)), Err(Dropped::Refused));
+    assert_eq!(
+        h.send(&control_datagram(0, 0, 0, 0, &msg)),
+        Err(Dropped::Refused)
+    );
     let stop = h.replies().remove(0).1.unwrap();
-    assert_eq!(stop.result_code().unwrap().result, stopccn_result::BAD_PROTOCOL_VERSION);
+    assert_eq!(
+        stop.result_code().unwrap().result,
+        stopccn_result::BAD_PROTOCOL_VERSION
+    );
 }
 
 #[test]
@@ -297,14 +322,18 @@ fn challenge_without_a_configured_secret_is_refused() {
     let mut h = Harness::new(L2tpConfig::new(Role::Lns));
     assert_eq!(h.send(&hex(XL2TPD_SCCRQ)), Err(Dropped::Refused));
     let stop = h.replies().remove(0).1.unwrap();
-    assert_eq!(stop.result_code().unwrap().result, stopccn_result::NOT_AUTHORIZED);
+    assert_eq!(
+        stop.result_code().unwrap().result,
+        stopccn_result::NOT_AUTHORIZED
+    );
 }
 
 #[test]
 fn half_open_session_is_cleared_at_the_setup_timeout() {
     let mut h = Harness::with_secret();
     let tunnel = h.tunnel_up();
-    h.send(&raw_datagram(tunnel, 0, 2, 1, &hex(XL2TPD_ICRQ_BODY))).unwrap();
+    h.send(&raw_datagram(tunnel, 0, 2, 1, &hex(XL2TPD_ICRQ_BODY)))
+        .unwrap();
     let session = h
         .replies()
         .into_iter()
@@ -346,7 +375,10 @@ fn icrq_with_unknown_mandatory_avp_refuses_only_that_call() {
     let cdn = cdn.unwrap();
     assert_eq!(cdn.message_type, MessageType::Cdn);
     assert_eq!(header.session_id, 0x1234);
-    assert_eq!(cdn.result_code().unwrap().error, Some(error_code::UNKNOWN_MANDATORY_AVP));
+    assert_eq!(
+        cdn.result_code().unwrap().error,
+        Some(error_code::UNKNOWN_MANDATORY_AVP)
+    );
     assert_eq!(h.lns.tunnel_count(), 1);
     assert!(h.lns.tunnel(tunnel).unwrap().state == lns::proto::l2tp::TunnelState::Established);
 }
@@ -359,7 +391,10 @@ fn hello_with_unknown_mandatory_avp_clears_the_tunnel() {
     h.send(&control_datagram(tunnel, 0, 2, 1, &hello)).unwrap();
     let stop = h.replies().into_iter().find_map(|(_, m)| m).unwrap();
     assert_eq!(stop.message_type, MessageType::StopCcn);
-    assert_eq!(stop.result_code().unwrap().error, Some(error_code::UNKNOWN_MANDATORY_AVP));
+    assert_eq!(
+        stop.result_code().unwrap().error,
+        Some(error_code::UNKNOWN_MANDATORY_AVP)
+    );
     assert!(h.events().iter().any(|e| matches!(
         e,
         Event::TunnelDown {
@@ -378,7 +413,10 @@ fn malformed_tunnel_message_gets_stopccn_with_length_error() {
     h.send(&raw_datagram(tunnel, 0, 2, 1, &body)).unwrap();
     let stop = h.replies().into_iter().find_map(|(_, m)| m).unwrap();
     assert_eq!(stop.message_type, MessageType::StopCcn);
-    assert_eq!(stop.result_code().unwrap().error, Some(error_code::BAD_LENGTH));
+    assert_eq!(
+        stop.result_code().unwrap().error,
+        Some(error_code::BAD_LENGTH)
+    );
     assert_eq!(h.lns.stats().malformed_messages, 1);
 }
 
@@ -386,7 +424,8 @@ fn malformed_tunnel_message_gets_stopccn_with_length_error() {
 fn unknown_message_type_clears_the_tunnel() {
     let mut h = Harness::with_secret();
     let tunnel = h.tunnel_up();
-    h.send(&raw_datagram(tunnel, 0, 2, 1, &hex("8008 0000 0000 0063"))).unwrap();
+    h.send(&raw_datagram(tunnel, 0, 2, 1, &hex("8008 0000 0000 0063")))
+        .unwrap();
     let stop = h.replies().into_iter().find_map(|(_, m)| m).unwrap();
     assert_eq!(stop.message_type, MessageType::StopCcn);
 }
@@ -395,10 +434,14 @@ fn unknown_message_type_clears_the_tunnel() {
 fn message_for_an_unknown_session_costs_nothing() {
     let mut h = Harness::with_secret();
     let tunnel = h.tunnel_up();
-    h.send(&raw_datagram(tunnel, 0x4444, 2, 1, &hex(XL2TPD_ICCN_BODY))).unwrap();
+    h.send(&raw_datagram(tunnel, 0x4444, 2, 1, &hex(XL2TPD_ICCN_BODY)))
+        .unwrap();
     assert_eq!(h.lns.stats().unknown_session, 1);
     assert!(h.replies().iter().all(|(_, m)| m.is_none()));
-    assert_eq!(h.lns.tunnel(tunnel).unwrap().state, lns::proto::l2tp::TunnelState::Established);
+    assert_eq!(
+        h.lns.tunnel(tunnel).unwrap().state,
+        lns::proto::l2tp::TunnelState::Established
+    );
 }
 
 #[test]
@@ -406,7 +449,10 @@ fn stray_datagrams_are_dropped_with_a_reason() {
     let mut h = Harness::with_secret();
     let tunnel = h.tunnel_up();
     // A data message is the fast path's business.
-    assert_eq!(h.send(&hex("0002 5fa2 2ab3 ff03 c021")), Err(Dropped::NotControl));
+    assert_eq!(
+        h.send(&hex("0002 5fa2 2ab3 ff03 c021")),
+        Err(Dropped::NotControl)
+    );
     // Garbage.
     assert_eq!(h.send(&[0xc8]), Err(Dropped::MalformedHeader));
     // An unknown tunnel.
@@ -417,12 +463,16 @@ fn stray_datagrams_are_dropped_with_a_reason() {
     // The right tunnel from the wrong address.
     let stranger: SocketAddr = "10.99.0.9:1701".parse().unwrap();
     assert_eq!(
-        h.lns.handle_datagram(h.now, stranger, &raw_datagram(tunnel, 0, 2, 1, &[])),
+        h.lns
+            .handle_datagram(h.now, stranger, &raw_datagram(tunnel, 0, 2, 1, &[])),
         Err(Dropped::WrongPeer)
     );
     assert_eq!(h.lns.stats().dropped(Dropped::WrongPeer), 1);
     // A ZLB to tunnel 0.
-    assert_eq!(h.send(&raw_datagram(0, 0, 0, 0, &[])), Err(Dropped::NotSccrq));
+    assert_eq!(
+        h.send(&raw_datagram(0, 0, 0, 0, &[])),
+        Err(Dropped::NotSccrq)
+    );
 }
 
 #[test]

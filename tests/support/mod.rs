@@ -67,6 +67,9 @@ impl Rng {
     }
 }
 
+/// A datagram on the link: (arrival, tie-break, destination, bytes).
+type InFlight = (Instant, u64, Side, Vec<u8>);
+
 /// Which side of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Side {
@@ -86,7 +89,7 @@ pub struct Pair {
     pub link: Link,
     pub rng: Rng,
     /// Datagrams in flight: (arrival, tie-break, destination, bytes).
-    in_flight: BinaryHeap<Reverse<(Instant, u64, Side, Vec<u8>)>>,
+    in_flight: BinaryHeap<Reverse<InFlight>>,
     counter: u64,
     pub lac_events: Vec<Event>,
     pub lns_events: Vec<Event>,
@@ -138,7 +141,11 @@ impl Pair {
         if self.rng.chance(self.link.loss) {
             return;
         }
-        let copies = if self.rng.chance(self.link.duplicate) { 2 } else { 1 };
+        let copies = if self.rng.chance(self.link.duplicate) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let mut at = self.now + self.link.latency;
             if self.rng.chance(self.link.reorder) {
@@ -226,11 +233,15 @@ impl Pair {
     pub fn tunnel_up(&mut self) -> (u16, u16) {
         let lac_tunnel = self.lac.connect(self.now, self.lns_addr).unwrap();
         let up = self.run_until(Duration::from_secs(60), |p| {
-            p.lns_events
-                .iter()
-                .any(|e| matches!(e, Event::TunnelUp { peer_tunnel, .. } if *peer_tunnel == lac_tunnel))
+            p.lns_events.iter().any(
+                |e| matches!(e, Event::TunnelUp { peer_tunnel, .. } if *peer_tunnel == lac_tunnel),
+            )
         });
-        assert!(up, "tunnel did not come up; LNS events {:?}", self.lns_events);
+        assert!(
+            up,
+            "tunnel did not come up; LNS events {:?}",
+            self.lns_events
+        );
         let lns_tunnel = self
             .lns_events
             .iter()
@@ -264,7 +275,13 @@ impl Pair {
 }
 
 /// A hand-built control datagram, for tests that play a peer by hand.
-pub fn control_datagram(tunnel: u16, session: u16, ns: u16, nr: u16, msg: &ControlMessage) -> Vec<u8> {
+pub fn control_datagram(
+    tunnel: u16,
+    session: u16,
+    ns: u16,
+    nr: u16,
+    msg: &ControlMessage,
+) -> Vec<u8> {
     let mut body = Vec::new();
     msg.emit(&mut body, None).unwrap();
     raw_datagram(tunnel, session, ns, nr, &body)

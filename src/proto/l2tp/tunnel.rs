@@ -233,9 +233,10 @@ impl Tunnel {
                 self.stop_general(ctx, result(stopccn_result::GENERAL_ERROR));
             } else if self.sessions.contains_key(&session) {
                 self.close_session(ctx, session, result(cdn_result::GENERAL_ERROR));
-            } else if let Some(peer_session) = msg.assigned_session_id().filter(|_| {
-                matches!(msg.message_type, MessageType::Icrq | MessageType::Ocrq)
-            }) {
+            } else if let Some(peer_session) = msg
+                .assigned_session_id()
+                .filter(|_| matches!(msg.message_type, MessageType::Icrq | MessageType::Ocrq))
+            {
                 // A call request we cannot understand: refuse the call only.
                 ctx.stats.sessions_refused += 1;
                 let refusal = ControlMessage::new(MessageType::Cdn)
