@@ -10,4 +10,5 @@
 //! touches sockets, threads or the clock; it arrives with the daemon.
 
 pub mod proto;
+pub mod sim;
 pub mod wire;

@@ -9,9 +9,10 @@ use lns::proto::l2tp::{
     CallInfo, Event, L2tpConfig, Limits, ProxyAuth, ProxyLcp, SessionDownReason, SessionState,
     ShardSpec, TunnelDownReason, TunnelState,
 };
+use lns::sim::{lac_config, lns_config, Link, Pair};
 use lns::wire::l2tp::avps::{cdn_result, error_code, stopccn_result, CallErrors};
 use lns::wire::l2tp::{MessageType, ResultCode};
-use support::{lac_config, lns_config, Link, Pair};
+use std::time::Instant;
 
 fn clear(result: u16) -> ResultCode {
     ResultCode {
@@ -48,8 +49,8 @@ fn subscriber_call(n: u32) -> CallInfo {
 
 #[test]
 fn tunnel_and_session_lifecycle_on_a_clean_link() {
-    let mut pair = Pair::clean();
-    let (lac_t, lns_t) = pair.tunnel_up();
+    let mut pair = Pair::clean(Instant::now());
+    let (lac_t, lns_t) = pair.tunnel_up().unwrap();
     assert!(matches!(
         pair.lac_events[0],
         Event::TunnelUp { tunnel, peer_tunnel, .. } if tunnel == lac_t && peer_tunnel == lns_t
@@ -132,8 +133,8 @@ fn authenticated_tunnel_with_hidden_avps() {
     let mut lns = lns_config();
     lns.secret = Some(secret.clone());
     lns.hidden_avps = L2tpConfig::sensitive_avps();
-    let mut pair = Pair::new(lac, lns, Link::CLEAN, 3);
-    let (lac_t, _) = pair.tunnel_up();
+    let mut pair = Pair::new(lac, lns, Link::CLEAN, 3, Instant::now());
+    let (lac_t, _) = pair.tunnel_up().unwrap();
     let call = subscriber_call(7);
     pair.lac
         .open_session(pair.now, lac_t, call.clone())
@@ -170,7 +171,7 @@ fn wrong_secret_is_refused_with_result_4() {
     lac.secret = Some(b"one".to_vec());
     let mut lns = lns_config();
     lns.secret = Some(b"two".to_vec());
-    let mut pair = Pair::new(lac, lns, Link::CLEAN, 4);
+    let mut pair = Pair::new(lac, lns, Link::CLEAN, 4, Instant::now());
     pair.lac.connect(pair.now, pair.lns_addr).unwrap();
     pair.run_for(Duration::from_secs(5));
     // The LAC checks the LNS's Challenge Response first and refuses.
@@ -193,7 +194,7 @@ fn wrong_secret_is_refused_with_result_4() {
 fn lns_with_secret_refuses_a_lac_without_one() {
     let mut lns = lns_config();
     lns.secret = Some(b"two".to_vec());
-    let mut pair = Pair::new(lac_config(), lns, Link::CLEAN, 5);
+    let mut pair = Pair::new(lac_config(), lns, Link::CLEAN, 5, Instant::now());
     pair.lac.connect(pair.now, pair.lns_addr).unwrap();
     pair.run_for(Duration::from_secs(5));
     // The LAC cannot answer the LNS's Challenge, so it refuses itself.
@@ -212,7 +213,13 @@ fn lns_with_secret_refuses_a_lac_without_one() {
 #[test]
 fn storm_under_twenty_percent_loss() {
     for seed in 1..=4u64 {
-        let mut pair = Pair::new(lac_config(), lns_config(), Link::lossy(0.2), seed);
+        let mut pair = Pair::new(
+            lac_config(),
+            lns_config(),
+            Link::lossy(0.2),
+            seed,
+            Instant::now(),
+        );
         let tunnels = 6;
         let sessions = 15;
         let mut lac_tunnels = Vec::new();
@@ -292,8 +299,8 @@ fn storm_under_twenty_percent_loss() {
 
 #[test]
 fn vanished_lac_is_detected_by_hello_and_retransmit_timeout() {
-    let mut pair = Pair::clean();
-    let (lac_t, _) = pair.tunnel_up();
+    let mut pair = Pair::clean(Instant::now());
+    let (lac_t, _) = pair.tunnel_up().unwrap();
     pair.lac
         .open_session(pair.now, lac_t, subscriber_call(1))
         .unwrap();
@@ -331,8 +338,8 @@ fn vanished_lac_is_detected_by_hello_and_retransmit_timeout() {
 
 #[test]
 fn idle_tunnel_sends_hello_and_stays_up() {
-    let mut pair = Pair::clean();
-    pair.tunnel_up();
+    let mut pair = Pair::clean(Instant::now());
+    pair.tunnel_up().unwrap();
     pair.run_for(Duration::from_secs(200));
     assert!(pair.lns.stats().sent(MessageType::Hello) >= 2);
     assert!(pair.lac.stats().received(MessageType::Hello) >= 2);
@@ -349,8 +356,8 @@ fn tunnel_limit_is_answered_with_no_resources() {
         max_tunnels: 1,
         ..Limits::default()
     };
-    let mut pair = Pair::new(lac_config(), lns, Link::CLEAN, 6);
-    pair.tunnel_up();
+    let mut pair = Pair::new(lac_config(), lns, Link::CLEAN, 6, Instant::now());
+    pair.tunnel_up().unwrap();
     pair.lac.connect(pair.now, pair.lns_addr).unwrap();
     pair.run_for(Duration::from_secs(3));
     assert!(pair.lac_events.iter().any(|e| matches!(
@@ -369,8 +376,8 @@ fn session_limits_are_answered_with_cdn_result_4() {
         max_sessions_per_tunnel: 2,
         ..Limits::default()
     };
-    let mut pair = Pair::new(lac_config(), lns, Link::CLEAN, 7);
-    let (lac_t, _) = pair.tunnel_up();
+    let mut pair = Pair::new(lac_config(), lns, Link::CLEAN, 7, Instant::now());
+    let (lac_t, _) = pair.tunnel_up().unwrap();
     for n in 0..3 {
         pair.lac
             .open_session(pair.now, lac_t, subscriber_call(n))
@@ -395,7 +402,7 @@ fn half_open_tunnel_limit() {
     };
     // The LAC's SCCCNs never arrive: every LAC → LNS datagram after the
     // first SCCRQ of each tunnel is lost, so tunnels stay half-open.
-    let mut pair = Pair::new(lac_config(), lns, Link::CLEAN, 8);
+    let mut pair = Pair::new(lac_config(), lns, Link::CLEAN, 8, Instant::now());
     for _ in 0..3 {
         pair.lac.connect(pair.now, pair.lns_addr).unwrap();
     }
@@ -409,7 +416,7 @@ fn half_open_tunnel_limit() {
 
 #[test]
 fn half_open_tunnel_times_out() {
-    let mut pair = Pair::clean();
+    let mut pair = Pair::clean(Instant::now());
     pair.lac.connect(pair.now, pair.lns_addr).unwrap();
     // SCCRQ goes through, nothing after it does.
     pair.drain();
@@ -419,24 +426,24 @@ fn half_open_tunnel_times_out() {
             .iter()
             .any(|e| matches!(e, Event::TunnelDown { .. }))
     });
-    // Its SCCRP is never acked, so it gives up after the retransmit cycle
-    // (31 s) — before the 30 s setup timer? Both end it; either is right, as
-    // long as it ends and nothing leaks.
+    // Its SCCRP is never acked; the 30 s setup timer ends it just before
+    // the 31 s retransmission cycle would.
     assert!(pair.lns_events.iter().any(|e| matches!(
         e,
         Event::TunnelDown {
-            reason: TunnelDownReason::SetupTimeout | TunnelDownReason::PeerUnreachable,
+            reason: TunnelDownReason::SetupTimeout,
             ..
         }
     )));
+    assert_eq!(pair.lns.stats().setup_timeouts, 1);
     pair.run_for(Duration::from_secs(60));
     assert_eq!(pair.lns.tunnel_count(), 0);
 }
 
 #[test]
 fn outgoing_call_placed_by_the_lns() {
-    let mut pair = Pair::clean();
-    let (_, lns_t) = pair.tunnel_up();
+    let mut pair = Pair::clean(Instant::now());
+    let (_, lns_t) = pair.tunnel_up().unwrap();
     let call = CallInfo {
         call_serial_number: Some(42),
         called_number: Some(b"5551234".to_vec()),
@@ -465,8 +472,8 @@ fn outgoing_call_placed_by_the_lns() {
 
 #[test]
 fn wen_and_sli_are_surfaced() {
-    let mut pair = Pair::clean();
-    let (lac_t, lns_t) = pair.tunnel_up();
+    let mut pair = Pair::clean(Instant::now());
+    let (lac_t, lns_t) = pair.tunnel_up().unwrap();
     let lac_s = pair
         .lac
         .open_session(pair.now, lac_t, subscriber_call(1))
@@ -512,9 +519,9 @@ fn wen_and_sli_are_surfaced() {
 fn tunnel_ids_encode_the_shard() {
     let mut lns = lns_config();
     lns.shard = ShardSpec { index: 3, count: 4 };
-    let mut pair = Pair::new(lac_config(), lns, Link::CLEAN, 9);
+    let mut pair = Pair::new(lac_config(), lns, Link::CLEAN, 9, Instant::now());
     for _ in 0..20 {
-        pair.tunnel_up();
+        pair.tunnel_up().unwrap();
     }
     let ids = pair.lns.tunnel_ids();
     assert_eq!(ids.len(), 20);
@@ -523,9 +530,9 @@ fn tunnel_ids_encode_the_shard() {
 
 #[test]
 fn graceful_shutdown_stops_every_tunnel() {
-    let mut pair = Pair::clean();
+    let mut pair = Pair::clean(Instant::now());
     for _ in 0..3 {
-        pair.tunnel_up();
+        pair.tunnel_up().unwrap();
     }
     pair.lns.close_all(pair.now);
     pair.run_for(Duration::from_secs(2));

@@ -713,9 +713,7 @@ impl Endpoint {
 
     fn remove_tunnel(&mut self, id: u16, now: Instant) {
         if let Some(tunnel) = self.tunnels.remove(&id) {
-            if tunnel.state.is_half_open() {
-                self.half_open_tunnels = self.half_open_tunnels.saturating_sub(1);
-            }
+            // Counters were settled when it left setup (`tear_down`).
             self.by_peer.remove(&(tunnel.remote, tunnel.peer_id));
             self.tunnel_ids.release(id, now);
         }
