@@ -23,6 +23,7 @@ use rand::SeedableRng;
 use super::config::{L2tpConfig, Role};
 use super::event::{CallInfo, Event, TunnelDownReason};
 use super::ids::IdAllocator;
+use super::reliable::ChannelStats;
 use super::session::{CallRefusal, SessionState};
 use super::tunnel::{Tunnel, TunnelState};
 use crate::wire::l2tp::avps::{error_code, stopccn_result, CallErrors};
@@ -279,12 +280,26 @@ impl Endpoint {
             .map(|s| s.state)
     }
 
+    /// Reliable-delivery counters summed over live tunnels.
+    pub fn channel_totals(&self) -> ChannelStats {
+        let mut total = ChannelStats::default();
+        for tunnel in self.tunnels.values() {
+            let s = tunnel.channel.stats();
+            total.sent += s.sent;
+            total.retransmitted += s.retransmitted;
+            total.zlb_sent += s.zlb_sent;
+            total.received += s.received;
+            total.duplicates += s.duplicates;
+            total.out_of_order += s.out_of_order;
+            total.out_of_window += s.out_of_window;
+            total.fast_retransmits += s.fast_retransmits;
+        }
+        total
+    }
+
     /// Retransmissions summed over live tunnels.
     pub fn retransmissions(&self) -> u64 {
-        self.tunnels
-            .values()
-            .map(|t| t.channel.stats().retransmitted)
-            .sum()
+        self.channel_totals().retransmitted
     }
 
     /// Next datagram to send.

@@ -44,7 +44,8 @@ pub struct ReliableConfig {
     /// Our Receive Window Size: the most out-of-order messages we hold.
     /// Messages up to this many past the next expected one are held; a
     /// peer obeying the window never sends more than `receive_window - 1`
-    /// of them, so one extra is tolerated. Default 16.
+    /// of them, so one extra is tolerated. Default 64: an LNS facing a
+    /// storm of calls on few tunnels needs a deep pipe per tunnel.
     pub receive_window: u16,
     /// First retransmission timeout. Default 1 s.
     pub retransmit_initial: Duration,
@@ -58,17 +59,24 @@ pub struct ReliableConfig {
     pub ack_delay: Duration,
     /// Appendix A slow start and congestion avoidance. Default on.
     pub slow_start: bool,
+    /// Resend the oldest unacked message early — after half as long again as
+    /// it has been in flight — when this many packets in a row repeat the same Nr
+    /// while later messages are in flight (a receiver that holds
+    /// out-of-order messages acks each at once, so repeats mean a gap).
+    /// 0 turns it off and leaves recovery to the timer alone. Default 3.
+    pub fast_retransmit_after: u32,
 }
 
 impl Default for ReliableConfig {
     fn default() -> Self {
         ReliableConfig {
-            receive_window: 16,
+            receive_window: 64,
             retransmit_initial: Duration::from_secs(1),
             retransmit_cap: Duration::from_secs(8),
             max_retries: 5,
             ack_delay: Duration::from_millis(100),
             slow_start: true,
+            fast_retransmit_after: 3,
         }
     }
 }
@@ -116,6 +124,8 @@ pub struct ChannelStats {
     pub out_of_order: u64,
     /// Messages dropped for being beyond our receive window.
     pub out_of_window: u64,
+    /// Retransmissions triggered by repeated acks rather than the timer.
+    pub fast_retransmits: u64,
 }
 
 /// Why [`ControlChannel::try_send`] refused a body (our own misuse).
@@ -175,6 +185,14 @@ pub struct ControlChannel {
     cwnd: u16,
     ssthresh: u16,
     acked_in_avoidance: u16,
+    /// Packets in a row whose Nr acked nothing new while messages were in
+    /// flight.
+    repeated_acks: u32,
+    /// The retransmission timer was pulled in by repeated acks: when it
+    /// fires, resend only the oldest message, without backing off.
+    early_resend: bool,
+    /// Send `in_flight[0]` again before anything else.
+    resend_oldest: bool,
     failed: bool,
 
     // --- receiving ---
@@ -221,6 +239,9 @@ impl ControlChannel {
             cwnd: 1,
             ssthresh: DEFAULT_PEER_WINDOW,
             acked_in_avoidance: 0,
+            repeated_acks: 0,
+            early_resend: false,
+            resend_oldest: false,
             failed: false,
             next_nr: nr,
             held: VecDeque::new(),
@@ -299,7 +320,7 @@ impl ControlChannel {
     ) -> Receive {
         // §5.8: Nr acknowledges our messages in every packet the peer sends,
         // duplicates and ZLBs included, so it is used before anything else.
-        self.acknowledge(now, nr);
+        self.acknowledge(now, nr, body.is_empty());
 
         // §5.8: a message with an empty body is a ZLB ack; its Ns is not
         // a message number and is not checked.
@@ -373,6 +394,18 @@ impl ControlChannel {
         out.clear();
         if self.failed {
             return false;
+        }
+        if self.resend_oldest {
+            self.resend_oldest = false;
+            if let Some(message) = self.in_flight.front() {
+                let ns = self.send_base();
+                if self.write(out, message.session_id, ns, &message.body) {
+                    self.stats.retransmitted += 1;
+                    self.stats.fast_retransmits += 1;
+                    self.message_sent(now);
+                    return true;
+                }
+            }
         }
         if self.outstanding < self.send_window() {
             if self.outstanding < self.in_flight.len() {
@@ -452,6 +485,20 @@ impl ControlChannel {
         if self.in_flight.is_empty() {
             return;
         }
+        if self.early_resend {
+            // Repeated acks pointed at a gap and it has not closed since:
+            // resend the missing message only; the rest arrived.
+            self.early_resend = false;
+            self.resend_oldest = true;
+            // The window stays as it is: the later messages got through, so
+            // the path is not congested. Control traffic is a trickle next
+            // to the data it steers, and access links lose packets for
+            // reasons other than congestion; halving here would throttle a
+            // setup storm for nothing. A full timeout still restarts slow
+            // start (Appendix A).
+            self.retransmit_at = now.checked_add(self.rto);
+            return;
+        }
         // §5.8: after the configured number of retransmissions without an
         // ack, the peer is considered gone and the tunnel is cleaned up.
         if self.retries >= self.config.max_retries {
@@ -478,6 +525,14 @@ impl ControlChannel {
             self.cwnd = 1;
             self.acked_in_avoidance = 0;
         }
+    }
+
+    /// Forget messages queued but never sent (they have no Ns yet, so the
+    /// peer cannot tell). Returns how many were dropped.
+    pub fn discard_unsent(&mut self) -> usize {
+        let dropped = self.pending.len();
+        self.pending.clear();
+        dropped
     }
 
     /// Make the next [`Self::poll_transmit`] send a ZLB unless a message
@@ -535,16 +590,23 @@ impl ControlChannel {
     }
 
     /// Use the peer's Nr: release what it acknowledges.
-    fn acknowledge(&mut self, now: Instant, nr: u16) {
+    fn acknowledge(&mut self, now: Instant, nr: u16, zlb: bool) {
         // §5.8: Nr is the next Ns the peer expects, so it acknowledges every
         // message of ours before it. An Nr at or before our oldest unacked
         // message acks nothing new; one past what we have sent is bogus.
         // Both are ignored.
         let acked = seq::distance(self.send_base(), nr);
+        // Only ZLBs count as repeats: a peer sending its own messages in a
+        // burst repeats its Nr on each without implying any gap.
+        if acked == 0 && zlb && self.outstanding > 1 {
+            self.count_repeated_ack(now);
+        }
         if acked <= 0 || acked as usize > self.in_flight.len() {
             return;
         }
         let acked = acked as usize;
+        self.repeated_acks = 0;
+        self.early_resend = false;
         self.in_flight.drain(..acked);
         self.outstanding = self.outstanding.saturating_sub(acked);
 
@@ -577,6 +639,36 @@ impl ControlChannel {
                 }
                 self.cwnd = self.cwnd.min(self.peer_window);
             }
+        }
+    }
+
+    /// The peer repeated, in a ZLB, an Nr that acks nothing while later messages are in
+    /// flight. RFC 2661 leaves loss recovery to the timer; but a receiver
+    /// that holds out-of-order messages acks each at once (as ours does), so
+    /// a run of repeats says the oldest message is missing and later ones
+    /// arrived. The time the oldest has been in flight is at least a round
+    /// trip; a merely reordered message shows up well within half of that
+    /// again, so we resend then instead of waiting out the timeout. A wrong
+    /// guess costs the peer one duplicate.
+    fn count_repeated_ack(&mut self, now: Instant) {
+        let threshold = self.config.fast_retransmit_after;
+        if threshold == 0 {
+            return;
+        }
+        self.repeated_acks += 1;
+        if self.repeated_acks != threshold {
+            return;
+        }
+        let Some(at) = self.retransmit_at else {
+            return;
+        };
+        // `at` is one timeout after the oldest message went out (or after
+        // the last ack, which is later: a conservative estimate).
+        let sent = at.checked_sub(self.rto).unwrap_or(now).min(now);
+        let early = now + (now - sent) / 2;
+        if early < at {
+            self.retransmit_at = Some(early);
+            self.early_resend = true;
         }
     }
 
@@ -667,6 +759,97 @@ mod tests {
 
     fn nss(sent: &[Sent]) -> Vec<u16> {
         sent.iter().map(|s| s.ns).collect()
+    }
+
+    #[test]
+    fn repeated_acks_resend_the_oldest_at_once() {
+        let t0 = Instant::now();
+        let mut ch = ControlChannel::new(no_slow_start());
+        ch.set_peer_window(8);
+        for i in 0..5u8 {
+            ch.send(0, vec![i + 1]);
+        }
+        assert_eq!(nss(&transmit_all(&mut ch, t0)), vec![0, 1, 2, 3, 4]);
+        // Message 0 was lost; the peer acks 1, 2 and 3 at once, each with
+        // Nr 0. After the third repeat at 10 ms, the oldest has been out for
+        // 10 ms: the 1 s timer is pulled in to 15 ms, and then only message 0
+        // is resent.
+        assert_eq!(ch.poll_timeout(), Some(t0 + SEC));
+        assert_eq!(ch.receive(t0 + 10 * MS, 0, 0, 0, &[]), Receive::Ack);
+        assert_eq!(ch.receive(t0 + 10 * MS, 0, 0, 0, &[]), Receive::Ack);
+        assert_eq!(ch.poll_timeout(), Some(t0 + SEC));
+        assert_eq!(ch.receive(t0 + 10 * MS, 0, 0, 0, &[]), Receive::Ack);
+        assert_eq!(ch.poll_timeout(), Some(t0 + 15 * MS));
+        assert!(transmit_all(&mut ch, t0 + 10 * MS).is_empty());
+        ch.handle_timeout(t0 + 15 * MS);
+        let resent = transmit_all(&mut ch, t0 + 15 * MS);
+        assert_eq!(nss(&resent), vec![0]);
+        assert_eq!(resent[0].body, vec![1]);
+        assert_eq!(ch.stats().fast_retransmits, 1);
+        // No backoff: the next timeout is a plain 1 s away.
+        assert_eq!(ch.poll_timeout(), Some(t0 + 1015 * MS));
+        // More repeats of the same gap do not pull the timer in again.
+        ch.receive(t0 + 20 * MS, 0, 0, 0, &[]);
+        assert_eq!(ch.poll_timeout(), Some(t0 + 1015 * MS));
+        // The gap closes: everything acked.
+        ch.receive(t0, 0, 5, 0, &[]);
+        assert!(ch.is_idle());
+    }
+
+    #[test]
+    fn unsent_messages_can_be_discarded() {
+        let t0 = Instant::now();
+        let mut ch = ControlChannel::new(no_slow_start());
+        ch.set_peer_window(2);
+        for i in 0..5u8 {
+            ch.send(0, vec![i + 1]);
+        }
+        assert_eq!(nss(&transmit_all(&mut ch, t0)), vec![0, 1]);
+        assert_eq!(ch.discard_unsent(), 3);
+        ch.send(0, vec![9]);
+        ch.receive(t0, 0, 2, 0, &[]);
+        // The next message takes Ns 2: nothing was skipped.
+        let sent = transmit_all(&mut ch, t0);
+        assert_eq!(nss(&sent), vec![2]);
+        assert_eq!(sent[0].body, vec![9]);
+    }
+
+    #[test]
+    fn reordering_closes_the_gap_before_the_early_resend() {
+        let t0 = Instant::now();
+        let mut ch = ControlChannel::new(no_slow_start());
+        ch.set_peer_window(8);
+        for i in 0..5u8 {
+            ch.send(0, vec![i + 1]);
+        }
+        transmit_all(&mut ch, t0);
+        for _ in 0..3 {
+            ch.receive(t0 + MS, 0, 0, 0, &[]);
+        }
+        // Message 0 was only late: the cumulative ack arrives.
+        ch.receive(t0 + 2 * MS, 0, 5, 0, &[]);
+        assert_eq!(ch.poll_timeout(), None);
+        assert_eq!(ch.stats().fast_retransmits, 0);
+        assert_eq!(ch.stats().retransmitted, 0);
+    }
+
+    #[test]
+    fn fast_retransmit_can_be_turned_off() {
+        let t0 = Instant::now();
+        let mut ch = ControlChannel::new(ReliableConfig {
+            fast_retransmit_after: 0,
+            ..no_slow_start()
+        });
+        ch.set_peer_window(8);
+        for i in 0..5u8 {
+            ch.send(0, vec![i + 1]);
+        }
+        transmit_all(&mut ch, t0);
+        for _ in 0..5 {
+            ch.receive(t0, 0, 0, 0, &[]);
+        }
+        assert_eq!(ch.poll_timeout(), Some(t0 + SEC));
+        assert_eq!(ch.stats().fast_retransmits, 0);
     }
 
     #[test]

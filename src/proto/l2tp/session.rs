@@ -34,8 +34,8 @@ pub struct Session {
     pub state: SessionState,
     /// Everything the call messages carried.
     pub call: CallInfo,
-    /// When the session was created (setup deadline key).
-    pub created: Instant,
+    /// When an unfinished setup is given up.
+    pub deadline: Instant,
 }
 
 impl Session {
@@ -165,7 +165,7 @@ impl Tunnel {
                 peer_id,
                 state,
                 call,
-                created: ctx.now,
+                deadline: ctx.now + ctx.config.setup_timeout,
             },
         );
         *ctx.half_open_sessions += 1;
@@ -362,22 +362,36 @@ impl Tunnel {
         });
     }
 
-    /// Clear calls still half-open at their deadline.
+    /// Clear calls still half-open at their deadline. While our own side of
+    /// the channel is still delivering (a storm queued behind the window),
+    /// the peer has not had its chance yet: the deadline moves on instead.
     pub(crate) fn expire_session_setups(&mut self, ctx: &mut Ctx<'_>) {
         while let Some(&(deadline, id)) = self.session_deadlines.front() {
             if deadline > ctx.now {
                 break;
             }
             self.session_deadlines.pop_front();
-            let stale = self.sessions.get(&id).is_some_and(|s| {
-                s.is_half_open() && s.created + ctx.config.setup_timeout == deadline
-            });
-            if stale {
-                ctx.stats.setup_timeouts += 1;
-                self.close_session(ctx, id, result(cdn_result::TIMEOUT, None, ""));
-                if let Some(Event::SessionDown { reason, .. }) = ctx.events.back_mut() {
-                    *reason = SessionDownReason::SetupTimeout;
+            let due = self
+                .sessions
+                .get(&id)
+                .is_some_and(|s| s.is_half_open() && s.deadline == deadline);
+            if !due {
+                continue;
+            }
+            if !self.channel.is_idle() {
+                // Every queued deadline is at most `now + timeout`, so
+                // pushing this one at the back keeps the queue sorted.
+                let later = ctx.now + ctx.config.setup_timeout;
+                if let Some(session) = self.sessions.get_mut(&id) {
+                    session.deadline = later;
                 }
+                self.session_deadlines.push_back((later, id));
+                continue;
+            }
+            ctx.stats.setup_timeouts += 1;
+            self.close_session(ctx, id, result(cdn_result::TIMEOUT, None, ""));
+            if let Some(Event::SessionDown { reason, .. }) = ctx.events.back_mut() {
+                *reason = SessionDownReason::SetupTimeout;
             }
         }
     }

@@ -174,7 +174,9 @@ impl Tunnel {
                 }
                 self.last_heard = now;
             }
-            TunnelState::Stopping { until } if now >= until => {
+            // §5.7: hold for the full retransmission cycle, and in any case
+            // until our StopCCN is acked (or the channel gives up).
+            TunnelState::Stopping { until } if now >= until && self.channel.is_idle() => {
                 self.state = TunnelState::Closed;
                 return;
             }
@@ -491,6 +493,9 @@ impl Tunnel {
         ) {
             return;
         }
+        // StopCCN clears every session (§6.4), so call messages still queued
+        // behind the window would only delay it.
+        self.channel.discard_unsent();
         let stop = ControlMessage::new(MessageType::StopCcn)
             .with(Avp::AssignedTunnelId(self.id))
             .with(Avp::ResultCode(result));
