@@ -546,3 +546,47 @@ fn graceful_shutdown_stops_every_tunnel() {
         .count();
     assert_eq!(stopped, 3);
 }
+
+/// A LAC reboot: every call of several tunnels requested at once over a
+/// lossy link. Calls queue behind the window for tens of seconds; none may
+/// be lost to a setup timeout while the tunnel is still working through
+/// its backlog, and loss is repaired without waiting out timeouts.
+#[test]
+fn setup_storm_on_a_lossy_link_loses_no_call() {
+    for seed in 1..=3u64 {
+        let mut pair = Pair::new(
+            lac_config(),
+            lns_config(),
+            Link::lossy(0.05),
+            seed,
+            Instant::now(),
+        );
+        pair.record = false;
+        let tunnels: Vec<u16> = (0..4).map(|_| pair.tunnel_up().unwrap().0).collect();
+        assert!(pair.run_until(Duration::from_secs(60), |p| p
+            .lac_events
+            .iter()
+            .filter(|e| matches!(e, Event::TunnelUp { .. }))
+            .count()
+            == 4));
+        let mut n = 0;
+        for &t in &tunnels {
+            for _ in 0..500 {
+                n += 1;
+                pair.lac
+                    .open_session(pair.now, t, subscriber_call(n))
+                    .unwrap();
+            }
+        }
+        assert!(
+            pair.run_until(Duration::from_secs(600), |p| p.lns_sessions_up() == 2000
+                && p.lac_sessions_up() == 2000),
+            "seed {seed}: {} of 2000 up",
+            pair.lns_sessions_up()
+        );
+        assert_eq!(pair.lns.stats().setup_timeouts, 0, "seed {seed}");
+        assert_eq!(pair.lac.stats().setup_timeouts, 0, "seed {seed}");
+        let channels = pair.lac.channel_totals();
+        assert!(channels.fast_retransmits > 0, "seed {seed}: {channels:?}");
+    }
+}

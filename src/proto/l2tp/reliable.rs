@@ -551,6 +551,12 @@ impl ControlChannel {
         self.pending.is_empty() && self.in_flight.is_empty()
     }
 
+    /// Messages from the peer are held behind a gap: the peer is in the
+    /// middle of delivering something.
+    pub fn is_holding(&self) -> bool {
+        self.held.iter().any(Option::is_some)
+    }
+
     /// Messages sent but not acknowledged, plus messages queued.
     pub fn unacked(&self) -> usize {
         self.in_flight.len() + self.pending.len()

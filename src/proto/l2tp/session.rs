@@ -34,6 +34,8 @@ pub struct Session {
     pub state: SessionState,
     /// Everything the call messages carried.
     pub call: CallInfo,
+    /// When the session was created.
+    pub created: Instant,
     /// When an unfinished setup is given up.
     pub deadline: Instant,
 }
@@ -165,6 +167,7 @@ impl Tunnel {
                 peer_id,
                 state,
                 call,
+                created: ctx.now,
                 deadline: ctx.now + ctx.config.setup_timeout,
             },
         );
@@ -362,9 +365,12 @@ impl Tunnel {
         });
     }
 
-    /// Clear calls still half-open at their deadline. While our own side of
-    /// the channel is still delivering (a storm queued behind the window),
-    /// the peer has not had its chance yet: the deadline moves on instead.
+    /// Clear calls still half-open at their deadline. While the tunnel is
+    /// still working through a backlog — ours queued behind the window, or
+    /// the peer's messages still arriving — the call may simply be waiting
+    /// its turn, so the deadline moves on instead, up to four timeouts in
+    /// all (a peer that keeps a call half-open on purpose is bounded by that
+    /// and by the half-open limit).
     pub(crate) fn expire_session_setups(&mut self, ctx: &mut Ctx<'_>) {
         while let Some(&(deadline, id)) = self.session_deadlines.front() {
             if deadline > ctx.now {
@@ -378,7 +384,15 @@ impl Tunnel {
             if !due {
                 continue;
             }
-            if !self.channel.is_idle() {
+            let timeout = ctx.config.setup_timeout;
+            // A peer backing off on a lost message goes quiet for up to the
+            // retransmission cap; that is still a busy peer.
+            let quiet = ctx.config.reliable.retransmit_cap.max(timeout / 10);
+            let busy = !self.channel.is_idle()
+                || self.channel.is_holding()
+                || ctx.now < self.last_delivered + quiet;
+            let created = self.sessions.get(&id).map_or(ctx.now, |s| s.created);
+            if busy && ctx.now < created + timeout * 4 {
                 // Every queued deadline is at most `now + timeout`, so
                 // pushing this one at the back keeps the queue sorted.
                 let later = ctx.now + ctx.config.setup_timeout;

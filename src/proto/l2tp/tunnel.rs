@@ -78,6 +78,8 @@ pub struct Tunnel {
     pub created: Instant,
     /// Last time we heard anything from the peer (HELLO timer, §6.5).
     pub last_heard: Instant,
+    /// Last time the peer delivered a new in-order message.
+    pub last_delivered: Instant,
     /// Deadline currently registered with the endpoint's timer heap.
     pub scheduled: Option<Instant>,
 }
@@ -97,6 +99,7 @@ impl Tunnel {
             session_deadlines: VecDeque::new(),
             created: ctx.now,
             last_heard: ctx.now,
+            last_delivered: ctx.now,
             scheduled: None,
         }
     }
@@ -205,6 +208,7 @@ impl Tunnel {
 
     /// Process one in-order control message for this tunnel.
     fn dispatch(&mut self, ctx: &mut Ctx<'_>, session: u16, body: &[u8]) {
+        self.last_delivered = ctx.now;
         if matches!(
             self.state,
             TunnelState::Stopping { .. } | TunnelState::Closed
