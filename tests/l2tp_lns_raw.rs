@@ -490,3 +490,53 @@ fn duplicate_message_is_re_acked() {
         .any(|(header, m)| m.is_none() && header.sequence.map(|(_, nr)| nr) == Some(3)));
     assert_eq!(h.lns.stats().duplicates, 1);
 }
+
+#[test]
+fn sccrp_advertises_our_receive_window() {
+    let mut h = Harness::with_secret();
+    h.send(&hex(XL2TPD_SCCRQ)).unwrap();
+    let sccrp = h.replies().remove(0).1.unwrap();
+    assert_eq!(
+        sccrp.receive_window_size(),
+        Some(h.lns.config().reliable.receive_window)
+    );
+}
+
+/// §8.1: the LNS may answer SCCRQ from another UDP port; the LAC follows
+/// it there for the rest of the tunnel.
+#[test]
+fn lac_follows_the_lns_to_a_new_port() {
+    let now = Instant::now();
+    let mut lac = Endpoint::new(L2tpConfig::new(Role::Lac), 5);
+    let lns_addr: SocketAddr = "10.99.0.1:1701".parse().unwrap();
+    let moved: SocketAddr = "10.99.0.1:40000".parse().unwrap();
+    let tunnel = lac.connect(now, lns_addr).unwrap();
+    let sccrq = lac.poll_transmit().unwrap();
+    assert_eq!(sccrq.remote, lns_addr);
+    let sccrp = ControlMessage::new(MessageType::Sccrp)
+        .with(Avp::ProtocolVersion {
+            version: 1,
+            revision: 0,
+        })
+        .with(Avp::HostName(b"lns".to_vec()))
+        .with(Avp::FramingCapabilities(3))
+        .with(Avp::AssignedTunnelId(900));
+    lac.handle_datagram(now, moved, &control_datagram(tunnel, 0, 0, 1, &sccrp))
+        .unwrap();
+    let scccn = lac.poll_transmit().unwrap();
+    assert_eq!(scccn.remote, moved);
+    assert_eq!(decode(&scccn.payload, None).0.tunnel_id, 900);
+    // The old port is now a stranger.
+    assert_eq!(
+        lac.handle_datagram(now, lns_addr, &raw_datagram(tunnel, 0, 1, 2, &[])),
+        Err(Dropped::WrongPeer)
+    );
+    // And another host is never followed.
+    let mut lac = Endpoint::new(L2tpConfig::new(Role::Lac), 6);
+    let tunnel = lac.connect(now, lns_addr).unwrap();
+    let stranger: SocketAddr = "10.99.0.7:1701".parse().unwrap();
+    assert_eq!(
+        lac.handle_datagram(now, stranger, &control_datagram(tunnel, 0, 0, 1, &sccrp)),
+        Err(Dropped::WrongPeer)
+    );
+}

@@ -590,3 +590,78 @@ fn setup_storm_on_a_lossy_link_loses_no_call() {
         assert!(channels.fast_retransmits > 0, "seed {seed}: {channels:?}");
     }
 }
+
+#[test]
+fn lns_disconnects_a_call_with_cdn() {
+    let mut pair = Pair::clean(Instant::now());
+    let (lac_t, lns_t) = pair.tunnel_up().unwrap();
+    let mut call = subscriber_call(5);
+    call.sequencing_required = true;
+    let lac_s = pair.lac.open_session(pair.now, lac_t, call).unwrap();
+    assert!(pair.run_until(Duration::from_secs(5), |p| p.lns_sessions_up() == 1));
+    let (lns_s, sequencing) = pair
+        .lns_events
+        .iter()
+        .find_map(|e| match e {
+            Event::SessionUp { session, call, .. } => Some((*session, call.sequencing_required)),
+            _ => None,
+        })
+        .unwrap();
+    assert!(sequencing, "Sequencing Required reaches the LNS");
+    let admin = ResultCode {
+        result: cdn_result::ADMIN,
+        error: Some(error_code::NONE),
+        message: Some(b"idle timeout".to_vec()),
+    };
+    pair.lns
+        .close_session(pair.now, lns_t, lns_s, admin.clone())
+        .unwrap();
+    assert!(pair.run_until(Duration::from_secs(5), |p| p
+        .lac_events
+        .iter()
+        .any(|e| matches!(e, Event::SessionDown { .. }))));
+    assert!(pair.lac_events.contains(&Event::SessionDown {
+        tunnel: lac_t,
+        session: lac_s,
+        reason: SessionDownReason::PeerDisconnect(admin),
+    }));
+    assert_eq!(pair.lac.session_count(), 0);
+    assert_eq!(pair.lns.session_count(), 0);
+    // The tunnel stays.
+    assert_eq!(
+        pair.lns.tunnel(lns_t).map(|t| t.state),
+        Some(TunnelState::Established)
+    );
+}
+
+#[test]
+fn half_open_session_limit_refuses_with_cdn_result_4() {
+    let mut lns = lns_config();
+    lns.limits = Limits {
+        max_half_open_sessions: 3,
+        ..Limits::default()
+    };
+    let mut pair = Pair::new(lac_config(), lns, Link::CLEAN, 12, Instant::now());
+    let (lac_t, _) = pair.tunnel_up().unwrap();
+    // Ten ICRQs arrive before any ICCN can: the LAC sends them in one burst.
+    for n in 0..10 {
+        pair.lac
+            .open_session(pair.now, lac_t, subscriber_call(n))
+            .unwrap();
+    }
+    pair.run_for(Duration::from_secs(3));
+    let refused = pair.lns.stats().sessions_refused;
+    assert!(refused > 0, "some ICRQs were refused");
+    assert_eq!(pair.lns_sessions_up() as u64 + refused, 10);
+    assert_eq!(
+        pair.lac_events
+            .iter()
+            .filter(|e| matches!(
+                e,
+                Event::SessionDown { reason: SessionDownReason::PeerDisconnect(rc), .. }
+                    if rc.result == cdn_result::TEMPORARY_NO_FACILITIES
+            ))
+            .count() as u64,
+        refused
+    );
+}
