@@ -189,6 +189,8 @@ pub struct TunnelSummary {
     pub sessions: usize,
     /// The peer's host name.
     pub host_name: Vec<u8>,
+    /// Our control messages queued or not yet acknowledged.
+    pub unacked: usize,
 }
 
 /// Every tunnel of one shard, LNS or LAC role.
@@ -261,6 +263,7 @@ impl Endpoint {
             state: t.state.clone(),
             sessions: t.sessions.len(),
             host_name: t.peer_host_name.clone(),
+            unacked: t.channel.unacked(),
         })
     }
 
