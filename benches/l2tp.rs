@@ -105,7 +105,7 @@ fn subscriber_call(n: u32) -> CallInfo {
 }
 
 /// ICRQ as the LAC endpoint builds it (§6.6).
-fn icrq() -> ControlMessage {
+pub(crate) fn icrq() -> ControlMessage {
     let call = subscriber_call(4242);
     ControlMessage::new(MessageType::Icrq)
         .with(Avp::AssignedSessionId(0x2a2a))
@@ -117,7 +117,7 @@ fn icrq() -> ControlMessage {
 }
 
 /// ICCN with proxy LCP and proxy authentication (§6.8, §4.4.5).
-fn iccn_proxy() -> ControlMessage {
+pub(crate) fn iccn_proxy() -> ControlMessage {
     let call = subscriber_call(4242);
     let lcp = call.proxy_lcp;
     let auth = call.proxy_auth;
@@ -202,18 +202,18 @@ fn lns_addr() -> SocketAddr {
 /// What the LNS endpoint saw during one storm, in order: every datagram
 /// the LAC sent it and every timer call, with the simulated instant.
 #[derive(Debug, Clone)]
-enum LnsInput {
+pub(crate) enum LnsInput {
     Datagram(Instant, Vec<u8>),
     Timeout(Instant),
 }
 
 /// Totals of one storm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct StormCount {
+pub(crate) struct StormCount {
     /// Datagrams handed to the LNS (control messages and ZLBs).
-    lns_datagrams: u64,
+    pub(crate) lns_datagrams: u64,
     /// Sessions the LNS reported up.
-    sessions: u64,
+    pub(crate) sessions: u64,
 }
 
 /// Bring `tunnels` × `sessions` up between a fresh LAC and LNS over a
@@ -223,7 +223,7 @@ struct StormCount {
 /// until every session is up on both sides and no ack is pending.
 ///
 /// With `record`, every input of the LNS is appended to it.
-fn storm(
+pub(crate) fn storm(
     t0: Instant,
     tunnels: usize,
     sessions: usize,
@@ -303,7 +303,7 @@ fn storm(
 
 /// Feed a recorded storm to a fresh LNS (same seed, so it allocates the same
 /// IDs the recorded LAC datagrams address), draining and dropping its output.
-fn replay(inputs: &[LnsInput]) -> u64 {
+pub(crate) fn replay(inputs: &[LnsInput]) -> u64 {
     let mut lns = Endpoint::new(L2tpConfig::new(Role::Lns), 0x1d5);
     let lac_addr = lac_addr();
     let mut up = 0;
