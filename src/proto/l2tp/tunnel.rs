@@ -267,7 +267,7 @@ impl Tunnel {
             _ if self.state != TunnelState::Established => {
                 self.fsm_error(ctx, "call message before the tunnel is up")
             }
-            _ => self.dispatch_session(ctx, session, &msg),
+            _ => self.dispatch_session(ctx, session, msg),
         }
     }
 
