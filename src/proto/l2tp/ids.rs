@@ -49,10 +49,7 @@ impl IdAllocator {
     pub fn new(shard: ShardSpec, hold: Duration) -> Self {
         let count = shard.count.max(1);
         let index = shard.index % count;
-        // IDs 1..=65535 with id % count == index.
-        let capacity = (0..=u16::MAX)
-            .filter(|id| *id != 0 && id % count == index)
-            .count();
+        let capacity = class_size(ShardSpec { index, count });
         IdAllocator {
             shard: ShardSpec { index, count },
             taken: HashSet::new(),
@@ -105,11 +102,43 @@ impl IdAllocator {
     }
 }
 
+/// How many IDs of 1..=65535 satisfy `id % count == index`: `index`,
+/// `index + count`, ... up to 65535, without ID 0. Arithmetic rather than a
+/// walk over the ID space, since every new tunnel builds a session allocator.
+fn class_size(shard: ShardSpec) -> usize {
+    let (index, count) = (usize::from(shard.index), usize::from(shard.count));
+    let with_zero = (usize::from(u16::MAX) - index) / count + 1;
+    if index == 0 {
+        with_zero - 1
+    } else {
+        with_zero
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
+
+    #[test]
+    fn class_size_matches_a_count_of_the_id_space() {
+        for count in [1u16, 2, 3, 4, 7, 64, 4096, 65535, u16::MAX] {
+            for index in [0, 1, count / 2, count - 1]
+                .into_iter()
+                .filter(|i| *i < count)
+            {
+                let walked = (0..=u16::MAX)
+                    .filter(|id| *id != 0 && id % count == index)
+                    .count();
+                assert_eq!(
+                    class_size(ShardSpec { index, count }),
+                    walked,
+                    "{index}/{count}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn ids_follow_the_shard() {

@@ -68,13 +68,13 @@ impl Tunnel {
         &mut self,
         ctx: &mut Ctx<'_>,
         session: u16,
-        msg: &ControlMessage,
+        msg: ControlMessage,
     ) {
         let role = ctx.config.role;
         match (role, msg.message_type) {
             (Role::Lns, MessageType::Icrq) => self.on_icrq(ctx, msg),
             (Role::Lac, MessageType::Ocrq) => self.on_ocrq(ctx, msg),
-            (_, MessageType::Cdn) => self.on_cdn(ctx, session, msg),
+            (_, MessageType::Cdn) => self.on_cdn(ctx, session, &msg),
             _ => {
                 let Some(current) = self.sessions.get(&session).map(|s| s.state) else {
                     // §5.6 / §4.1: a message for a session we do not have;
@@ -84,7 +84,7 @@ impl Tunnel {
                 };
                 match (role, msg.message_type, current) {
                     (Role::Lac, MessageType::Icrp, SessionState::WaitIcrp) => {
-                        self.on_icrp(ctx, session, msg)
+                        self.on_icrp(ctx, session, &msg)
                     }
                     (Role::Lns, MessageType::Iccn, SessionState::WaitIccn) => {
                         self.on_connected(ctx, session, msg)
@@ -178,7 +178,7 @@ impl Tunnel {
     }
 
     /// LNS: ICRQ (§6.6). Refusals get a CDN with the RFC result code.
-    fn on_icrq(&mut self, ctx: &mut Ctx<'_>, msg: &ControlMessage) {
+    fn on_icrq(&mut self, ctx: &mut Ctx<'_>, msg: ControlMessage) {
         let Some(peer_id) = msg.assigned_session_id().filter(|id| *id != 0) else {
             ctx.stats.sessions_refused += 1;
             let refusal = ControlMessage::new(MessageType::Cdn)
@@ -235,7 +235,7 @@ impl Tunnel {
     }
 
     /// LNS: ICCN (§6.8) or OCCN (§6.11): the call is connected.
-    fn on_connected(&mut self, ctx: &mut Ctx<'_>, session: u16, msg: &ControlMessage) {
+    fn on_connected(&mut self, ctx: &mut Ctx<'_>, session: u16, msg: ControlMessage) {
         if let Some(entry) = self.sessions.get_mut(&session) {
             absorb(&mut entry.call, msg);
         }
@@ -243,7 +243,7 @@ impl Tunnel {
     }
 
     /// LNS: OCRP (§6.10): the LAC accepted our outgoing call and dials.
-    fn on_ocrp(&mut self, ctx: &mut Ctx<'_>, session: u16, msg: &ControlMessage) {
+    fn on_ocrp(&mut self, ctx: &mut Ctx<'_>, session: u16, msg: ControlMessage) {
         let Some(peer_id) = msg.assigned_session_id().filter(|id| *id != 0) else {
             return self.close_session(
                 ctx,
@@ -263,7 +263,7 @@ impl Tunnel {
     }
 
     /// LAC: OCRQ (§6.9): accept, "dial" at once, report connected.
-    fn on_ocrq(&mut self, ctx: &mut Ctx<'_>, msg: &ControlMessage) {
+    fn on_ocrq(&mut self, ctx: &mut Ctx<'_>, msg: ControlMessage) {
         let Some(peer_id) = msg.assigned_session_id().filter(|id| *id != 0) else {
             ctx.stats.sessions_refused += 1;
             return;
@@ -550,31 +550,33 @@ fn connected_message(message_type: MessageType, call: &CallInfo) -> ControlMessa
     msg
 }
 
-/// Copy every call AVP of `msg` into `call`; later messages override.
-fn absorb(call: &mut CallInfo, msg: &ControlMessage) {
-    for avp in &msg.avps {
+/// Move every call AVP of `msg` into `call`; later messages override.
+/// Taking the message by value hands the parsed strings over instead of
+/// copying them.
+fn absorb(call: &mut CallInfo, msg: ControlMessage) {
+    for avp in msg.avps {
         match avp {
-            Avp::CallSerialNumber(v) => call.call_serial_number = Some(*v),
-            Avp::BearerType(v) => call.bearer_type = Some(*v),
-            Avp::FramingType(v) => call.framing_type = Some(*v),
-            Avp::CallingNumber(v) => call.calling_number = Some(v.clone()),
-            Avp::CalledNumber(v) => call.called_number = Some(v.clone()),
-            Avp::SubAddress(v) => call.sub_address = Some(v.clone()),
-            Avp::TxConnectSpeed(v) => call.tx_connect_speed = Some(*v),
-            Avp::RxConnectSpeed(v) => call.rx_connect_speed = Some(*v),
-            Avp::PhysicalChannelId(v) => call.physical_channel_id = Some(*v),
-            Avp::PrivateGroupId(v) => call.private_group_id = Some(v.clone()),
-            Avp::MinimumBps(v) => call.minimum_bps = Some(*v),
-            Avp::MaximumBps(v) => call.maximum_bps = Some(*v),
+            Avp::CallSerialNumber(v) => call.call_serial_number = Some(v),
+            Avp::BearerType(v) => call.bearer_type = Some(v),
+            Avp::FramingType(v) => call.framing_type = Some(v),
+            Avp::CallingNumber(v) => call.calling_number = Some(v),
+            Avp::CalledNumber(v) => call.called_number = Some(v),
+            Avp::SubAddress(v) => call.sub_address = Some(v),
+            Avp::TxConnectSpeed(v) => call.tx_connect_speed = Some(v),
+            Avp::RxConnectSpeed(v) => call.rx_connect_speed = Some(v),
+            Avp::PhysicalChannelId(v) => call.physical_channel_id = Some(v),
+            Avp::PrivateGroupId(v) => call.private_group_id = Some(v),
+            Avp::MinimumBps(v) => call.minimum_bps = Some(v),
+            Avp::MaximumBps(v) => call.maximum_bps = Some(v),
             Avp::SequencingRequired => call.sequencing_required = true,
-            Avp::InitialReceivedLcpConfreq(v) => call.proxy_lcp.initial_received = Some(v.clone()),
-            Avp::LastSentLcpConfreq(v) => call.proxy_lcp.last_sent = Some(v.clone()),
-            Avp::LastReceivedLcpConfreq(v) => call.proxy_lcp.last_received = Some(v.clone()),
-            Avp::ProxyAuthenType(v) => call.proxy_auth.authen_type = Some(*v),
-            Avp::ProxyAuthenName(v) => call.proxy_auth.name = Some(v.clone()),
-            Avp::ProxyAuthenChallenge(v) => call.proxy_auth.challenge = Some(v.clone()),
-            Avp::ProxyAuthenId(v) => call.proxy_auth.id = Some(*v),
-            Avp::ProxyAuthenResponse(v) => call.proxy_auth.response = Some(v.clone()),
+            Avp::InitialReceivedLcpConfreq(v) => call.proxy_lcp.initial_received = Some(v),
+            Avp::LastSentLcpConfreq(v) => call.proxy_lcp.last_sent = Some(v),
+            Avp::LastReceivedLcpConfreq(v) => call.proxy_lcp.last_received = Some(v),
+            Avp::ProxyAuthenType(v) => call.proxy_auth.authen_type = Some(v),
+            Avp::ProxyAuthenName(v) => call.proxy_auth.name = Some(v),
+            Avp::ProxyAuthenChallenge(v) => call.proxy_auth.challenge = Some(v),
+            Avp::ProxyAuthenId(v) => call.proxy_auth.id = Some(v),
+            Avp::ProxyAuthenResponse(v) => call.proxy_auth.response = Some(v),
             _ => {}
         }
     }

@@ -107,14 +107,17 @@ impl Tunnel {
     /// Emit `msg` and queue it for reliable delivery to peer session `peer_session`.
     pub fn send(&mut self, ctx: &mut Ctx<'_>, peer_session: u16, msg: &ControlMessage) {
         let mut body = Vec::with_capacity(128);
-        let random_vector: [u8; 16] = ctx.rng.random();
-        let hiding = ctx.config.secret.as_deref().and_then(|secret| {
-            (ctx.config.hidden_avps.0 != 0).then_some(Hiding {
+        // Draw a Random Vector only when something will be hidden (§4.3);
+        // most tunnels run without hiding.
+        let config = ctx.config;
+        let hiding = match config.secret.as_deref() {
+            Some(secret) if config.hidden_avps.0 != 0 => Some(Hiding {
                 secret,
-                random_vector,
-                attrs: ctx.config.hidden_avps,
-            })
-        });
+                random_vector: ctx.rng.random(),
+                attrs: config.hidden_avps,
+            }),
+            _ => None,
+        };
         let queued = msg
             .emit(&mut body, hiding.as_ref())
             .ok()
@@ -273,7 +276,7 @@ impl Tunnel {
             _ if self.state != TunnelState::Established => {
                 self.fsm_error(ctx, "call message before the tunnel is up")
             }
-            _ => self.dispatch_session(ctx, session, &msg),
+            _ => self.dispatch_session(ctx, session, msg),
         }
     }
 

@@ -99,14 +99,20 @@ impl ControlMessage {
             _ => return Err(WireError::MissingMessageType),
         };
 
-        let mut avps = Vec::new();
+        // Walking the AVP headers once more is cheaper than growing the
+        // vector a few times on the way.
+        let mut avps = Vec::with_capacity(iter.clone().count());
         // §4.3: a hidden AVP is keyed by the last Random Vector AVP before
-        // it in the same message.
-        let mut random_vector: Option<Vec<u8>> = None;
+        // it in the same message (kept as its index in `avps`).
+        let mut random_vector: Option<usize> = None;
         for raw in iter {
             let raw = raw?;
             let avp = if raw.header.hidden {
-                let (Some(secret), Some(rv)) = (secret, random_vector.as_deref()) else {
+                let rv = match random_vector.and_then(|at| avps.get(at)) {
+                    Some(Avp::RandomVector(rv)) => Some(rv.as_slice()),
+                    _ => None,
+                };
+                let (Some(secret), Some(rv)) = (secret, rv) else {
                     return Err(WireError::HiddenWithoutKey);
                 };
                 let value = hidden::unhide(raw.header.attr_type, raw.value, secret, rv)?;
@@ -114,8 +120,8 @@ impl ControlMessage {
             } else {
                 Avp::parse(&raw, raw.value)?
             };
-            if let Avp::RandomVector(rv) = &avp {
-                random_vector = Some(rv.clone());
+            if matches!(avp, Avp::RandomVector(_)) {
+                random_vector = Some(avps.len());
             }
             avps.push(avp);
         }
