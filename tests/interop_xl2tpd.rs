@@ -137,7 +137,14 @@ fn xl2tpd_lac_brings_up_tunnel_and_call() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
+        // tshark writes the file header once it is capturing.
+        let ready = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < ready
+            && std::fs::metadata(&capture).map_or(true, |m| m.len() == 0)
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
         Killed(child)
     });
 
@@ -229,9 +236,14 @@ fn xl2tpd_lac_brings_up_tunnel_and_call() {
     assert_eq!(stats.fsm_errors, 0);
     drop(lac);
 
-    if let Some(capture_process) = tshark {
+    if let Some(mut capture_process) = tshark {
+        // SIGINT lets tshark flush what it captured; SIGKILL would not.
         std::thread::sleep(Duration::from_millis(500));
-        drop(capture_process);
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(capture_process.0.id().to_string())
+            .status();
+        let _ = capture_process.0.wait();
         let out = Command::new(which("tshark").unwrap())
             .args(["-r"])
             .arg(&capture)
