@@ -139,9 +139,7 @@ fn xl2tpd_lac_brings_up_tunnel_and_call() {
             .unwrap();
         // tshark writes the file header once it is capturing.
         let ready = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < ready
-            && std::fs::metadata(&capture).map_or(true, |m| m.len() == 0)
-        {
+        while Instant::now() < ready && std::fs::metadata(&capture).map_or(true, |m| m.len() == 0) {
             std::thread::sleep(Duration::from_millis(100));
         }
         std::thread::sleep(Duration::from_millis(300));

@@ -540,3 +540,42 @@ fn lac_follows_the_lns_to_a_new_port() {
         Err(Dropped::WrongPeer)
     );
 }
+
+/// The hold after StopCCN ends only once the StopCCN is acked; a peer that
+/// never acks is given up on when retransmissions run out.
+#[test]
+fn unacked_stopccn_outlives_the_hold_then_the_tunnel_goes() {
+    let mut config = L2tpConfig::new(Role::Lns);
+    config.secret = Some(b"secret".to_vec());
+    config.stop_hold = Duration::from_secs(2);
+    let mut h = Harness::new(config);
+    let tunnel = h.tunnel_up();
+    h.lns
+        .close_tunnel(
+            h.now,
+            tunnel,
+            lns::wire::l2tp::ResultCode {
+                result: stopccn_result::CLEAR,
+                error: None,
+                message: None,
+            },
+        )
+        .unwrap();
+    h.advance(Duration::from_secs(10));
+    assert!(matches!(
+        h.lns.tunnel(tunnel).map(|t| t.state),
+        Some(lns::proto::l2tp::TunnelState::Stopping { .. })
+    ));
+    // 1 + 2 + 4 + 8 + 8 + 8 s of retransmissions, then it is gone.
+    h.advance(Duration::from_secs(25));
+    assert_eq!(h.lns.tunnel_count(), 0);
+    let stops = h
+        .replies()
+        .into_iter()
+        .filter(|(_, m)| {
+            m.as_ref()
+                .is_some_and(|m| m.message_type == MessageType::StopCcn)
+        })
+        .count();
+    assert_eq!(stops, 6, "first transmission and five retries");
+}

@@ -333,15 +333,22 @@ impl Endpoint {
     }
 
     /// Run every timer due at `now`.
+    ///
+    /// Timers are collected first and run once each, so a tunnel that
+    /// re-arms at or before `now` waits for the next call instead of
+    /// holding this one in a loop.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let mut due = Vec::new();
         while let Some(Reverse((at, id))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
             self.timers.pop();
-            if !self.is_live_timer(at, id) {
-                continue;
+            if self.is_live_timer(at, id) {
+                due.push(id);
             }
+        }
+        for id in due {
             if let Some(tunnel) = self.tunnels.get_mut(&id) {
                 tunnel.scheduled = None;
             }

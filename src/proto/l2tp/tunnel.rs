@@ -136,7 +136,9 @@ impl Tunnel {
                 Some(self.created + ctx.config.setup_timeout)
             }
             TunnelState::Established => Some(self.last_heard + ctx.config.hello_interval),
-            TunnelState::Stopping { until } => Some(*until),
+            // Past the hold, only the channel's own timers matter (we wait
+            // for the StopCCN ack); a deadline left in the past would spin.
+            TunnelState::Stopping { until } => (ctx.now < *until).then_some(*until),
             TunnelState::Closed => None,
         };
         let sessions = self.session_deadlines.front().map(|(at, _)| *at);
