@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Write seed inputs for the parser fuzz targets into fuzz/corpus/<target>/.
+
+Sources, both in the repository's tests:
+  - tests/data/l2tpns-probe-control.txt: one captured control packet per
+    line ("frame source hex"), '#' lines are comments;
+  - tests/l2tp_lns_raw.rs: hex string constants (`const NAME: &str = "..";`),
+    whole packets or message bodies ("_BODY" in the name).
+
+Whole packets seed l2tp_header; their bodies (after the L2TP header) seed
+l2tp_message and l2tp_avp_iter. The corpus directory is git-ignored: run
+this script again to recreate it. Usage: python3 fuzz/seed_corpus.py
+"""
+
+import hashlib
+import pathlib
+import re
+
+FUZZ = pathlib.Path(__file__).resolve().parent
+ROOT = FUZZ.parent
+
+
+def header_len(packet: bytes) -> int:
+    """Length of the L2TP header (RFC 2661 section 3.1), pad included."""
+    flags = int.from_bytes(packet[:2], "big")
+    length = 6
+    if flags & 0x4000:
+        length += 2
+    if flags & 0x0800:
+        length += 4
+    if flags & 0x0200:
+        pad = int.from_bytes(packet[length : length + 2], "big")
+        length += 2 + pad
+    return length
+
+
+def capture_packets():
+    text = (ROOT / "tests/data/l2tpns-probe-control.txt").read_text()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and not line.startswith("#"):
+            yield bytes.fromhex(fields[2])
+
+
+def test_constants():
+    """(name, bytes) of every hex string constant in the raw LNS tests."""
+    source = (ROOT / "tests/l2tp_lns_raw.rs").read_text()
+    for name, value in re.findall(r'const (\w+): &str = "([^"]*)";', source, re.S):
+        digits = "".join(c for c in value if c in "0123456789abcdefABCDEF")
+        if digits and len(digits) % 2 == 0:
+            yield name, bytes.fromhex(digits)
+
+
+def write(target: str, data: bytes) -> None:
+    directory = FUZZ / "corpus" / target
+    directory.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha1(data).hexdigest()
+    (directory / name).write_bytes(data)
+
+
+def main() -> None:
+    packets = list(capture_packets())
+    bodies = []
+    for name, data in test_constants():
+        if name.endswith("_BODY"):
+            bodies.append(data)
+        elif len(data) >= 12 and data[1] & 0x0F == 2:
+            packets.append(data)
+    for packet in packets:
+        write("l2tp_header", packet)
+        body = packet[header_len(packet) :]
+        if body:
+            bodies.append(body)
+    for body in bodies:
+        write("l2tp_message", body)
+        write("l2tp_avp_iter", body)
+    for target in ("l2tp_header", "l2tp_message", "l2tp_avp_iter"):
+        count = len(list((FUZZ / "corpus" / target).iterdir()))
+        print(f"{target}: {count} seeds")
+
+
+if __name__ == "__main__":
+    main()
