@@ -6,8 +6,8 @@ mod support;
 use std::time::Duration;
 
 use lns::proto::l2tp::{
-    CallInfo, Event, L2tpConfig, Limits, ProxyAuth, ProxyLcp, SessionDownReason, SessionState,
-    ShardSpec, TunnelDownReason, TunnelState,
+    CallInfo, CommandError, Event, L2tpConfig, Limits, ProxyAuth, ProxyLcp, SessionDownReason,
+    SessionState, ShardSpec, TunnelDownReason, TunnelState,
 };
 use lns::sim::{lac_config, lns_config, Link, Pair};
 use lns::wire::l2tp::avps::{cdn_result, error_code, stopccn_result, CallErrors};
@@ -501,6 +501,15 @@ fn wen_and_sli_are_surfaced() {
     pair.lns
         .set_link_info(pair.now, lns_t, lns_s, 0xffff_ffff, 0)
         .unwrap();
+    // Each goes one way only.
+    assert_eq!(
+        pair.lns.wan_error_notify(pair.now, lns_t, lns_s, errors),
+        Err(CommandError::WrongRole)
+    );
+    assert_eq!(
+        pair.lac.set_link_info(pair.now, lac_t, lac_s, 0, 0),
+        Err(CommandError::WrongRole)
+    );
     pair.run_for(Duration::from_secs(1));
     assert!(pair.lns_events.contains(&Event::WanErrorNotify {
         tunnel: lns_t,

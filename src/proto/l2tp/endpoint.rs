@@ -633,6 +633,10 @@ impl Endpoint {
         send_accm: u32,
         receive_accm: u32,
     ) -> Result<(), CommandError> {
+        // §6.14: SLI goes from the LNS to the LAC.
+        if self.config.role != Role::Lns {
+            return Err(CommandError::WrongRole);
+        }
         let avp = Avp::Accm {
             send: send_accm,
             receive: receive_accm,
@@ -652,6 +656,10 @@ impl Endpoint {
         session: u16,
         errors: CallErrors,
     ) -> Result<(), CommandError> {
+        // §6.13: WEN goes from the LAC to the LNS.
+        if self.config.role != Role::Lac {
+            return Err(CommandError::WrongRole);
+        }
         self.command(now, tunnel, |t, ctx| {
             t.send_link_message(ctx, session, Avp::CallErrors(errors))
                 .then_some(())
