@@ -674,3 +674,19 @@ fn half_open_session_limit_refuses_with_cdn_result_4() {
         refused
     );
 }
+
+#[test]
+fn tunnels_and_calls_over_ipv6() {
+    let mut pair = Pair::clean(Instant::now());
+    pair.lac_addr = "[2001:db8::1]:1701".parse().unwrap();
+    pair.lns_addr = "[2001:db8::2]:1701".parse().unwrap();
+    let (lac_t, _) = pair.tunnel_up().unwrap();
+    pair.lac
+        .open_session(pair.now, lac_t, subscriber_call(1))
+        .unwrap();
+    assert!(pair.run_until(Duration::from_secs(5), |p| p.lns_sessions_up() == 1));
+    assert!(pair.lns_events.iter().any(|e| matches!(
+        e,
+        Event::TunnelUp { remote, .. } if remote.is_ipv6()
+    )));
+}
