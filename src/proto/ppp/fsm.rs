@@ -1068,3 +1068,1225 @@ impl Fsm {
         self.stats.terminate_requests += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    // ---------------------------------------------------------------------
+    // A toy option format for the test protocols: `[type, value]` pairs.
+    // ---------------------------------------------------------------------
+
+    type Opt = [u8; 2];
+
+    fn encode(options: &[Opt]) -> Vec<u8> {
+        options.concat()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Vec<Opt>> {
+        if bytes.len() % 2 != 0 {
+            return None;
+        }
+        Some(bytes.chunks_exact(2).map(|c| [c[0], c[1]]).collect())
+    }
+
+    /// A configurable protocol: what it asks for, and how it judges the peer.
+    #[derive(Debug, Clone, Default)]
+    struct TestNeg {
+        /// What `reset` restores.
+        initial_want: Vec<Opt>,
+        /// What the next Configure-Request asks for.
+        want: Vec<Opt>,
+        /// The peer's option of this type must carry this value; else Nak
+        /// (Reject once told to).
+        insist: Option<Opt>,
+        /// The peer's options of this type are rejected.
+        reject_type: Option<u8>,
+        /// Adopt the values a Nak suggests.
+        accept_naks: bool,
+        /// An option type we cannot drop when rejected.
+        required: Option<u8>,
+        acked: Option<Vec<u8>>,
+        resets: u32,
+        reject_flags: Vec<bool>,
+    }
+
+    impl TestNeg {
+        /// Asks for `options`, acks whatever the peer asks for.
+        fn wanting(options: &[Opt]) -> Self {
+            TestNeg {
+                initial_want: options.to_vec(),
+                want: options.to_vec(),
+                accept_naks: true,
+                ..TestNeg::default()
+            }
+        }
+    }
+
+    impl Negotiator for TestNeg {
+        fn reset(&mut self) {
+            self.resets += 1;
+            self.want = self.initial_want.clone();
+        }
+
+        fn build_request(&mut self) -> Vec<u8> {
+            encode(&self.want)
+        }
+
+        fn judge_request(&mut self, options: &[u8], reject_instead_of_nak: bool) -> Verdict {
+            self.reject_flags.push(reject_instead_of_nak);
+            let Some(options) = decode(options) else {
+                return Verdict::Reject(options.to_vec());
+            };
+            let rejected: Vec<Opt> = options
+                .iter()
+                .filter(|o| Some(o[0]) == self.reject_type)
+                .copied()
+                .collect();
+            if !rejected.is_empty() {
+                return Verdict::Reject(encode(&rejected));
+            }
+            if let Some([kind, value]) = self.insist {
+                if let Some(bad) = options.iter().find(|o| o[0] == kind && o[1] != value) {
+                    return if reject_instead_of_nak {
+                        Verdict::Reject(encode(&[*bad]))
+                    } else {
+                        Verdict::Nak(encode(&[[kind, value]]))
+                    };
+                }
+            }
+            Verdict::Ack
+        }
+
+        fn on_ack(&mut self, options: &[u8]) {
+            self.acked = Some(options.to_vec());
+        }
+
+        fn on_nak(&mut self, options: &[u8]) -> bool {
+            let Some(options) = decode(options) else {
+                return false;
+            };
+            if self.accept_naks {
+                for [kind, value] in options {
+                    if let Some(w) = self.want.iter_mut().find(|w| w[0] == kind) {
+                        w[1] = value;
+                    }
+                }
+            }
+            true
+        }
+
+        fn on_reject(&mut self, options: &[u8]) -> bool {
+            let Some(options) = decode(options) else {
+                return false;
+            };
+            if options
+                .iter()
+                .any(|o| Some(o[0]) == self.required || !self.want.contains(o))
+            {
+                return false;
+            }
+            self.want.retain(|w| !options.contains(w));
+            true
+        }
+    }
+
+    // ---------------------------------------------------------------------
+    // Two automata over an in-memory link, with a clock that jumps.
+    // ---------------------------------------------------------------------
+
+    #[derive(Debug)]
+    struct Side {
+        fsm: Fsm,
+        neg: TestNeg,
+        /// Every packet sent: when, Code, Identifier, data.
+        sent: Vec<(Instant, Code, u8, Vec<u8>)>,
+        /// Every layer signal, with its time.
+        layer: Vec<(Instant, Output)>,
+    }
+
+    impl Side {
+        fn new(neg: TestNeg) -> Self {
+            Side {
+                fsm: Fsm::new(FsmConfig::default()),
+                neg,
+                sent: Vec::new(),
+                layer: Vec::new(),
+            }
+        }
+
+        fn signals(&self) -> Vec<Output> {
+            self.layer.iter().map(|(_, o)| o.clone()).collect()
+        }
+
+        fn count(&self, signal: &Output) -> usize {
+            self.layer.iter().filter(|(_, o)| o == signal).count()
+        }
+
+        fn sent_codes(&self) -> Vec<Code> {
+            self.sent.iter().map(|s| s.1).collect()
+        }
+    }
+
+    /// Drain `from`'s output; deliver packets to `to` when the link is up.
+    fn transfer(from: &mut Side, to: &mut Side, now: Instant, deliver: bool) -> bool {
+        let mut moved = false;
+        while let Some(out) = from.fsm.poll_output() {
+            moved = true;
+            match out {
+                Output::Send { code, id, data } => {
+                    if deliver {
+                        to.fsm.receive(now, code, id, &data, &mut to.neg);
+                    }
+                    from.sent.push((now, code, id, data));
+                }
+                signal => from.layer.push((now, signal)),
+            }
+        }
+        moved
+    }
+
+    struct Pair {
+        a: Side,
+        b: Side,
+        t0: Instant,
+        now: Instant,
+        a_to_b: bool,
+        b_to_a: bool,
+    }
+
+    impl Pair {
+        fn new(a: TestNeg, b: TestNeg) -> Self {
+            let t0 = Instant::now();
+            Pair {
+                a: Side::new(a),
+                b: Side::new(b),
+                t0,
+                now: t0,
+                a_to_b: true,
+                b_to_a: true,
+            }
+        }
+
+        /// Move packets both ways until neither side has anything to say.
+        fn settle(&mut self) {
+            for _ in 0..10_000 {
+                let ab = transfer(&mut self.a, &mut self.b, self.now, self.a_to_b);
+                let ba = transfer(&mut self.b, &mut self.a, self.now, self.b_to_a);
+                if !ab && !ba {
+                    return;
+                }
+            }
+            panic!("the automata never went quiet");
+        }
+
+        /// Jump from deadline to deadline until `end`, settling after each.
+        fn run_until(&mut self, end: Instant) {
+            self.settle();
+            loop {
+                let next = [self.a.fsm.poll_timeout(), self.b.fsm.poll_timeout()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                match next {
+                    Some(at) if at <= end => {
+                        self.now = at;
+                        self.a.fsm.handle_timeout(at, &mut self.a.neg);
+                        self.b.fsm.handle_timeout(at, &mut self.b.neg);
+                        self.settle();
+                    }
+                    _ => break,
+                }
+            }
+            self.now = self.now.max(end);
+        }
+
+        /// Open and Up on both ends at once, then let them talk.
+        fn open_both(&mut self) {
+            let now = self.now;
+            self.a.fsm.open(now, &mut self.a.neg);
+            self.b.fsm.open(now, &mut self.b.neg);
+            self.a.fsm.up(now, &mut self.a.neg);
+            self.b.fsm.up(now, &mut self.b.neg);
+            self.settle();
+        }
+
+        fn opened(a: TestNeg, b: TestNeg) -> Self {
+            let mut pair = Pair::new(a, b);
+            pair.open_both();
+            assert_eq!(pair.a.fsm.state(), State::Opened);
+            assert_eq!(pair.b.fsm.state(), State::Opened);
+            pair
+        }
+    }
+
+    fn drain(fsm: &mut Fsm) -> Vec<Output> {
+        std::iter::from_fn(|| fsm.poll_output()).collect()
+    }
+
+    /// Acknowledge the automaton's outstanding Configure-Request.
+    fn ack_our_request(fsm: &mut Fsm, neg: &mut TestNeg, now: Instant) {
+        let request = fsm.request.clone().unwrap();
+        fsm.receive(now, Code::ConfigureAck, request.id, &request.data, neg);
+    }
+
+    /// An automaton brought into `state` through the public API, output
+    /// drained. It asks for `[1, 5]` and acks everything.
+    fn fixture(state: State, now: Instant) -> (Fsm, TestNeg) {
+        let (mut fsm, neg) = match state {
+            State::Initial => (Fsm::new(FsmConfig::default()), TestNeg::wanting(&[[1, 5]])),
+            State::Starting => {
+                let (mut fsm, mut neg) = fixture(State::Initial, now);
+                fsm.open(now, &mut neg);
+                (fsm, neg)
+            }
+            State::Closed => {
+                let (mut fsm, mut neg) = fixture(State::Initial, now);
+                fsm.up(now, &mut neg);
+                (fsm, neg)
+            }
+            State::ReqSent => {
+                let (mut fsm, mut neg) = fixture(State::Starting, now);
+                fsm.up(now, &mut neg);
+                (fsm, neg)
+            }
+            State::Stopped => {
+                let (mut fsm, neg) = fixture(State::ReqSent, now);
+                fsm.receive_reject(now, true);
+                (fsm, neg)
+            }
+            State::Closing => {
+                let (mut fsm, neg) = fixture(State::ReqSent, now);
+                fsm.close(now, Vec::new());
+                (fsm, neg)
+            }
+            State::AckRcvd => {
+                let (mut fsm, mut neg) = fixture(State::ReqSent, now);
+                ack_our_request(&mut fsm, &mut neg, now);
+                (fsm, neg)
+            }
+            State::AckSent => {
+                let (mut fsm, mut neg) = fixture(State::ReqSent, now);
+                fsm.receive(now, Code::ConfigureRequest, 50, &[1, 5], &mut neg);
+                (fsm, neg)
+            }
+            State::Opened => {
+                let (mut fsm, mut neg) = fixture(State::AckSent, now);
+                ack_our_request(&mut fsm, &mut neg, now);
+                (fsm, neg)
+            }
+            State::Stopping => {
+                let (mut fsm, mut neg) = fixture(State::Opened, now);
+                fsm.receive(now, Code::TerminateRequest, 51, &[], &mut neg);
+                (fsm, neg)
+            }
+        };
+        drain(&mut fsm);
+        assert_eq!(fsm.state(), state, "fixture");
+        (fsm, neg)
+    }
+
+    // ---------------------------------------------------------------------
+    // Scenarios between two automata.
+    // ---------------------------------------------------------------------
+
+    #[test]
+    fn both_ends_open_and_signal_layer_up_once() {
+        let mut pair = Pair::opened(TestNeg::wanting(&[[1, 5]]), TestNeg::wanting(&[[2, 9]]));
+        for side in [&pair.a, &pair.b] {
+            assert_eq!(side.signals(), [Output::LayerStarted, Output::LayerUp]);
+            assert_eq!(
+                side.sent_codes(),
+                [Code::ConfigureRequest, Code::ConfigureAck]
+            );
+            assert_eq!(side.fsm.poll_timeout(), None, "no timer in Opened");
+        }
+        assert_eq!(pair.a.neg.acked.as_deref(), Some(&[1, 5][..]));
+        assert_eq!(pair.b.neg.acked.as_deref(), Some(&[2, 9][..]));
+        // Nothing happens afterwards: no timer, no retransmission.
+        let end = pair.t0 + 60 * SEC;
+        pair.run_until(end);
+        assert_eq!(pair.a.sent.len(), 2);
+        assert_eq!(pair.a.count(&Output::LayerUp), 1);
+        assert_eq!(pair.b.count(&Output::LayerUp), 1);
+    }
+
+    #[test]
+    fn nak_once_then_ack() {
+        let mut lns = TestNeg::wanting(&[[2, 9]]);
+        lns.insist = Some([1, 6]);
+        let pair = Pair::opened(TestNeg::wanting(&[[1, 5]]), lns);
+        let requests: Vec<_> = pair
+            .a
+            .sent
+            .iter()
+            .filter(|s| s.1 == Code::ConfigureRequest)
+            .collect();
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests[0].3, [1, 5]);
+        assert_eq!(requests[1].3, [1, 6], "the Nak's value adopted");
+        assert_ne!(requests[0].2, requests[1].2, "new options, new Identifier");
+        let nak = pair
+            .b
+            .sent
+            .iter()
+            .find(|s| s.1 == Code::ConfigureNak)
+            .unwrap();
+        assert_eq!((nak.2, nak.3.as_slice()), (requests[0].2, &[1, 6][..]));
+        assert_eq!(pair.a.fsm.stats().naks_received, 1);
+        assert_eq!(pair.b.fsm.stats().naks_sent, 1);
+        assert_eq!(pair.a.neg.acked.as_deref(), Some(&[1, 6][..]));
+        assert_eq!(pair.a.count(&Output::LayerUp), 1);
+        assert_eq!(pair.b.count(&Output::LayerUp), 1);
+    }
+
+    #[test]
+    fn rejected_option_is_dropped_and_negotiation_converges() {
+        let mut lns = TestNeg::wanting(&[[2, 9]]);
+        lns.reject_type = Some(3);
+        let pair = Pair::opened(TestNeg::wanting(&[[1, 5], [3, 7]]), lns);
+        let reject = pair
+            .b
+            .sent
+            .iter()
+            .find(|s| s.1 == Code::ConfigureReject)
+            .unwrap();
+        assert_eq!(reject.3, [3, 7]);
+        assert_eq!(pair.a.neg.acked.as_deref(), Some(&[1, 5][..]));
+        assert_eq!(pair.a.fsm.stats().rejects_received, 1);
+        assert_eq!(pair.b.fsm.stats().rejects_sent, 1);
+    }
+
+    #[test]
+    fn reject_of_an_option_we_need_is_discarded_until_max_configure() {
+        let mut lac = TestNeg::wanting(&[[1, 5], [3, 7]]);
+        lac.required = Some(3);
+        let mut lns = TestNeg::wanting(&[[2, 9]]);
+        lns.reject_type = Some(3);
+        let mut pair = Pair::new(lac, lns);
+        pair.open_both();
+        let end = pair.t0 + 60 * SEC;
+        pair.run_until(end);
+        // Every Reject is discarded; our request is retransmitted (one
+        // Identifier) until TO- at 30 s finishes the layer.
+        let t0 = pair.t0;
+        let before: Vec<_> = pair
+            .a
+            .sent
+            .iter()
+            .filter(|s| s.1 == Code::ConfigureRequest && s.0 < t0 + 30 * SEC)
+            .collect();
+        assert_eq!(before.len(), 10);
+        assert!(before.iter().all(|s| s.2 == before[0].2));
+        let finished = pair.a.layer.iter().find(|l| l.1 == Output::LayerFinished);
+        assert_eq!(finished.map(|l| l.0), Some(t0 + 30 * SEC));
+        assert!(pair.a.fsm.stats().discarded >= 10);
+        assert_eq!(pair.a.count(&Output::LayerUp), 0);
+        // Stopped is no dead end: the peer's next Configure-Request restarts
+        // the negotiation (irc, scr, sca/8), and the same thing happens
+        // again. A protocol that cannot do without an option ends this with
+        // `close` when `on_reject` says so.
+        assert!(pair.a.count(&Output::LayerFinished) >= 2);
+        pair.a.fsm.close(pair.now, Vec::new());
+        let end = pair.now + 60 * SEC;
+        pair.run_until(end);
+        assert_eq!(pair.a.fsm.state(), State::Closed);
+        assert_eq!(pair.a.fsm.poll_timeout(), None);
+    }
+
+    #[test]
+    fn close_terminates_both_ends() {
+        let mut pair = Pair::opened(TestNeg::wanting(&[[1, 5]]), TestNeg::wanting(&[[2, 9]]));
+        let closed_at = pair.t0 + 10 * SEC;
+        pair.now = closed_at;
+        pair.a.fsm.close(closed_at, b"bye".to_vec());
+        pair.settle();
+
+        let request = pair.a.sent.last().unwrap().clone();
+        assert_eq!(
+            (request.1, request.3.as_slice()),
+            (Code::TerminateRequest, &b"bye"[..])
+        );
+        let ack = pair.b.sent.last().unwrap().clone();
+        assert_eq!(
+            (ack.1, ack.2),
+            (Code::TerminateAck, request.2),
+            "ack echoes the id"
+        );
+
+        // Closer: tld, irc, str -> Closing; RTA -> tlf/2.
+        assert_eq!(pair.a.fsm.state(), State::Closed);
+        assert_eq!(
+            pair.a.signals()[2..],
+            [Output::LayerDown, Output::LayerFinished]
+        );
+        // Peer: RTR in Opened -> tld, zrc, sta/5; TO- after one Restart
+        // period -> tlf/3.
+        assert_eq!(pair.b.fsm.state(), State::Stopping);
+        assert_eq!(pair.b.fsm.poll_timeout(), Some(closed_at + 3 * SEC));
+        let end = closed_at + 10 * SEC;
+        pair.run_until(end);
+        assert_eq!(pair.b.fsm.state(), State::Stopped);
+        assert_eq!(
+            pair.b.layer[2..],
+            [
+                (closed_at, Output::LayerDown),
+                (closed_at + 3 * SEC, Output::LayerFinished)
+            ]
+        );
+        // The closer sent exactly one Terminate-Request.
+        assert_eq!(pair.a.fsm.stats().terminate_requests, 1);
+    }
+
+    #[test]
+    fn terminate_from_peer_while_opened() {
+        let (mut fsm, mut neg) = fixture(State::Opened, Instant::now());
+        let now = Instant::now() + 5 * SEC;
+        fsm.receive(now, Code::TerminateRequest, 0x42, b"admin", &mut neg);
+        // RTR in Opened: tld, zrc, sta/5.
+        assert_eq!(
+            drain(&mut fsm),
+            [
+                Output::LayerDown,
+                Output::Send {
+                    code: Code::TerminateAck,
+                    id: 0x42,
+                    data: Vec::new()
+                }
+            ]
+        );
+        assert_eq!(fsm.state(), State::Stopping);
+        assert_eq!(fsm.restart_counter, 0, "zrc");
+        assert_eq!(fsm.poll_timeout(), Some(now + 3 * SEC));
+        // A retransmitted Terminate-Request is acked again (sta/5).
+        fsm.receive(now + SEC, Code::TerminateRequest, 0x42, b"admin", &mut neg);
+        assert_eq!(drain(&mut fsm).len(), 1);
+        // Not yet due.
+        fsm.handle_timeout(now + 2 * SEC, &mut neg);
+        assert_eq!(fsm.state(), State::Stopping);
+        // TO- (counter zero): tlf/3.
+        fsm.handle_timeout(now + 3 * SEC, &mut neg);
+        assert_eq!(drain(&mut fsm), [Output::LayerFinished]);
+        assert_eq!(fsm.state(), State::Stopped);
+        assert_eq!(fsm.poll_timeout(), None);
+    }
+
+    #[test]
+    fn silent_peer_max_configure_timeouts_then_finished() {
+        let t0 = Instant::now();
+        let mut neg = TestNeg::wanting(&[[1, 5]]);
+        let mut fsm = Fsm::new(FsmConfig::default());
+        fsm.open(t0, &mut neg);
+        fsm.up(t0, &mut neg);
+        let mut requests = Vec::new();
+        let mut finished = Vec::new();
+        let mut now = t0;
+        loop {
+            for out in drain(&mut fsm) {
+                match out {
+                    Output::Send { code, id, .. } => {
+                        assert_eq!(code, Code::ConfigureRequest);
+                        requests.push((now - t0, id));
+                    }
+                    Output::LayerFinished => finished.push(now - t0),
+                    Output::LayerStarted => {}
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            let Some(at) = fsm.poll_timeout() else { break };
+            now = at;
+            fsm.handle_timeout(now, &mut neg);
+        }
+        // Max-Configure = 10 transmissions, 3 s apart, all with one Identifier.
+        let times: Vec<_> = requests.iter().map(|r| r.0).collect();
+        let expected: Vec<_> = (0..10).map(|i| i * 3 * SEC).collect();
+        assert_eq!(times, expected);
+        assert!(requests.iter().all(|r| r.1 == requests[0].1));
+        // The tenth expiry finds the counter at zero: TO-, tlf/3p.
+        assert_eq!(finished, [30 * SEC]);
+        assert_eq!(fsm.state(), State::Stopped);
+        let stats = fsm.stats();
+        assert_eq!((stats.timeouts, stats.retransmissions), (10, 9));
+    }
+
+    #[test]
+    fn silent_peer_max_terminate() {
+        let t0 = Instant::now();
+        let (mut fsm, mut neg) = fixture(State::ReqSent, t0);
+        fsm.close(t0, Vec::new());
+        let mut requests = Vec::new();
+        let mut finished = None;
+        let mut now = t0;
+        loop {
+            for out in drain(&mut fsm) {
+                match out {
+                    Output::Send { code, id, .. } => {
+                        assert_eq!(code, Code::TerminateRequest);
+                        requests.push((now - t0, id));
+                    }
+                    Output::LayerFinished => finished = Some(now - t0),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            let Some(at) = fsm.poll_timeout() else { break };
+            now = at;
+            fsm.handle_timeout(now, &mut neg);
+        }
+        assert_eq!(requests.len(), 2, "Max-Terminate = 2");
+        assert_eq!((requests[0].0, requests[1].0), (Duration::ZERO, 3 * SEC));
+        assert_eq!(requests[0].1, requests[1].1, "retransmission keeps the id");
+        assert_eq!(finished, Some(6 * SEC));
+        assert_eq!(fsm.state(), State::Closed);
+    }
+
+    #[test]
+    fn counters_and_timer_are_configurable() {
+        let t0 = Instant::now();
+        let mut neg = TestNeg::wanting(&[[1, 5]]);
+        let mut fsm = Fsm::new(FsmConfig {
+            restart: SEC,
+            max_configure: 3,
+            ..FsmConfig::default()
+        });
+        fsm.open(t0, &mut neg);
+        fsm.up(t0, &mut neg);
+        let mut now = t0;
+        while let Some(at) = fsm.poll_timeout() {
+            now = at;
+            fsm.handle_timeout(now, &mut neg);
+        }
+        assert_eq!(now - t0, 3 * SEC);
+        assert_eq!(fsm.stats().configure_requests, 3);
+        assert_eq!(fsm.state(), State::Stopped);
+    }
+
+    #[test]
+    fn nak_loop_turns_into_reject_after_max_failure() {
+        // The LAC never adopts the suggested value; the LNS insists.
+        let mut lac = TestNeg::wanting(&[[1, 5], [3, 1]]);
+        lac.accept_naks = false;
+        let mut lns = TestNeg::wanting(&[[2, 9]]);
+        lns.insist = Some([1, 6]);
+        let pair = Pair::opened(lac, lns);
+
+        // Max-Failure = 5 Naks; the sixth answer is a Reject.
+        let replies: Vec<Code> = pair
+            .b
+            .sent
+            .iter()
+            .map(|s| s.1)
+            .filter(|c| matches!(c, Code::ConfigureNak | Code::ConfigureReject))
+            .collect();
+        let mut expected = vec![Code::ConfigureNak; 5];
+        expected.push(Code::ConfigureReject);
+        assert_eq!(replies, expected);
+        assert_eq!(
+            pair.b.neg.reject_flags[..6],
+            [false, false, false, false, false, true]
+        );
+        let reject = pair
+            .b
+            .sent
+            .iter()
+            .find(|s| s.1 == Code::ConfigureReject)
+            .unwrap();
+        assert_eq!(reject.3, [1, 5]);
+        assert_eq!(pair.a.neg.acked.as_deref(), Some(&[3, 1][..]));
+        assert_eq!(pair.b.fsm.stats().naks_sent, 5);
+        // Sending the Ack resets the failure count.
+        assert_eq!(pair.b.fsm.naks_since_ack, 0);
+    }
+
+    #[test]
+    fn renegotiation_from_opened() {
+        let mut pair = Pair::opened(TestNeg::wanting(&[[1, 5]]), TestNeg::wanting(&[[2, 9]]));
+        let now = pair.now;
+        let resets_before = pair.b.neg.resets;
+        // The LAC restarts its layer (Down then Up: the restart option).
+        pair.a.fsm.down(now);
+        pair.a.fsm.up(now, &mut pair.a.neg);
+        let request = match drain(&mut pair.a.fsm).as_slice() {
+            [Output::LayerDown, Output::Send { code, id, data }] => {
+                assert_eq!(*code, Code::ConfigureRequest);
+                (*id, data.clone())
+            }
+            other => panic!("unexpected {other:?}"),
+        };
+        // RCR+ in Opened: tld, scr, sca/8.
+        pair.b.fsm.receive(
+            now,
+            Code::ConfigureRequest,
+            request.0,
+            &request.1,
+            &mut pair.b.neg,
+        );
+        let out = drain(&mut pair.b.fsm);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0], Output::LayerDown);
+        assert!(
+            matches!(&out[1], Output::Send { code: Code::ConfigureRequest, data, .. } if data == &[2, 9])
+        );
+        assert_eq!(
+            out[2],
+            Output::Send {
+                code: Code::ConfigureAck,
+                id: request.0,
+                data: request.1.clone()
+            }
+        );
+        assert_eq!(pair.b.fsm.state(), State::AckSent);
+        assert_eq!(pair.b.neg.resets, resets_before + 1, "new negotiation");
+        // Deliver those and let them finish.
+        for o in out {
+            if let Output::Send { code, id, data } = o {
+                pair.a.fsm.receive(now, code, id, &data, &mut pair.a.neg);
+            }
+        }
+        pair.settle();
+        assert_eq!(pair.a.fsm.state(), State::Opened);
+        assert_eq!(pair.b.fsm.state(), State::Opened);
+    }
+
+    #[test]
+    fn renegotiation_with_a_nak() {
+        let mut lns = TestNeg::wanting(&[[2, 9]]);
+        lns.insist = Some([1, 6]);
+        let mut pair = Pair::opened(TestNeg::wanting(&[[1, 5]]), lns);
+        let now = pair.now;
+        // reset() makes the LAC ask for [1, 5] again.
+        pair.a.fsm.down(now);
+        pair.a.fsm.up(now, &mut pair.a.neg);
+        let out = drain(&mut pair.a.fsm);
+        let Some(Output::Send { id, data, .. }) = out.last() else {
+            panic!("no request")
+        };
+        assert_eq!(data, &[1, 5]);
+        // RCR- in Opened: tld, scr, scn/6.
+        pair.b
+            .fsm
+            .receive(now, Code::ConfigureRequest, *id, data, &mut pair.b.neg);
+        let out = drain(&mut pair.b.fsm);
+        assert_eq!(out[0], Output::LayerDown);
+        assert!(matches!(
+            out[1],
+            Output::Send {
+                code: Code::ConfigureRequest,
+                ..
+            }
+        ));
+        assert_eq!(
+            out[2],
+            Output::Send {
+                code: Code::ConfigureNak,
+                id: *id,
+                data: vec![1, 6]
+            }
+        );
+        assert_eq!(pair.b.fsm.state(), State::ReqSent);
+    }
+
+    #[test]
+    fn unknown_code_draws_a_code_reject() {
+        for state in [State::Closed, State::ReqSent, State::Opened] {
+            let now = Instant::now();
+            let (mut fsm, mut neg) = fixture(state, now);
+            fsm.receive(now, Code::Unknown(42), 9, &[1, 2, 3], &mut neg);
+            let out = drain(&mut fsm);
+            let [Output::Send { code, id, data }] = out.as_slice() else {
+                panic!("{state:?}: {out:?}")
+            };
+            assert_eq!(*code, Code::CodeReject);
+            assert_eq!(
+                data,
+                &[42, 9, 0, 7, 1, 2, 3],
+                "the rejected packet, header included"
+            );
+            assert_ne!(*id, 9);
+            assert_eq!(fsm.state(), state, "scj leaves the state alone");
+            assert_eq!(fsm.stats().code_rejects, 1);
+        }
+        // Codes given as Unknown but known are not rejected.
+        let now = Instant::now();
+        let (mut fsm, mut neg) = fixture(State::Opened, now);
+        fsm.receive(now, Code::Unknown(5), 3, &[], &mut neg);
+        assert_eq!(
+            fsm.state(),
+            State::Stopping,
+            "Unknown(5) is a Terminate-Request"
+        );
+    }
+
+    #[test]
+    fn code_reject_judged_by_the_rejected_code() {
+        let now = Instant::now();
+        let (mut fsm, mut neg) = fixture(State::Opened, now);
+        // A rejected extension Code (an LCP Echo-Request): RXJ+, stay Opened.
+        fsm.receive(
+            now,
+            Code::CodeReject,
+            1,
+            &[9, 1, 0, 8, 0, 0, 0, 0],
+            &mut neg,
+        );
+        assert_eq!(fsm.state(), State::Opened);
+        assert!(drain(&mut fsm).is_empty());
+        // An empty Code-Reject is malformed: discarded.
+        fsm.receive(now, Code::CodeReject, 2, &[], &mut neg);
+        assert_eq!(fsm.state(), State::Opened);
+        assert_eq!(fsm.stats().discarded, 1);
+        // A rejected Configure-Request: RXJ-, tld, irc, str/5.
+        fsm.receive(now, Code::CodeReject, 3, &[1, 7, 0, 4], &mut neg);
+        let out = drain(&mut fsm);
+        assert_eq!(out[0], Output::LayerDown);
+        assert!(matches!(
+            out[1],
+            Output::Send {
+                code: Code::TerminateRequest,
+                ..
+            }
+        ));
+        assert_eq!(fsm.state(), State::Stopping);
+        assert_eq!(fsm.restart_counter, 1, "irc to Max-Terminate, one str sent");
+    }
+
+    #[test]
+    fn stale_and_mismatched_identifiers_are_ignored() {
+        let now = Instant::now();
+        let (mut fsm, mut neg) = fixture(State::ReqSent, now);
+        let request = fsm.request.clone().unwrap();
+        let wrong = request.id.wrapping_add(1);
+        fsm.receive(now, Code::ConfigureAck, wrong, &request.data, &mut neg);
+        fsm.receive(now, Code::ConfigureAck, request.id, &[1, 6], &mut neg);
+        fsm.receive(now, Code::ConfigureNak, wrong, &[1, 6], &mut neg);
+        fsm.receive(now, Code::ConfigureReject, wrong, &[1, 5], &mut neg);
+        fsm.receive(now, Code::ConfigureNak, request.id, &[1], &mut neg);
+        assert_eq!(fsm.state(), State::ReqSent);
+        assert!(drain(&mut fsm).is_empty());
+        assert_eq!(fsm.stats().discarded, 5);
+        assert_eq!(neg.acked, None);
+        assert_eq!(neg.want, [[1, 5]], "no Nak applied");
+
+        // The right one counts.
+        fsm.receive(now, Code::ConfigureAck, request.id, &request.data, &mut neg);
+        assert_eq!(fsm.state(), State::AckRcvd);
+        // A duplicate of it (the peer answering a retransmission) is stale,
+        // not the "crossed connection" of RCA in Ack-Rcvd.
+        fsm.receive(now, Code::ConfigureAck, request.id, &request.data, &mut neg);
+        fsm.receive(now, Code::ConfigureNak, request.id, &[1, 6], &mut neg);
+        assert_eq!(fsm.state(), State::AckRcvd);
+        assert!(drain(&mut fsm).is_empty());
+        assert_eq!(fsm.stats().discarded, 7);
+
+        // In Opened every reply is stale: our request has been answered.
+        let (mut fsm, mut neg) = fixture(State::Opened, now);
+        let request = fsm.request.clone().unwrap();
+        fsm.receive(now, Code::ConfigureAck, request.id, &request.data, &mut neg);
+        fsm.receive(
+            now,
+            Code::ConfigureReject,
+            request.id,
+            &request.data,
+            &mut neg,
+        );
+        assert_eq!(fsm.state(), State::Opened);
+        assert!(drain(&mut fsm).is_empty());
+    }
+
+    #[test]
+    fn reply_to_a_retransmitted_request_counts() {
+        let t0 = Instant::now();
+        let (mut fsm, mut neg) = fixture(State::ReqSent, t0);
+        let first = fsm.request.clone().unwrap();
+        fsm.handle_timeout(t0 + 3 * SEC, &mut neg);
+        let out = drain(&mut fsm);
+        assert_eq!(
+            out,
+            [Output::Send {
+                code: Code::ConfigureRequest,
+                id: first.id,
+                data: first.data.clone()
+            }]
+        );
+        // The late Ack of the first copy is still valid.
+        fsm.receive(
+            t0 + 4 * SEC,
+            Code::ConfigureAck,
+            first.id,
+            &first.data,
+            &mut neg,
+        );
+        assert_eq!(fsm.state(), State::AckRcvd);
+        // TO+ in Ack-Rcvd: the answered request is not retransmitted; a new
+        // one (new Identifier) is sent.
+        fsm.handle_timeout(t0 + 6 * SEC, &mut neg);
+        let out = drain(&mut fsm);
+        let [Output::Send {
+            code: Code::ConfigureRequest,
+            id,
+            ..
+        }] = out.as_slice()
+        else {
+            panic!("{out:?}")
+        };
+        assert_ne!(*id, first.id);
+        assert_eq!(fsm.state(), State::ReqSent);
+    }
+
+    #[test]
+    fn terminate_ack_in_closed_and_stopped_and_not_in_response_to_terminate_ack() {
+        let now = Instant::now();
+        for state in [State::Closed, State::Stopped] {
+            let (mut fsm, mut neg) = fixture(state, now);
+            // §4.2: other packets draw a Terminate-Ack ...
+            fsm.receive(now, Code::ConfigureAck, 7, &[1, 5], &mut neg);
+            assert_eq!(
+                drain(&mut fsm),
+                [Output::Send {
+                    code: Code::TerminateAck,
+                    id: 7,
+                    data: Vec::new()
+                }]
+            );
+            // ... but "Terminate-Acks are silently discarded to avoid
+            // creating a loop".
+            fsm.receive(now, Code::TerminateAck, 8, &[], &mut neg);
+            assert!(drain(&mut fsm).is_empty());
+            assert_eq!(fsm.state(), state);
+        }
+        // Closed answers a Configure-Request with a Terminate-Ack; Stopped
+        // negotiates (irc, scr, sca/8).
+        let (mut fsm, mut neg) = fixture(State::Closed, now);
+        fsm.receive(now, Code::ConfigureRequest, 9, &[2, 2], &mut neg);
+        assert!(matches!(
+            drain(&mut fsm)[..],
+            [Output::Send {
+                code: Code::TerminateAck,
+                id: 9,
+                ..
+            }]
+        ));
+        let (mut fsm, mut neg) = fixture(State::Stopped, now);
+        fsm.receive(now, Code::ConfigureRequest, 9, &[2, 2], &mut neg);
+        let out = drain(&mut fsm);
+        assert!(matches!(
+            out[0],
+            Output::Send {
+                code: Code::ConfigureRequest,
+                ..
+            }
+        ));
+        assert!(matches!(
+            out[1],
+            Output::Send {
+                code: Code::ConfigureAck,
+                id: 9,
+                ..
+            }
+        ));
+        assert_eq!(fsm.state(), State::AckSent);
+    }
+
+    #[test]
+    fn packets_while_the_lower_layer_is_down_are_ignored() {
+        let now = Instant::now();
+        for state in [State::Initial, State::Starting] {
+            let (mut fsm, mut neg) = fixture(state, now);
+            for code in 1..=8u8 {
+                fsm.receive(now, Code::from(code), 1, &[1, 5], &mut neg);
+            }
+            assert!(!fsm.receive_rxr(now));
+            fsm.receive_reject(now, true);
+            assert_eq!(fsm.state(), state);
+            assert!(drain(&mut fsm).is_empty());
+            assert_eq!(fsm.stats().illegal_events, 10);
+        }
+    }
+
+    #[test]
+    fn echo_is_answered_only_when_opened() {
+        let now = Instant::now();
+        for state in State::ALL {
+            let (mut fsm, _) = fixture(state, now);
+            assert_eq!(fsm.receive_rxr(now), state == State::Opened, "{state:?}");
+            assert_eq!(fsm.state(), state);
+            assert!(drain(&mut fsm).is_empty());
+        }
+    }
+
+    #[test]
+    fn passive_option_waits_without_finishing() {
+        let t0 = Instant::now();
+        let mut neg = TestNeg::wanting(&[[1, 5]]);
+        let mut fsm = Fsm::new(FsmConfig {
+            passive: true,
+            ..FsmConfig::default()
+        });
+        fsm.open(t0, &mut neg);
+        fsm.up(t0, &mut neg);
+        while let Some(at) = fsm.poll_timeout() {
+            fsm.handle_timeout(at, &mut neg);
+        }
+        assert_eq!(fsm.state(), State::Stopped);
+        let out = drain(&mut fsm);
+        assert!(!out.contains(&Output::LayerFinished));
+        // The peer finally speaks: irc, scr, sca/8.
+        fsm.receive(t0 + 60 * SEC, Code::ConfigureRequest, 1, &[], &mut neg);
+        assert_eq!(fsm.state(), State::AckSent);
+    }
+
+    #[test]
+    fn down_in_every_state_goes_where_the_table_says() {
+        use State::*;
+        // Down | - | - | 0 | tls/1 | 0 | 1 | 1 | 1 | 1 | tld/1
+        let expected: [(State, State, &[Output]); 10] = [
+            (Initial, Initial, &[]),
+            (Starting, Starting, &[]),
+            (Closed, Initial, &[]),
+            (Stopped, Starting, &[Output::LayerStarted]),
+            (Closing, Initial, &[]),
+            (Stopping, Starting, &[]),
+            (ReqSent, Starting, &[]),
+            (AckRcvd, Starting, &[]),
+            (AckSent, Starting, &[]),
+            (Opened, Starting, &[Output::LayerDown]),
+        ];
+        let now = Instant::now();
+        for (from, to, outputs) in expected {
+            let (mut fsm, _) = fixture(from, now);
+            fsm.down(now + SEC);
+            assert_eq!(fsm.state(), to, "Down in {from:?}");
+            assert_eq!(drain(&mut fsm), outputs, "Down in {from:?}");
+            assert_eq!(fsm.poll_timeout(), None, "no timer after Down in {from:?}");
+        }
+    }
+
+    // ---------------------------------------------------------------------
+    // The §4.1 table, cell by cell.
+    // ---------------------------------------------------------------------
+
+    /// RFC 1661 §4.1, transcribed row by row: states 0..9 across (Initial,
+    /// Starting, Closed, Stopped, Closing, Stopping, Req-Sent, Ack-Rcvd,
+    /// Ack-Sent, Opened), "action,action/new-state", '-' illegal.
+    #[rustfmt::skip]
+    const RFC_TABLE: [(&str, [&str; 10]); 16] = [
+        //        Initial  Starting     Closed       Stopped          Closing  Stopping Req-Sent     Ack-Rcvd     Ack-Sent     Opened
+        ("Up",   ["2",     "irc,scr/6", "-",         "-",             "-",     "-",     "-",         "-",         "-",         "-"]),
+        ("Down", ["-",     "-",         "0",         "tls/1",         "0",     "1",     "1",         "1",         "1",         "tld/1"]),
+        ("Open", ["tls/1", "1",         "irc,scr/6", "3r",            "5r",    "5r",    "6",         "7",         "8",         "9r"]),
+        ("Close",["0",     "tlf/0",     "2",         "2",             "4",     "4",     "irc,str/4", "irc,str/4", "irc,str/4", "tld,irc,str/4"]),
+        ("TO+",  ["-",     "-",         "-",         "-",             "str/4", "str/5", "scr/6",     "scr/6",     "scr/8",     "-"]),
+        ("TO-",  ["-",     "-",         "-",         "-",             "tlf/2", "tlf/3", "tlf/3p",    "tlf/3p",    "tlf/3p",    "-"]),
+        ("RCR+", ["-",     "-",         "sta/2",     "irc,scr,sca/8", "4",     "5",     "sca/8",     "sca,tlu/9", "sca/8",     "tld,scr,sca/8"]),
+        ("RCR-", ["-",     "-",         "sta/2",     "irc,scr,scn/6", "4",     "5",     "scn/6",     "scn/7",     "scn/6",     "tld,scr,scn/6"]),
+        ("RCA",  ["-",     "-",         "sta/2",     "sta/3",         "4",     "5",     "irc/7",     "scr/6x",    "irc,tlu/9", "tld,scr/6x"]),
+        ("RCN",  ["-",     "-",         "sta/2",     "sta/3",         "4",     "5",     "irc,scr/6", "scr/6x",    "irc,scr/8", "tld,scr/6x"]),
+        ("RTR",  ["-",     "-",         "sta/2",     "sta/3",         "sta/4", "sta/5", "sta/6",     "sta/6",     "sta/6",     "tld,zrc,sta/5"]),
+        ("RTA",  ["-",     "-",         "2",         "3",             "tlf/2", "tlf/3", "6",         "6",         "8",         "tld,scr/6"]),
+        ("RUC",  ["-",     "-",         "scj/2",     "scj/3",         "scj/4", "scj/5", "scj/6",     "scj/7",     "scj/8",     "scj/9"]),
+        ("RXJ+", ["-",     "-",         "2",         "3",             "4",     "5",     "6",         "6",         "8",         "9"]),
+        ("RXJ-", ["-",     "-",         "tlf/2",     "tlf/3",         "tlf/2", "tlf/3", "tlf/3",     "tlf/3",     "tlf/3",     "tld,irc,str/5"]),
+        ("RXR",  ["-",     "-",         "2",         "3",             "4",     "5",     "6",         "7",         "8",         "ser/9"]),
+    ];
+
+    /// The RFC's state numbers, mapped here rather than taken from the
+    /// implementation.
+    fn rfc_state(number: usize) -> State {
+        match number {
+            0 => State::Initial,
+            1 => State::Starting,
+            2 => State::Closed,
+            3 => State::Stopped,
+            4 => State::Closing,
+            5 => State::Stopping,
+            6 => State::ReqSent,
+            7 => State::AckRcvd,
+            8 => State::AckSent,
+            9 => State::Opened,
+            other => panic!("no state {other}"),
+        }
+    }
+
+    fn rfc_event(name: &str) -> Event {
+        match name {
+            "Up" => Event::Up,
+            "Down" => Event::Down,
+            "Open" => Event::Open,
+            "Close" => Event::Close,
+            "TO+" => Event::ToPlus,
+            "TO-" => Event::ToMinus,
+            "RCR+" => Event::RcrPlus,
+            "RCR-" => Event::RcrMinus,
+            "RCA" => Event::Rca,
+            "RCN" => Event::Rcn,
+            "RTR" => Event::Rtr,
+            "RTA" => Event::Rta,
+            "RUC" => Event::Ruc,
+            "RXJ+" => Event::RxjPlus,
+            "RXJ-" => Event::RxjMinus,
+            "RXR" => Event::Rxr,
+            other => panic!("no event {other}"),
+        }
+    }
+
+    fn rfc_action(name: &str) -> Action {
+        match name {
+            "tlu" => Action::Tlu,
+            "tld" => Action::Tld,
+            "tls" => Action::Tls,
+            "tlf" => Action::Tlf,
+            "irc" => Action::Irc,
+            "zrc" => Action::Zrc,
+            "scr" => Action::Scr,
+            "sca" => Action::Sca,
+            "scn" => Action::Scn,
+            "str" => Action::Str,
+            "sta" => Action::Sta,
+            "scj" => Action::Scj,
+            "ser" => Action::Ser,
+            other => panic!("no action {other}"),
+        }
+    }
+
+    /// A parsed cell: the actions and the new state; `None` for '-'.
+    type Cell = Option<(Vec<Action>, State)>;
+
+    /// A cell as (actions, new state); `None` for '-'. Footnote letters
+    /// (r, p, x) after the state number are dropped.
+    fn parse_cell(cell: &str) -> Cell {
+        if cell == "-" {
+            return None;
+        }
+        let (actions, next) = match cell.rsplit_once('/') {
+            Some((actions, next)) => (actions.split(',').map(rfc_action).collect(), next),
+            None => (Vec::new(), cell),
+        };
+        let digits: String = next.chars().take_while(char::is_ascii_digit).collect();
+        Some((actions, rfc_state(digits.parse().unwrap())))
+    }
+
+    /// Every cell of the RFC table, as `(state, event, expected)`.
+    fn rfc_cells() -> Vec<(State, Event, Cell)> {
+        let mut cells = Vec::new();
+        for (event, row) in RFC_TABLE {
+            for (column, cell) in row.iter().enumerate() {
+                cells.push((rfc_state(column), rfc_event(event), parse_cell(cell)));
+            }
+        }
+        cells
+    }
+
+    #[test]
+    fn transition_function_matches_every_cell_of_the_rfc_table() {
+        let cells = rfc_cells();
+        assert_eq!(cells.len(), 160);
+        for (state, event, expected) in cells {
+            let actual = transition(state, event).map(|t| (t.actions.to_vec(), t.next));
+            assert_eq!(actual, expected, "{event} in {state:?}");
+        }
+    }
+
+    /// What the caller sees for one table action, given the packet injected
+    /// (Identifier 77, options `[1, 5]`, our Nak `[1, 6]`, unknown Code 42).
+    fn expected_output(action: Action) -> Option<Output> {
+        let send = |code, id, data: &[u8]| {
+            Some(Output::Send {
+                code,
+                id,
+                data: data.to_vec(),
+            })
+        };
+        match action {
+            Action::Tlu => Some(Output::LayerUp),
+            Action::Tld => Some(Output::LayerDown),
+            Action::Tls => Some(Output::LayerStarted),
+            Action::Tlf => Some(Output::LayerFinished),
+            Action::Irc | Action::Zrc | Action::Ser => None,
+            // Our own Identifiers are normalised to 0 before comparing.
+            Action::Scr => send(Code::ConfigureRequest, 0, &[1, 5]),
+            Action::Str => send(Code::TerminateRequest, 0, &[]),
+            Action::Scj => send(Code::CodeReject, 0, &[42, 77, 0, 6, 1, 5]),
+            Action::Sca => send(Code::ConfigureAck, 77, &[1, 5]),
+            Action::Scn => send(Code::ConfigureNak, 77, &[1, 6]),
+            Action::Sta => send(Code::TerminateAck, 77, &[]),
+        }
+    }
+
+    #[test]
+    fn every_cell_through_the_automaton() {
+        let t0 = Instant::now();
+        let now = t0 + SEC;
+        let config = FsmConfig::default();
+        for (state, event, expected) in rfc_cells() {
+            let (mut fsm, mut neg) = fixture(state, t0);
+            let counter_before = fsm.restart_counter;
+            let timer_before = fsm.poll_timeout();
+            let inbound = Inbound {
+                code: if event == Event::Ruc { 42 } else { 1 },
+                id: 77,
+                data: &[1, 5],
+                reply: (event == Event::RcrMinus).then(|| (Code::ConfigureNak, vec![1, 6])),
+            };
+            let ser = fsm.dispatch(now, event, &inbound, &mut neg);
+            let outputs: Vec<Output> = drain(&mut fsm)
+                .into_iter()
+                .map(|o| match o {
+                    Output::Send { code, data, .. }
+                        if matches!(
+                            code,
+                            Code::ConfigureRequest | Code::TerminateRequest | Code::CodeReject
+                        ) =>
+                    {
+                        Output::Send { code, id: 0, data }
+                    }
+                    other => other,
+                })
+                .collect();
+            let cell = format!("{event} in {state:?}");
+
+            let Some((actions, next)) = expected else {
+                assert_eq!(fsm.state(), state, "{cell}: illegal, state kept");
+                assert!(outputs.is_empty(), "{cell}: illegal, no output");
+                assert_eq!(fsm.stats().illegal_events, 1, "{cell}");
+                continue;
+            };
+            assert_eq!(fsm.state(), next, "{cell}: next state");
+            let wanted: Vec<Output> = actions.iter().filter_map(|&a| expected_output(a)).collect();
+            assert_eq!(outputs, wanted, "{cell}: outputs");
+            assert_eq!(ser, actions.contains(&Action::Ser), "{cell}: ser");
+
+            // irc / zrc / scr / str on the Restart counter (§4.4).
+            let has = |a| actions.contains(&a);
+            let counter = if has(Action::Zrc) {
+                0
+            } else if has(Action::Irc) && has(Action::Str) {
+                config.max_terminate - 1
+            } else if has(Action::Irc) && has(Action::Scr) {
+                config.max_configure - 1
+            } else if has(Action::Irc) {
+                config.max_configure
+            } else if has(Action::Scr) || has(Action::Str) {
+                counter_before.saturating_sub(1)
+            } else {
+                counter_before
+            };
+            assert_eq!(fsm.restart_counter, counter, "{cell}: restart counter");
+
+            // §4.6: scr, str and zrc (re)start the timer; it stops in the
+            // states without TO events.
+            let runs = matches!(
+                next,
+                State::Closing | State::Stopping | State::ReqSent | State::AckRcvd | State::AckSent
+            );
+            let timer = if !runs {
+                None
+            } else if has(Action::Scr) || has(Action::Str) || has(Action::Zrc) {
+                Some(now + config.restart)
+            } else {
+                timer_before
+            };
+            assert_eq!(fsm.poll_timeout(), timer, "{cell}: restart timer");
+        }
+    }
+}
