@@ -7,3 +7,4 @@
 #![forbid(unsafe_code)]
 
 pub mod l2tp;
+pub mod ppp;
