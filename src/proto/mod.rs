@@ -6,4 +6,5 @@
 //! the next deadline.
 #![forbid(unsafe_code)]
 
+pub mod aaa;
 pub mod l2tp;

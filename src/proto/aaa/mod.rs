@@ -1,0 +1,4 @@
+//! Authentication, authorisation and address assignment for PPP sessions.
+#![forbid(unsafe_code)]
+
+pub mod pool;
