@@ -47,6 +47,14 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Compare two secrets of any lengths (a PAP password against the stored
+/// one) without revealing through timing where they differ or how long the
+/// stored one is: both are hashed first, and the digests compared in
+/// constant time.
+pub fn secrets_match(a: &[u8], b: &[u8]) -> bool {
+    ct_eq(&Sha1::digest(a), &Sha1::digest(b))
+}
+
 /// The part of a user name that RFC 2759 §8.2 feeds to SHA-1: the name with
 /// any prepended `DOMAIN\` removed (everything up to the last backslash).
 pub fn mschap_user_name(user_name: &[u8]) -> &[u8] {
@@ -417,6 +425,10 @@ mod tests {
         assert!(ct_eq(b"abc", b"abc"));
         assert!(!ct_eq(b"abc", b"abd"));
         assert!(!ct_eq(b"abc", b"ab"));
+        assert!(secrets_match(b"pw", b"pw"));
+        assert!(secrets_match(b"", b""));
+        assert!(!secrets_match(b"pw", b"pw "));
+        assert!(!secrets_match(b"pw", b"Pw"));
     }
 
     #[test]
