@@ -3,12 +3,14 @@
 //! The crate is split along the sans-IO line (see `docs/ARCHITECTURE.md`):
 //!
 //! - [`wire`]: pure, total parsers and emitters for every packet format.
+//! - [`crypto`]: pure cryptographic constructions (PPP authentication).
 //! - [`proto`]: pure state machines driven by bytes and `now`, producing
 //!   datagrams, events and deadlines; both the LNS and the LAC role.
 //!
 //! The runtime (io_uring shards, the control thread, TUN) is the only part that
 //! touches sockets, threads or the clock; it arrives with the daemon.
 
+pub mod crypto;
 pub mod proto;
 pub mod sim;
 pub mod wire;

@@ -6,5 +6,6 @@
 //! the next deadline.
 #![forbid(unsafe_code)]
 
+pub mod aaa;
 pub mod l2tp;
 pub mod ppp;
