@@ -632,6 +632,17 @@ impl Fsm {
         }
     }
 
+    /// Enter Opened directly, without a negotiation of our own: the options
+    /// were agreed elsewhere (RFC 2661 §4.4.5 proxy LCP, where the LAC
+    /// negotiated with the subscriber and forwards the result). No output:
+    /// the caller starts the next phase itself.
+    pub fn adopt_opened(&mut self) {
+        self.state = State::Opened;
+        self.restart_at = None;
+        self.restart_counter = 0;
+        self.naks_since_ack = 0;
+    }
+
     /// Current state.
     pub fn state(&self) -> State {
         self.state
