@@ -8,7 +8,10 @@ Sources, both in the repository's tests:
     whole packets or message bodies ("_BODY" in the name).
 
 Whole packets seed l2tp_header; their bodies (after the L2TP header) seed
-l2tp_message and l2tp_avp_iter. The corpus directory is git-ignored: run
+l2tp_message and l2tp_avp_iter. The PPP frames of the `SEEDS` list in
+src/wire/ppp/mod.rs (taken from the captures) seed ppp_frame, and their
+packets seed ppp_cp_options (LCP/IPCP/IPv6CP) and ppp_auth (PAP, CHAP,
+behind the target's selector byte), plus two MS-CHAPv2 message texts. The corpus directory is git-ignored: run
 this script again to recreate it. Usage: python3 fuzz/seed_corpus.py
 """
 
@@ -51,6 +54,35 @@ def test_constants():
             yield name, bytes.fromhex(digits)
 
 
+def ppp_frames():
+    """The hex frames of `SEEDS` in src/wire/ppp/mod.rs."""
+    source = (ROOT / "src/wire/ppp/mod.rs").read_text()
+    block = re.search(r"const SEEDS: &\[&str\] = &\[(.*?)\];", source, re.S)
+    if block:
+        for value in re.findall(r'"([0-9a-fA-F]*)"', block.group(1)):
+            if len(value) % 2 == 0:
+                yield bytes.fromhex(value)
+
+
+def ppp_seeds():
+    """(target, bytes) for the PPP targets."""
+    for frame in ppp_frames():
+        yield "ppp_frame", frame
+        rest = frame[2:] if frame[:2] == b"\xff\x03" else frame
+        if rest and rest[0] & 1:
+            protocol, packet = rest[0], rest[1:]
+        else:
+            protocol, packet = int.from_bytes(rest[:2], "big"), rest[2:]
+        if protocol in (0xC021, 0x8021, 0x8057):
+            yield "ppp_cp_options", packet
+        elif protocol == 0xC023:
+            yield "ppp_auth", b"\x00" + packet
+        elif protocol == 0xC223:
+            yield "ppp_auth", b"\x01" + packet
+    yield "ppp_auth", b"\x02S=407A5589115FD0D6209F510FE9C04566932CDA56 M=ok"
+    yield "ppp_auth", b"\x02E=691 R=1 C=00112233445566778899AABBCCDDEEFF V=3 M=no"
+
+
 def write(target: str, data: bytes) -> None:
     directory = FUZZ / "corpus" / target
     directory.mkdir(parents=True, exist_ok=True)
@@ -74,7 +106,16 @@ def main() -> None:
     for body in bodies:
         write("l2tp_message", body)
         write("l2tp_avp_iter", body)
-    for target in ("l2tp_header", "l2tp_message", "l2tp_avp_iter"):
+    for target, data in ppp_seeds():
+        write(target, data)
+    for target in (
+        "l2tp_header",
+        "l2tp_message",
+        "l2tp_avp_iter",
+        "ppp_frame",
+        "ppp_cp_options",
+        "ppp_auth",
+    ):
         count = len(list((FUZZ / "corpus" / target).iterdir()))
         print(f"{target}: {count} seeds")
 

@@ -8,41 +8,6 @@
 use super::avp::{AvpHeader, AvpWriter, RawAvp, VENDOR_IETF};
 use super::WireError;
 
-macro_rules! enum_with_unknown {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident($ty:ty) {
-            $( $(#[$vmeta:meta])* $variant:ident = $value:expr ),+ $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant, )+
-            /// A value this codec does not know, kept verbatim.
-            Unknown($ty),
-        }
-
-        impl From<$ty> for $name {
-            fn from(value: $ty) -> Self {
-                match value {
-                    $( $value => $name::$variant, )+
-                    other => $name::Unknown(other),
-                }
-            }
-        }
-
-        impl From<$name> for $ty {
-            fn from(value: $name) -> Self {
-                match value {
-                    $( $name::$variant => $value, )+
-                    $name::Unknown(other) => other,
-                }
-            }
-        }
-    };
-}
-
 enum_with_unknown! {
     /// Control message types (RFC 2661 §3.2).
     pub enum MessageType(u16) {
