@@ -5,4 +5,8 @@
 //! [`fsm::Negotiator`] and never touch the automaton's states themselves.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod fsm;
+pub mod ipcp;
+pub mod ipv6cp;
+pub mod lcp;
