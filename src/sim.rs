@@ -295,3 +295,186 @@ impl Pair {
             .count()
     }
 }
+
+/// Anything the simulated network can drive: an L2TP endpoint, or a node
+/// with PPP on top.
+pub trait SimNode {
+    /// What the node reports.
+    type Event;
+    /// One datagram from `from`.
+    fn deliver(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]);
+    /// Next datagram to send, with its destination.
+    fn transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)>;
+    /// Next event.
+    fn event(&mut self) -> Option<Self::Event>;
+    /// Next deadline.
+    fn deadline(&mut self) -> Option<Instant>;
+    /// Run what is due.
+    fn timeout(&mut self, now: Instant);
+}
+
+impl SimNode for Endpoint {
+    type Event = Event;
+    fn deliver(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let _ = self.handle_datagram(now, from, datagram);
+    }
+    fn transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.poll_transmit().map(|t| (t.remote, t.payload))
+    }
+    fn event(&mut self) -> Option<Event> {
+        self.poll_event()
+    }
+    fn deadline(&mut self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+    fn timeout(&mut self, now: Instant) {
+        self.handle_timeout(now)
+    }
+}
+
+impl<A: crate::proto::aaa::Aaa> SimNode for crate::proto::node::Node<A> {
+    type Event = crate::proto::node::NodeEvent;
+    fn deliver(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.handle_datagram(now, from, datagram)
+    }
+    fn transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.poll_transmit().map(|t| (t.remote, t.payload))
+    }
+    fn event(&mut self) -> Option<Self::Event> {
+        self.poll_event()
+    }
+    fn deadline(&mut self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+    fn timeout(&mut self, now: Instant) {
+        self.handle_timeout(now)
+    }
+}
+
+/// Two [`SimNode`]s — `a` at 192.0.2.1 (the LAC side), `b` at 192.0.2.2
+/// (the LNS side) — over an impaired link, in simulated time.
+#[derive(Debug)]
+pub struct Net<A: SimNode, B: SimNode> {
+    /// Simulated time.
+    pub now: Instant,
+    /// When the net was made.
+    pub start: Instant,
+    /// The LAC side.
+    pub a: A,
+    /// The LNS side.
+    pub b: B,
+    /// `a`'s address.
+    pub a_addr: SocketAddr,
+    /// `b`'s address.
+    pub b_addr: SocketAddr,
+    /// Impairments, changeable mid-run.
+    pub link: Link,
+    /// Drives the impairments.
+    pub rng: Rng,
+    in_flight: BinaryHeap<Reverse<InFlight>>,
+    counter: u64,
+    /// Events of `a`, in order.
+    pub a_events: Vec<A::Event>,
+    /// Events of `b`, in order.
+    pub b_events: Vec<B::Event>,
+}
+
+impl<A: SimNode, B: SimNode> Net<A, B> {
+    /// Join `a` and `b` with `link`, starting at `now`.
+    pub fn new(a: A, b: B, link: Link, seed: u64, now: Instant) -> Self {
+        Net {
+            now,
+            start: now,
+            a,
+            b,
+            a_addr: SocketAddr::from(([192, 0, 2, 1], 1701)),
+            b_addr: SocketAddr::from(([192, 0, 2, 2], 1701)),
+            link,
+            rng: Rng::new(seed),
+            in_flight: BinaryHeap::new(),
+            counter: 0,
+            a_events: Vec::new(),
+            b_events: Vec::new(),
+        }
+    }
+
+    fn put(&mut self, to: Side, bytes: Vec<u8>) {
+        if self.rng.chance(self.link.loss) {
+            return;
+        }
+        let copies = if self.rng.chance(self.link.duplicate) { 2 } else { 1 };
+        for _ in 0..copies {
+            let mut at = self.now + self.link.latency;
+            if self.rng.chance(self.link.reorder) {
+                at += self.link.reorder_delay;
+            }
+            self.counter += 1;
+            self.in_flight
+                .push(Reverse((at, self.counter, to, bytes.clone())));
+        }
+    }
+
+    /// Move transmits onto the link and events into the logs.
+    pub fn drain(&mut self) {
+        while let Some((_, bytes)) = self.a.transmit() {
+            self.put(Side::Lns, bytes);
+        }
+        while let Some((_, bytes)) = self.b.transmit() {
+            self.put(Side::Lac, bytes);
+        }
+        while let Some(e) = self.a.event() {
+            self.a_events.push(e);
+        }
+        while let Some(e) = self.b.event() {
+            self.b_events.push(e);
+        }
+    }
+
+    /// Advance to the next arrival or deadline. False when nothing is left.
+    pub fn step(&mut self) -> bool {
+        self.drain();
+        let arrival = self.in_flight.peek().map(|Reverse((at, ..))| *at);
+        let next = [arrival, self.a.deadline(), self.b.deadline()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else { return false };
+        self.now = self.now.max(next);
+        while let Some(Reverse((at, ..))) = self.in_flight.peek() {
+            if *at > self.now {
+                break;
+            }
+            let Some(Reverse((_, _, to, bytes))) = self.in_flight.pop() else {
+                break;
+            };
+            match to {
+                Side::Lns => self.b.deliver(self.now, self.a_addr, &bytes),
+                Side::Lac => self.a.deliver(self.now, self.b_addr, &bytes),
+            }
+        }
+        self.a.timeout(self.now);
+        self.b.timeout(self.now);
+        self.drain();
+        true
+    }
+
+    /// Step until `done` or `limit` of simulated time.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
+        let end = self.now + limit;
+        loop {
+            self.drain();
+            if done(self) {
+                return true;
+            }
+            if self.now > end || !self.step() {
+                return done(self);
+            }
+        }
+    }
+
+    /// Step for `span` of simulated time.
+    pub fn run_for(&mut self, span: Duration) {
+        let end = self.now + span;
+        self.run_until(span, |n| n.now >= end);
+    }
+}

@@ -8,4 +8,5 @@
 
 pub mod aaa;
 pub mod l2tp;
+pub mod node;
 pub mod ppp;

@@ -10,3 +10,4 @@ pub mod fsm;
 pub mod ipcp;
 pub mod ipv6cp;
 pub mod lcp;
+pub mod link;

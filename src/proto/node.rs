@@ -1,0 +1,651 @@
+//! The session glue: an L2TP [`Endpoint`] with a PPP [`Link`] per session,
+//! AAA and address pools — everything the LNS control thread runs, and its
+//! mirror image for a LAC with simulated subscribers (tests, loadgen).
+//!
+//! Sans-IO like its parts: datagrams and `now` in; datagrams, events and a
+//! deadline out. PPP control frames travel in L2TP data messages, so this is
+//! where the data-message header is written and read.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::aaa::{Aaa, AuthOutcome, AuthTicket, Pool};
+use super::l2tp::event::{CallInfo, ProxyAuth, ProxyLcp};
+use super::l2tp::{Endpoint, Event, L2tpConfig, Role, Transmit};
+use super::ppp::lcp::LcpAgreed;
+use super::ppp::link::{DownReason, Link, LinkConfig, LinkEvent, LinkSeed, LinkUp};
+use crate::crypto::ppp_auth;
+use crate::wire::l2tp::avps::{cdn_result, error_code, proxy_authen_type};
+use crate::wire::l2tp::{HeaderRepr, Packet, ResultCode};
+use crate::wire::ppp::frame::{protocol, FrameHeader};
+use crate::wire::ppp::lcp::AuthMethod;
+use crate::wire::ppp::options::{CpOption, OptionWriter};
+use crate::wire::ppp::{Frame, LcpOption};
+
+/// A session's identity at this node: (our tunnel ID, our session ID).
+pub type SessionKey = (u16, u16);
+
+/// What the node reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// PPP reached the network phase: the subscriber is online.
+    SessionUp {
+        /// Which session.
+        key: SessionKey,
+        /// What PPP agreed.
+        up: Box<LinkUp>,
+    },
+    /// A session ended (PPP, L2TP or both).
+    SessionDown {
+        /// Which session.
+        key: SessionKey,
+        /// Why, when PPP decided it.
+        reason: Option<DownReason>,
+    },
+    /// An IPv4 or IPv6 packet arrived on a session (the data plane's job in
+    /// the daemon; surfaced here for tests and the simulator).
+    Data {
+        /// Which session.
+        key: SessionKey,
+        /// PPP protocol (IPv4 0x0021, IPv6 0x0057).
+        protocol: u16,
+        /// The packet.
+        packet: Vec<u8>,
+    },
+    /// An L2TP-level event (tunnels coming and going), passed through.
+    L2tp(Event),
+}
+
+/// Credentials and proxy behaviour of a simulated subscriber (LAC role).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    /// User name.
+    pub user: Vec<u8>,
+    /// Password.
+    pub password: Vec<u8>,
+    /// The LAC negotiates LCP and CHAP itself and forwards proxy LCP and
+    /// proxy authentication AVPs in ICCN (RFC 2661 §4.4.5).
+    pub proxy: bool,
+}
+
+#[derive(Debug)]
+struct SessionCtx {
+    link: Link,
+    remote: SocketAddr,
+    peer_tunnel: u16,
+    peer_session: u16,
+    /// Next Ns on data messages when the LAC asked for sequencing.
+    data_ns: Option<u16>,
+    address: Option<(Ipv4Addr, Option<String>)>,
+    scheduled: Option<Instant>,
+}
+
+/// An L2TP endpoint with PPP on every session.
+#[derive(Debug)]
+pub struct Node<A: Aaa> {
+    endpoint: Endpoint,
+    link_config: LinkConfig,
+    aaa: A,
+    pools: Vec<Pool>,
+    rng: StdRng,
+    sessions: HashMap<SessionKey, SessionCtx>,
+    /// LAC role: credentials for sessions still being set up.
+    subscribers: HashMap<SessionKey, Subscriber>,
+    tickets: HashMap<u64, SessionKey>,
+    next_ticket: u64,
+    timers: BinaryHeap<Reverse<(Instant, SessionKey)>>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<NodeEvent>,
+}
+
+/// The CDN result a PPP ending maps to (RFC 2661 §4.4.2).
+pub fn cdn_for(reason: DownReason) -> ResultCode {
+    let (result, text): (u16, &str) = match reason {
+        DownReason::PeerTerminated => (cdn_result::LOST_CARRIER, "PPP terminated by peer"),
+        DownReason::LocalClose => (cdn_result::ADMIN, "administrative disconnect"),
+        DownReason::NegotiationFailed => (cdn_result::NO_FRAMING, "LCP negotiation failed"),
+        DownReason::AuthRefused => (cdn_result::GENERAL_ERROR, "authentication refused"),
+        DownReason::AuthFailed(_) => (cdn_result::GENERAL_ERROR, "authentication failed"),
+        DownReason::EchoTimeout => (cdn_result::LOST_CARRIER, "LCP echo timeout"),
+        DownReason::LoopedBack => (cdn_result::GENERAL_ERROR, "link looped back"),
+        DownReason::NoNetwork => (cdn_result::GENERAL_ERROR, "no network protocol"),
+        DownReason::NoAddress => (cdn_result::TEMPORARY_NO_FACILITIES, "address pool exhausted"),
+    };
+    ResultCode {
+        result,
+        error: Some(error_code::NONE),
+        message: Some(text.as_bytes().to_vec()),
+    }
+}
+
+impl<A: Aaa> Node<A> {
+    /// A node with the given L2TP role and PPP settings. `pools` are tried
+    /// in order when AAA names none (server role).
+    pub fn new(l2tp: L2tpConfig, link_config: LinkConfig, aaa: A, pools: Vec<Pool>, seed: u64) -> Self {
+        Node {
+            endpoint: Endpoint::new(l2tp, seed),
+            link_config,
+            aaa,
+            pools,
+            rng: StdRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
+            sessions: HashMap::new(),
+            subscribers: HashMap::new(),
+            tickets: HashMap::new(),
+            next_ticket: 1,
+            timers: BinaryHeap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The L2TP endpoint (commands, counters).
+    pub fn endpoint(&mut self) -> &mut Endpoint {
+        &mut self.endpoint
+    }
+
+    /// The L2TP endpoint, read-only.
+    pub fn l2tp(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Address pools.
+    pub fn pools(&self) -> &[Pool] {
+        &self.pools
+    }
+
+    /// Sessions with a PPP link.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// LAC role: place a call for `subscriber` on `tunnel`.
+    pub fn dial(&mut self, now: Instant, tunnel: u16, call: CallInfo, subscriber: Subscriber) -> Option<u16> {
+        let mut call = call;
+        if subscriber.proxy {
+            let (lcp, auth) = self.negotiate_for_subscriber(&subscriber);
+            call.proxy_lcp = lcp;
+            call.proxy_auth = auth;
+        }
+        let session = self.endpoint.open_session(now, tunnel, call).ok()?;
+        self.subscribers.insert((tunnel, session), subscriber);
+        self.process(now);
+        Some(session)
+    }
+
+    /// What a LAC does before ICRQ when it proxies: LCP with the subscriber
+    /// (we ask for CHAP-MD5, the subscriber for nothing special) and a CHAP
+    /// exchange whose result the LNS checks. Returns the proxy AVP values.
+    fn negotiate_for_subscriber(&mut self, subscriber: &Subscriber) -> (ProxyLcp, ProxyAuth) {
+        let lac_magic: u32 = self.rng.random::<u32>() | 1;
+        let sub_magic: u32 = self.rng.random::<u32>() | 2;
+        let options = |list: &[LcpOption]| {
+            let mut out = Vec::new();
+            let mut writer = OptionWriter::new(&mut out);
+            for option in list {
+                let _ = option.emit(&mut writer);
+            }
+            out
+        };
+        let sent = options(&[
+            AuthMethod::ChapMd5.option(),
+            LcpOption::MagicNumber(lac_magic),
+        ]);
+        let received = options(&[LcpOption::Mru(1492), LcpOption::MagicNumber(sub_magic)]);
+        let challenge: [u8; 16] = self.rng.random();
+        let id: u8 = self.rng.random();
+        let response = ppp_auth::chap_md5_response(id, &subscriber.password, &challenge);
+        let lcp = ProxyLcp {
+            initial_received: Some(received.clone()),
+            last_sent: Some(sent),
+            last_received: Some(received),
+        };
+        let auth = ProxyAuth {
+            authen_type: Some(proxy_authen_type::CHAP),
+            name: Some(subscriber.user.clone()),
+            challenge: Some(challenge.to_vec()),
+            id: Some(id),
+            response: Some(response.to_vec()),
+        };
+        (lcp, auth)
+    }
+
+    /// Close a session's PPP link (LCP Terminate), then its call (CDN).
+    pub fn hang_up(&mut self, now: Instant, key: SessionKey) {
+        if let Some(ctx) = self.sessions.get_mut(&key) {
+            ctx.link.close(now, DownReason::LocalClose);
+        }
+        self.after_link(now, key);
+        self.process(now);
+    }
+
+    /// Drop a session's PPP link without a word, as a subscriber that froze
+    /// or crashed would: the call stays up until the other end notices.
+    pub fn forget(&mut self, now: Instant, key: SessionKey) {
+        if let Some(mut ctx) = self.sessions.remove(&key) {
+            self.release(now, &mut ctx);
+        }
+    }
+
+    /// Send an IPv4 or IPv6 packet on a session that is up.
+    pub fn send_data(&mut self, key: SessionKey, proto: u16, packet: &[u8]) -> bool {
+        let Some(ctx) = self.sessions.get_mut(&key) else {
+            return false;
+        };
+        let datagram = data_datagram(ctx, proto, packet);
+        self.transmits.push_back(Transmit {
+            remote: ctx.remote,
+            payload: datagram,
+        });
+        true
+    }
+
+    /// One datagram from `remote`.
+    pub fn handle_datagram(&mut self, now: Instant, remote: SocketAddr, datagram: &[u8]) {
+        match Packet::new_checked(datagram) {
+            Ok(packet) if !packet.is_control() => {
+                let key = (packet.tunnel_id(), packet.session_id());
+                if let Some(ctx) = self.sessions.get_mut(&key) {
+                    if let Ok(frame) = Frame::parse(packet.payload()) {
+                        let proto = u16::from(frame.protocol());
+                        if proto == protocol::IPV4 || proto == protocol::IPV6 {
+                            self.events.push_back(NodeEvent::Data {
+                                key,
+                                protocol: proto,
+                                packet: frame.payload.to_vec(),
+                            });
+                        } else {
+                            ctx.link.receive(now, proto, frame.payload);
+                            self.after_link(now, key);
+                        }
+                    }
+                }
+            }
+            _ => {
+                let _ = self.endpoint.handle_datagram(now, remote, datagram);
+            }
+        }
+        self.process(now);
+    }
+
+    /// Next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits
+            .pop_front()
+            .or_else(|| self.endpoint.poll_transmit())
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<NodeEvent> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` has work.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+            if self.sessions.get(&key).is_some_and(|c| c.scheduled == Some(at)) {
+                break;
+            }
+            self.timers.pop();
+        }
+        let links = self.timers.peek().map(|Reverse((at, _))| *at);
+        [self.endpoint.poll_timeout(), links, self.aaa.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Run what is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        self.aaa.handle_timeout(now);
+        let mut due = Vec::new();
+        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(ctx) = self.sessions.get_mut(&key) {
+                if ctx.scheduled == Some(at) {
+                    ctx.scheduled = None;
+                    due.push(key);
+                }
+            }
+        }
+        for key in due {
+            if let Some(ctx) = self.sessions.get_mut(&key) {
+                ctx.link.handle_timeout(now);
+            }
+            self.after_link(now, key);
+        }
+        self.process(now);
+    }
+
+    /// Drain L2TP events and AAA results until nothing moves.
+    fn process(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(event) = self.endpoint.poll_event() {
+                progressed = true;
+                self.on_l2tp(now, event);
+            }
+            while let Some((ticket, outcome)) = self.aaa.poll_result() {
+                progressed = true;
+                self.on_verdict(now, ticket, outcome);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn on_l2tp(&mut self, now: Instant, event: Event) {
+        match &event {
+            Event::SessionUp {
+                tunnel,
+                session,
+                peer_tunnel,
+                peer_session,
+                call,
+            } => {
+                let key = (*tunnel, *session);
+                let Some(remote) = self.endpoint.tunnel(*tunnel).map(|t| t.remote) else {
+                    return;
+                };
+                let mut config = self.link_config.clone();
+                let subscriber = self.subscribers.remove(&key);
+                if let Some(sub) = &subscriber {
+                    config = LinkConfig {
+                        role: super::ppp::link::LinkRole::Client {
+                            user: sub.user.clone(),
+                            password: sub.password.clone(),
+                        },
+                        ..config
+                    };
+                }
+                let seed = LinkSeed {
+                    magic: self.rng.random(),
+                    challenge: self.rng.random(),
+                    id: self.rng.random(),
+                };
+                let mut ctx = SessionCtx {
+                    link: Link::new(config, seed),
+                    remote,
+                    peer_tunnel: *peer_tunnel,
+                    peer_session: *peer_session,
+                    data_ns: call.sequencing_required.then_some(0),
+                    address: None,
+                    scheduled: None,
+                };
+                match (&subscriber, self.endpoint.config().role) {
+                    // The subscriber side of a proxied call: the LAC did LCP
+                    // and CHAP with it already.
+                    (Some(sub), Role::Lac) if sub.proxy => {
+                        let agreed = proxy_agreed_for_subscriber(call);
+                        ctx.link.start_adopted(now, agreed, true)
+                    }
+                    (_, Role::Lns) if call.proxy_lcp.last_sent.is_some() => {
+                        ctx.link
+                            .start_with_proxy(now, &call.proxy_lcp, &call.proxy_auth);
+                    }
+                    _ => ctx.link.start(now),
+                }
+                self.sessions.insert(key, ctx);
+                self.after_link(now, key);
+            }
+            Event::SessionDown {
+                tunnel, session, ..
+            } => {
+                let key = (*tunnel, *session);
+                self.subscribers.remove(&key);
+                if let Some(mut ctx) = self.sessions.remove(&key) {
+                    ctx.link.lower_down(now);
+                    self.release(now, &mut ctx);
+                    let reason = drain_down_reason(&mut ctx.link);
+                    self.events
+                        .push_back(NodeEvent::SessionDown { key, reason });
+                }
+            }
+            _ => {}
+        }
+        self.events.push_back(NodeEvent::L2tp(event));
+    }
+
+    fn on_verdict(&mut self, now: Instant, ticket: AuthTicket, outcome: AuthOutcome) {
+        let Some(key) = self.tickets.remove(&ticket.0) else {
+            return;
+        };
+        let mut address = None;
+        let mut pool_name = None;
+        let mut exhausted = false;
+        if let AuthOutcome::Accept { attributes } = &outcome {
+            if self.link_config_has_ipcp() {
+                let picked = self.allocate(now, attributes.framed_ip, attributes.pool.as_deref());
+                match picked {
+                    Some((ip, pool)) => {
+                        address = Some(ip);
+                        pool_name = pool;
+                    }
+                    None => exhausted = true,
+                }
+            }
+        }
+        let Some(ctx) = self.sessions.get_mut(&key) else {
+            // The session went away while AAA thought: give the address back.
+            if let Some(ip) = address {
+                release_to(&mut self.pools, ip, pool_name.as_deref(), now);
+            }
+            return;
+        };
+        if let Some(ip) = address {
+            ctx.address = Some((ip, pool_name));
+        }
+        ctx.link.auth_verdict(now, &outcome, address);
+        if exhausted {
+            ctx.link.close(now, DownReason::NoAddress);
+        }
+        self.after_link(now, key);
+    }
+
+    fn link_config_has_ipcp(&self) -> bool {
+        self.link_config.ipcp
+    }
+
+    /// AAA's static address, else the named pool, else the first pool with
+    /// room.
+    fn allocate(
+        &mut self,
+        now: Instant,
+        framed: Option<Ipv4Addr>,
+        pool: Option<&str>,
+    ) -> Option<(Ipv4Addr, Option<String>)> {
+        if let Some(ip) = framed {
+            let Some(p) = self.pools.iter_mut().find(|p| p.contains(ip)) else {
+                // An address outside every pool belongs to the operator.
+                return Some((ip, None));
+            };
+            return p
+                .allocate_specific(ip, now)
+                .then(|| (ip, Some(p.name().to_string())));
+        }
+        let candidates = self
+            .pools
+            .iter_mut()
+            .filter(|p| pool.is_none_or(|name| p.name() == name));
+        for p in candidates {
+            if let Some(ip) = p.allocate(now) {
+                return Some((ip, Some(p.name().to_string())));
+            }
+        }
+        None
+    }
+
+    fn release(&mut self, now: Instant, ctx: &mut SessionCtx) {
+        if let Some((ip, pool)) = ctx.address.take() {
+            release_to(&mut self.pools, ip, pool.as_deref(), now);
+        }
+    }
+
+    /// Act on a link's events and re-arm its timer.
+    fn after_link(&mut self, now: Instant, key: SessionKey) {
+        let mut ended = None;
+        loop {
+            let Some(ctx) = self.sessions.get_mut(&key) else {
+                return;
+            };
+            let Some(event) = ctx.link.poll_event() else {
+                break;
+            };
+            match event {
+                LinkEvent::Send { protocol, packet } => {
+                    let datagram = data_datagram(ctx, protocol, &packet);
+                    self.transmits.push_back(Transmit {
+                        remote: ctx.remote,
+                        payload: datagram,
+                    });
+                }
+                LinkEvent::Authenticate(request) => {
+                    let ticket = self.next_ticket;
+                    self.next_ticket += 1;
+                    self.tickets.insert(ticket, key);
+                    self.aaa.start(now, AuthTicket(ticket), request);
+                }
+                LinkEvent::Up(up) => self.events.push_back(NodeEvent::SessionUp {
+                    key,
+                    up: Box::new(up),
+                }),
+                LinkEvent::Down(reason) => ended = Some(reason),
+            }
+        }
+        if let Some(reason) = ended {
+            // PPP is over: clear the call with the matching CDN.
+            if let Some(mut ctx) = self.sessions.remove(&key) {
+                self.release(now, &mut ctx);
+            }
+            let _ = self
+                .endpoint
+                .close_session(now, key.0, key.1, cdn_for(reason));
+            self.events.push_back(NodeEvent::SessionDown {
+                key,
+                reason: Some(reason),
+            });
+            // The endpoint's own SessionDown event follows; nothing left to
+            // release then.
+            return;
+        }
+        if let Some(ctx) = self.sessions.get_mut(&key) {
+            if let Some(deadline) = ctx.link.poll_timeout() {
+                if ctx.scheduled.is_none_or(|s| deadline < s) {
+                    ctx.scheduled = Some(deadline);
+                    self.timers.push(Reverse((deadline, key)));
+                }
+            }
+        }
+    }
+}
+
+fn release_to(pools: &mut [Pool], ip: Ipv4Addr, pool: Option<&str>, now: Instant) {
+    if let Some(p) = pools
+        .iter_mut()
+        .find(|p| pool.is_some_and(|name| p.name() == name))
+    {
+        let _ = p.release(ip, now);
+    }
+}
+
+/// The last Down reason a link reported, if it reported one.
+fn drain_down_reason(link: &mut Link) -> Option<DownReason> {
+    let mut reason = None;
+    while let Some(event) = link.poll_event() {
+        if let LinkEvent::Down(r) = event {
+            reason = Some(r);
+        }
+    }
+    reason
+}
+
+/// Rebuild the subscriber's view of proxied LCP from the call we sent.
+fn proxy_agreed_for_subscriber(call: &CallInfo) -> LcpAgreed {
+    use crate::wire::ppp::options::OptionIter;
+    let mut agreed = LcpAgreed {
+        auth: Some(AuthMethod::ChapMd5),
+        ..LcpAgreed::default()
+    };
+    let options = |bytes: &Option<Vec<u8>>| -> Vec<LcpOption> {
+        bytes
+            .as_deref()
+            .map(|b| {
+                OptionIter::new(b)
+                    .filter_map(Result::ok)
+                    .filter_map(|raw| LcpOption::parse(&raw).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for option in options(&call.proxy_lcp.last_received) {
+        match option {
+            LcpOption::Mru(mru) => agreed.our_mru = mru,
+            LcpOption::MagicNumber(magic) => agreed.our_magic = magic,
+            _ => {}
+        }
+    }
+    for option in options(&call.proxy_lcp.last_sent) {
+        match option {
+            LcpOption::Mru(mru) => agreed.peer_mru = mru,
+            LcpOption::MagicNumber(magic) => agreed.peer_magic = magic,
+            _ => {}
+        }
+    }
+    agreed
+}
+
+/// An L2TP data message carrying one PPP frame (RFC 2661 §3.1, with Ns when
+/// the call requires sequencing, §5.4).
+fn data_datagram(ctx: &mut SessionCtx, proto: u16, packet: &[u8]) -> Vec<u8> {
+    let mut header = HeaderRepr::data(ctx.peer_tunnel, ctx.peer_session);
+    if let Some(ns) = &mut ctx.data_ns {
+        // Nr is reserved on data messages (§3.1): zero.
+        header.sequence = Some((*ns, 0));
+        *ns = ns.wrapping_add(1);
+    }
+    let ppp = FrameHeader::new(proto, false, false);
+    let mut out = vec![0; header.header_len() + ppp.header_len()];
+    let at = header
+        .emit(&mut out, ppp.header_len() + packet.len())
+        .unwrap_or(0);
+    let _ = ppp.emit(&mut out[at..]);
+    out.extend_from_slice(packet);
+    out
+}
+
+/// AAA for a node that authenticates nobody (the LAC side): every request
+/// is refused.
+#[derive(Debug, Default)]
+pub struct NoAaa {
+    refused: VecDeque<AuthTicket>,
+}
+
+impl Aaa for NoAaa {
+    fn start(&mut self, _now: Instant, ticket: AuthTicket, _request: super::aaa::AuthRequest) {
+        self.refused.push_back(ticket);
+    }
+
+    fn cancel(&mut self, ticket: AuthTicket) {
+        self.refused.retain(|t| *t != ticket);
+    }
+
+    fn poll_result(&mut self) -> Option<(AuthTicket, AuthOutcome)> {
+        self.refused.pop_front().map(|ticket| {
+            (
+                ticket,
+                AuthOutcome::Reject {
+                    reason: super::aaa::RejectReason::BackendUnavailable,
+                },
+            )
+        })
+    }
+}

@@ -1,0 +1,823 @@
+//! One PPP link (RFC 1661 §3 phases) on top of an L2TP session: LCP, then
+//! authentication, then IPCP and IPv6CP, with LCP keepalives, and — at the
+//! LNS — proxy LCP and proxy authentication from the LAC (RFC 2661 §4.4.5).
+//!
+//! Sans-IO: PPP packets in (`receive`), packets to frame and send out
+//! (`LinkEvent::Send`), AAA requests out and verdicts in, deadlines out.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use super::auth::{AuthClient, AuthFailure, AuthOutput, AuthServer, AuthSettings};
+use super::fsm::{self, Fsm, FsmConfig, Negotiator, Output};
+use super::ipcp::{IpcpNegotiator, IpcpRole};
+use super::ipv6cp::Ipv6cpNegotiator;
+use super::lcp::{LcpAgreed, LcpConfig, LcpNegotiator, LcpRole};
+use crate::proto::aaa::{AuthOutcome, AuthRequest};
+use crate::proto::l2tp::event::{ProxyAuth, ProxyLcp};
+use crate::wire::ppp::cp::{self, Code as WireCode};
+use crate::wire::ppp::frame::protocol;
+use crate::wire::ppp::lcp::{AuthMethod, EchoData, ProtocolRejectData};
+use crate::wire::ppp::options::{CpOption, OptionIter};
+use crate::wire::ppp::LcpOption;
+
+/// Which end of the link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkRole {
+    /// The LNS: demands authentication, assigns addresses.
+    Server {
+        /// Our address in IPCP (a gateway identifier).
+        local: Ipv4Addr,
+        /// DNS servers handed out.
+        dns: [Option<Ipv4Addr>; 2],
+    },
+    /// A subscriber (tests and loadgen).
+    Client {
+        /// User name.
+        user: Vec<u8>,
+        /// Password.
+        password: Vec<u8>,
+    },
+}
+
+/// Link settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// Server or client.
+    pub role: LinkRole,
+    /// LCP options.
+    pub lcp: LcpConfig,
+    /// Automaton timers and counters (LCP, IPCP, IPv6CP).
+    pub fsm: FsmConfig,
+    /// Authentication timers and our CHAP name.
+    pub auth: AuthSettings,
+    /// Send an LCP Echo-Request this often once LCP is up (zero: never).
+    pub echo_interval: Duration,
+    /// Unanswered Echo-Requests in a row before the link is declared dead.
+    pub echo_failures: u32,
+    /// Run IPCP.
+    pub ipcp: bool,
+    /// Run IPv6CP.
+    pub ipv6cp: bool,
+    /// Adopt the LAC's proxy LCP and proxy authentication when acceptable.
+    pub accept_proxy: bool,
+}
+
+impl LinkConfig {
+    /// Defaults for an LNS.
+    pub fn server(local: Ipv4Addr, dns: [Option<Ipv4Addr>; 2]) -> Self {
+        LinkConfig {
+            role: LinkRole::Server { local, dns },
+            lcp: LcpConfig::default(),
+            fsm: FsmConfig::default(),
+            auth: AuthSettings::default(),
+            echo_interval: Duration::from_secs(30),
+            echo_failures: 3,
+            ipcp: true,
+            ipv6cp: true,
+            accept_proxy: true,
+        }
+    }
+
+    /// Defaults for a subscriber authenticating as `user`.
+    pub fn client(user: &[u8], password: &[u8]) -> Self {
+        LinkConfig {
+            role: LinkRole::Client {
+                user: user.to_vec(),
+                password: password.to_vec(),
+            },
+            lcp: LcpConfig {
+                auth: vec![AuthMethod::MsChapV2, AuthMethod::ChapMd5, AuthMethod::Pap],
+                ..LcpConfig::default()
+            },
+            auth: AuthSettings {
+                name: user.to_vec(),
+                ..AuthSettings::default()
+            },
+            ..LinkConfig::server(Ipv4Addr::UNSPECIFIED, [None, None])
+        }
+    }
+}
+
+/// Randomness the owner draws for a new link (from its seeded generator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkSeed {
+    /// Seeds Magic-Numbers and interface identifiers.
+    pub magic: u64,
+    /// CHAP challenge (server) or MS-CHAPv2 peer challenge (client).
+    pub challenge: [u8; 16],
+    /// First CHAP / PAP identifier.
+    pub id: u8,
+}
+
+/// Why a link went down; maps to a CDN result code at the session glue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DownReason {
+    /// The peer sent LCP Terminate-Request.
+    PeerTerminated,
+    /// We closed it (`close`).
+    LocalClose,
+    /// LCP could not agree (Max-Configure / Max-Failure).
+    NegotiationFailed,
+    /// The peer refused every authentication method we demand.
+    AuthRefused,
+    /// Authentication failed.
+    AuthFailed(AuthFailure),
+    /// No LCP Echo-Reply for `echo_failures` intervals.
+    EchoTimeout,
+    /// The peer kept sending our own Magic-Number.
+    LoopedBack,
+    /// No network protocol came up.
+    NoNetwork,
+    /// No address could be assigned to the subscriber.
+    NoAddress,
+}
+
+/// What the owner must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// Frame this packet with `protocol` and send it to the peer.
+    Send {
+        /// PPP protocol number.
+        protocol: u16,
+        /// The packet (LCP, PAP, CHAP, IPCP, IPv6CP).
+        packet: Vec<u8>,
+    },
+    /// Ask AAA; answer with [`Link::auth_verdict`].
+    Authenticate(AuthRequest),
+    /// The network phase is done: addresses agreed.
+    Up(LinkUp),
+    /// The link is finished.
+    Down(DownReason),
+}
+
+/// What the link agreed, reported once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkUp {
+    /// LCP result.
+    pub lcp: LcpAgreed,
+    /// The authenticated (server) or our (client) user name.
+    pub user: Vec<u8>,
+    /// The subscriber's IPv4 address (server: assigned; client: learnt).
+    pub ipv4: Option<Ipv4Addr>,
+    /// DNS servers agreed.
+    pub dns: [Option<Ipv4Addr>; 2],
+    /// The peer's IPv6 interface identifier.
+    pub ipv6_peer: Option<[u8; 8]>,
+    /// Our IPv6 interface identifier.
+    pub ipv6_local: Option<[u8; 8]>,
+    /// LCP and authentication came from the LAC's proxy data.
+    pub proxied: bool,
+}
+
+/// Where the link is (RFC 1661 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// LCP negotiating.
+    Establish,
+    /// Authenticating.
+    Authenticate,
+    /// NCPs negotiating.
+    Network,
+    /// Up and carrying traffic.
+    Running,
+    /// Finished.
+    Dead,
+}
+
+#[derive(Debug)]
+enum Auth {
+    None,
+    Server(AuthServer),
+    Client(AuthClient),
+    /// Proxy authentication sent to AAA; the verdict decides.
+    Proxy,
+}
+
+/// One PPP link.
+#[derive(Debug)]
+pub struct Link {
+    config: LinkConfig,
+    seed: LinkSeed,
+    phase: Phase,
+    lcp: Fsm,
+    lcp_neg: LcpNegotiator,
+    auth: Auth,
+    user: Vec<u8>,
+    ipcp: Fsm,
+    ipcp_neg: IpcpNegotiator,
+    ipv6cp: Fsm,
+    ipv6cp_neg: Ipv6cpNegotiator,
+    /// NCPs that finished without opening.
+    ipcp_failed: bool,
+    ipv6cp_failed: bool,
+    proxied: bool,
+    echo_at: Option<Instant>,
+    echo_outstanding: u32,
+    echo_id: u8,
+    down_reason: Option<DownReason>,
+    up_reported: bool,
+    events: VecDeque<LinkEvent>,
+}
+
+impl Link {
+    /// A link in the Establish phase; call [`Link::start`] or
+    /// [`Link::start_with_proxy`].
+    pub fn new(config: LinkConfig, seed: LinkSeed) -> Self {
+        let (lcp_role, ipcp_role) = match &config.role {
+            LinkRole::Server { local, dns } => (
+                LcpRole::Authenticator,
+                IpcpRole::Server {
+                    local: *local,
+                    peer: None,
+                    dns: *dns,
+                },
+            ),
+            LinkRole::Client { .. } => (LcpRole::Peer, IpcpRole::Client { want_dns: true }),
+        };
+        let user = match &config.role {
+            LinkRole::Client { user, .. } => user.clone(),
+            LinkRole::Server { .. } => Vec::new(),
+        };
+        Link {
+            lcp: Fsm::new(config.fsm.clone()),
+            lcp_neg: LcpNegotiator::new(config.lcp.clone(), lcp_role, seed.magic),
+            ipcp: Fsm::new(config.fsm.clone()),
+            ipcp_neg: IpcpNegotiator::new(ipcp_role),
+            ipv6cp: Fsm::new(config.fsm.clone()),
+            ipv6cp_neg: Ipv6cpNegotiator::new(seed.magic.rotate_left(17) ^ 0x5bd1_e995),
+            config,
+            seed,
+            phase: Phase::Establish,
+            auth: Auth::None,
+            user,
+            ipcp_failed: false,
+            ipv6cp_failed: false,
+            proxied: false,
+            echo_at: None,
+            echo_outstanding: 0,
+            echo_id: 0,
+            down_reason: None,
+            up_reported: false,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The LCP automaton (state, statistics).
+    pub fn lcp(&self) -> &Fsm {
+        &self.lcp
+    }
+
+    /// Start negotiating LCP (the L2TP session is up).
+    pub fn start(&mut self, now: Instant) {
+        self.lcp.up(now, &mut self.lcp_neg);
+        self.lcp.open(now, &mut self.lcp_neg);
+        self.pump(now);
+    }
+
+    /// Start from the LAC's proxy data when acceptable (RFC 2661 §4.4.5),
+    /// else negotiate as usual. Returns whether LCP was adopted.
+    pub fn start_with_proxy(&mut self, now: Instant, lcp: &ProxyLcp, auth: &ProxyAuth) -> bool {
+        let adopted = self.config.accept_proxy && self.adopt_proxy_lcp(lcp);
+        if !adopted {
+            self.start(now);
+            return false;
+        }
+        self.proxied = true;
+        self.lcp.adopt_opened();
+        self.phase = Phase::Authenticate;
+        self.arm_echo(now);
+        let required = self.lcp_neg.agreed().auth;
+        match (required, AuthRequest::from_proxy(auth)) {
+            // The LAC already collected credentials by the method we would
+            // have asked for: check them without a round trip to the peer.
+            (Some(method), Ok(request)) if proxy_matches(method, &request) => {
+                self.user = request.user().to_vec();
+                self.auth = Auth::Proxy;
+                self.events.push_back(LinkEvent::Authenticate(request));
+            }
+            // Absent or unusable proxy authentication: authenticate ourselves.
+            _ => self.begin_auth(now),
+        }
+        self.pump(now);
+        true
+    }
+
+    /// Subscriber side of proxy LCP: the LAC negotiated LCP (and, when
+    /// `authenticated`, authentication) with us on the LNS's behalf, so we
+    /// go straight to the phase after it.
+    pub fn start_adopted(&mut self, now: Instant, agreed: LcpAgreed, authenticated: bool) {
+        self.proxied = true;
+        self.lcp_neg.adopt(agreed);
+        self.lcp.adopt_opened();
+        self.phase = Phase::Authenticate;
+        self.arm_echo(now);
+        if authenticated {
+            self.auth_done(now, Ok(()));
+        } else {
+            self.begin_auth(now);
+        }
+        self.pump(now);
+    }
+
+    /// §4.4.5: Last Sent LCP CONFREQ is what the LAC asked the subscriber
+    /// for on our behalf, Last Received what the subscriber asked for. We
+    /// adopt them only if we would have agreed to both ourselves.
+    fn adopt_proxy_lcp(&mut self, lcp: &ProxyLcp) -> bool {
+        let (Some(sent), Some(received)) = (&lcp.last_sent, &lcp.last_received) else {
+            return false;
+        };
+        // The subscriber's request must be one we would ack.
+        if !matches!(
+            self.lcp_neg.judge_request(received, false),
+            fsm::Verdict::Ack
+        ) {
+            return false;
+        }
+        let mut agreed = self.lcp_neg.agreed();
+        for raw in OptionIter::new(sent) {
+            let Ok(raw) = raw else { return false };
+            match LcpOption::parse(&raw) {
+                Ok(LcpOption::Mru(mru)) => agreed.our_mru = mru,
+                Ok(LcpOption::MagicNumber(magic)) => agreed.our_magic = magic,
+                Ok(option @ LcpOption::AuthProtocol { .. }) => match option.auth_method() {
+                    Some(method) if self.config.lcp.auth.contains(&method) => {
+                        agreed.auth = Some(method)
+                    }
+                    _ => return false,
+                },
+                Ok(LcpOption::Accm(_) | LcpOption::Pfc | LcpOption::Acfc) => {}
+                _ => return false,
+            }
+        }
+        // An authenticator must have had an authentication protocol agreed.
+        if agreed.auth.is_none() && !self.config.lcp.auth.is_empty() {
+            return false;
+        }
+        self.lcp_neg.adopt(agreed);
+        true
+    }
+
+    /// AAA's answer to [`LinkEvent::Authenticate`]. On acceptance at the
+    /// server, `address` is the subscriber's IPv4 address (from AAA or a
+    /// pool); `None` with IPCP on means no address could be had.
+    pub fn auth_verdict(&mut self, now: Instant, outcome: &AuthOutcome, address: Option<Ipv4Addr>) {
+        if let Some(address) = address {
+            self.ipcp_neg.set_peer_address(address);
+        }
+        match &mut self.auth {
+            Auth::Server(server) => server.verdict(now, outcome),
+            Auth::Proxy => {
+                let result = match outcome {
+                    AuthOutcome::Accept { .. } => Ok(()),
+                    AuthOutcome::Reject { .. } => Err(AuthFailure::Rejected),
+                };
+                self.auth_done(now, result);
+            }
+            _ => {}
+        }
+        self.pump(now);
+    }
+
+    /// A PPP packet (after the frame header) with its protocol.
+    pub fn receive(&mut self, now: Instant, proto: u16, packet: &[u8]) {
+        if self.phase == Phase::Dead {
+            return;
+        }
+        match proto {
+            protocol::LCP => self.receive_lcp(now, packet),
+            protocol::PAP | protocol::CHAP if self.phase == Phase::Authenticate => {
+                match &mut self.auth {
+                    Auth::Server(server) => server.receive(now, packet),
+                    Auth::Client(client) => client.receive(now, packet),
+                    _ => {}
+                }
+            }
+            // A late or repeated authentication packet once past the phase
+            // still gets its answer (a lost Success).
+            protocol::PAP | protocol::CHAP => {
+                if let Auth::Server(server) = &mut self.auth {
+                    server.receive(now, packet);
+                }
+            }
+            protocol::IPCP if self.config.ipcp && self.network_open() => {
+                receive_cp(&mut self.ipcp, &mut self.ipcp_neg, now, packet)
+            }
+            protocol::IPV6CP if self.config.ipv6cp && self.network_open() => {
+                receive_cp(&mut self.ipv6cp, &mut self.ipv6cp_neg, now, packet)
+            }
+            // NCP packets before the network phase are dropped (§3.5: only
+            // LCP and authentication packets are allowed then).
+            protocol::IPCP | protocol::IPV6CP if !self.network_open() && self.protocol_enabled(proto) => {}
+            // §5.7: anything else draws a Protocol-Reject once LCP is open.
+            _ if self.lcp.state() == fsm::State::Opened => self.protocol_reject(proto, packet),
+            _ => {}
+        }
+        self.pump(now);
+    }
+
+    fn protocol_enabled(&self, proto: u16) -> bool {
+        (proto == protocol::IPCP && self.config.ipcp)
+            || (proto == protocol::IPV6CP && self.config.ipv6cp)
+    }
+
+    fn network_open(&self) -> bool {
+        matches!(self.phase, Phase::Network | Phase::Running)
+    }
+
+    fn receive_lcp(&mut self, now: Instant, packet: &[u8]) {
+        let Ok(repr) = cp::Repr::parse_bytes(packet) else {
+            return;
+        };
+        match repr.code {
+            WireCode::EchoRequest => {
+                // §5.8: answer only in Opened, with our Magic-Number.
+                if self.lcp.receive_rxr(now) {
+                    if let Ok(echo) = EchoData::parse(repr.data) {
+                        let magic = self.lcp_neg.agreed().our_magic;
+                        let mut out = Vec::with_capacity(8 + echo.data.len());
+                        let _ = cp::emit_with(
+                            u8::from(WireCode::EchoReply),
+                            repr.identifier,
+                            &mut out,
+                            |buf| echo.reply(magic).emit(buf),
+                        );
+                        self.send(protocol::LCP, out);
+                    }
+                }
+            }
+            WireCode::EchoReply => {
+                self.lcp.receive_rxr(now);
+                self.echo_outstanding = 0;
+            }
+            WireCode::DiscardRequest => {
+                self.lcp.receive_rxr(now);
+            }
+            WireCode::ProtocolReject => {
+                // §5.7: the peer does not speak that protocol; for an NCP it
+                // is final for that NCP (RXJ-), anything else is ignorable.
+                if let Some(rejected) = repr.data.get(..2) {
+                    match u16::from_be_bytes([rejected[0], rejected[1]]) {
+                        protocol::IPCP => self.ipcp.receive_reject(now, true),
+                        protocol::IPV6CP => self.ipv6cp.receive_reject(now, true),
+                        protocol::LCP => self.lcp.receive_reject(now, true),
+                        _ => self.lcp.receive_reject(now, false),
+                    }
+                }
+            }
+            code => self.lcp.receive(
+                now,
+                fsm::Code::from(u8::from(code)),
+                repr.identifier,
+                repr.data,
+                &mut self.lcp_neg,
+            ),
+        }
+    }
+
+    fn protocol_reject(&mut self, proto: u16, packet: &[u8]) {
+        let id = self.echo_id.wrapping_add(0x80);
+        let mru = usize::from(self.lcp_neg.agreed().peer_mru);
+        let mut out = Vec::with_capacity(packet.len().min(mru) + 6);
+        let _ = cp::emit_with(u8::from(WireCode::ProtocolReject), id, &mut out, |buf| {
+            ProtocolRejectData {
+                protocol: proto,
+                information: packet,
+            }
+            .emit(buf, mru.saturating_sub(cp::HEADER_LEN))
+        });
+        self.send(protocol::LCP, out);
+    }
+
+    /// Close the link (administrative): LCP Terminate-Request.
+    pub fn close(&mut self, now: Instant, reason: DownReason) {
+        if self.phase == Phase::Dead {
+            return;
+        }
+        self.down_reason.get_or_insert(reason);
+        self.lcp.close(now, b"closed".to_vec());
+        self.pump(now);
+    }
+
+    /// The L2TP session went away under us.
+    pub fn lower_down(&mut self, now: Instant) {
+        self.lcp.down(now);
+        self.ipcp.down(now);
+        self.ipv6cp.down(now);
+        self.finish(DownReason::LocalClose);
+    }
+
+    fn send(&mut self, protocol: u16, packet: Vec<u8>) {
+        self.events.push_back(LinkEvent::Send { protocol, packet });
+    }
+
+    fn arm_echo(&mut self, now: Instant) {
+        if !self.config.echo_interval.is_zero() {
+            self.echo_at = Some(now + self.config.echo_interval);
+        }
+    }
+
+    /// Move outputs of every automaton into events and react to layer
+    /// signals; loops until nothing changes.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(output) = self.lcp.poll_output() {
+                progressed = true;
+                match output {
+                    Output::Send { code, id, data } => {
+                        self.send(protocol::LCP, cp_packet(code, id, &data))
+                    }
+                    Output::LayerUp => self.lcp_up(now),
+                    Output::LayerDown => {
+                        self.echo_at = None;
+                        self.ipcp.down(now);
+                        self.ipv6cp.down(now);
+                    }
+                    Output::LayerFinished => self.lcp_finished(),
+                    Output::LayerStarted => {}
+                }
+            }
+            for (fsm, proto) in [
+                (&mut self.ipcp, protocol::IPCP),
+                (&mut self.ipv6cp, protocol::IPV6CP),
+            ] {
+                while let Some(output) = fsm.poll_output() {
+                    progressed = true;
+                    match output {
+                        Output::Send { code, id, data } => {
+                            self.events.push_back(LinkEvent::Send {
+                                protocol: proto,
+                                packet: cp_packet(code, id, &data),
+                            })
+                        }
+                        Output::LayerFinished => {
+                            if proto == protocol::IPCP {
+                                self.ipcp_failed = true;
+                            } else {
+                                self.ipv6cp_failed = true;
+                            }
+                        }
+                        Output::LayerUp | Output::LayerDown | Output::LayerStarted => {}
+                    }
+                }
+            }
+            let mut auth_outputs = Vec::new();
+            match &mut self.auth {
+                Auth::Server(server) => {
+                    while let Some(output) = server.poll_output() {
+                        auth_outputs.push(output);
+                    }
+                }
+                Auth::Client(client) => {
+                    while let Some(output) = client.poll_output() {
+                        auth_outputs.push(output);
+                    }
+                }
+                Auth::None | Auth::Proxy => {}
+            }
+            for output in auth_outputs {
+                progressed = true;
+                let proto = match self.lcp_neg.agreed().auth {
+                    Some(AuthMethod::Pap) => protocol::PAP,
+                    _ => protocol::CHAP,
+                };
+                match output {
+                    AuthOutput::Send(packet) => self.send(proto, packet),
+                    AuthOutput::Verify(request) => {
+                        self.user = request.user().to_vec();
+                        self.events.push_back(LinkEvent::Authenticate(request));
+                    }
+                    AuthOutput::Done(result) => self.auth_done(now, result),
+                }
+            }
+            progressed |= self.check_network(now);
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn lcp_up(&mut self, now: Instant) {
+        if self.lcp_neg.looped_back() {
+            return self.close(now, DownReason::LoopedBack);
+        }
+        self.arm_echo(now);
+        self.echo_outstanding = 0;
+        if self.phase == Phase::Establish {
+            self.phase = Phase::Authenticate;
+            self.begin_auth(now);
+        }
+    }
+
+    fn begin_auth(&mut self, now: Instant) {
+        let method = self.lcp_neg.agreed().auth;
+        self.auth = match (&self.config.role, method) {
+            (_, None) => {
+                self.auth_done(now, Ok(()));
+                return;
+            }
+            (LinkRole::Server { .. }, Some(method)) => Auth::Server(AuthServer::start(
+                now,
+                method,
+                self.config.auth.clone(),
+                self.seed.challenge,
+                self.seed.id,
+            )),
+            (LinkRole::Client { user, password }, Some(method)) => Auth::Client(AuthClient::start(
+                now,
+                method,
+                self.config.auth.clone(),
+                user,
+                password,
+                self.seed.challenge,
+                self.seed.id,
+            )),
+        };
+    }
+
+    fn auth_done(&mut self, now: Instant, result: Result<(), AuthFailure>) {
+        if self.phase != Phase::Authenticate {
+            return;
+        }
+        if let Err(failure) = result {
+            // RFC 1994 §4.2: after a Failure the authenticator SHOULD
+            // terminate the link.
+            return self.close(now, DownReason::AuthFailed(failure));
+        }
+        self.phase = Phase::Network;
+        if self.config.ipcp {
+            self.ipcp.up(now, &mut self.ipcp_neg);
+            self.ipcp.open(now, &mut self.ipcp_neg);
+        } else {
+            self.ipcp_failed = true;
+        }
+        if self.config.ipv6cp {
+            self.ipv6cp.up(now, &mut self.ipv6cp_neg);
+            self.ipv6cp.open(now, &mut self.ipv6cp_neg);
+        } else {
+            self.ipv6cp_failed = true;
+        }
+    }
+
+    /// Report Up once every NCP that will open has; fail when none can.
+    fn check_network(&mut self, now: Instant) -> bool {
+        if self.phase != Phase::Network || self.up_reported {
+            return false;
+        }
+        let ipcp_open = self.ipcp.state() == fsm::State::Opened;
+        let ipv6cp_open = self.ipv6cp.state() == fsm::State::Opened;
+        let ipcp_settled = ipcp_open || self.ipcp_failed;
+        let ipv6cp_settled = ipv6cp_open || self.ipv6cp_failed;
+        if !(ipcp_settled && ipv6cp_settled) {
+            return false;
+        }
+        if !ipcp_open && !ipv6cp_open {
+            self.down_reason.get_or_insert(DownReason::NoNetwork);
+            self.lcp.close(now, b"no network protocol".to_vec());
+            return true;
+        }
+        self.phase = Phase::Running;
+        self.up_reported = true;
+        let ipcp = self.ipcp_neg.agreed();
+        let ipv6cp = self.ipv6cp_neg.agreed();
+        let client = matches!(self.config.role, LinkRole::Client { .. });
+        self.events.push_back(LinkEvent::Up(LinkUp {
+            lcp: self.lcp_neg.agreed(),
+            user: self.user.clone(),
+            ipv4: if !ipcp_open {
+                None
+            } else if client {
+                ipcp.local
+            } else {
+                ipcp.peer
+            },
+            dns: ipcp.dns,
+            ipv6_peer: ipv6cp.peer.filter(|_| ipv6cp_open),
+            ipv6_local: ipv6cp.local.filter(|_| ipv6cp_open),
+            proxied: self.proxied,
+        }));
+        true
+    }
+
+    fn lcp_finished(&mut self) {
+        let reason = self.down_reason.unwrap_or(if self.lcp_neg.auth_refused() {
+            DownReason::AuthRefused
+        } else if self.lcp.stats().terminate_requests > 0 {
+            DownReason::PeerTerminated
+        } else {
+            DownReason::NegotiationFailed
+        });
+        self.finish(reason);
+    }
+
+    fn finish(&mut self, reason: DownReason) {
+        if self.phase == Phase::Dead {
+            return;
+        }
+        self.phase = Phase::Dead;
+        self.echo_at = None;
+        self.events.push_back(LinkEvent::Down(reason));
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Link::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase == Phase::Dead {
+            return None;
+        }
+        let auth = match &self.auth {
+            Auth::Server(server) => server.poll_timeout(),
+            Auth::Client(client) => client.poll_timeout(),
+            _ => None,
+        };
+        [
+            self.lcp.poll_timeout(),
+            self.ipcp.poll_timeout(),
+            self.ipv6cp.poll_timeout(),
+            auth,
+            self.echo_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Run the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase == Phase::Dead {
+            return;
+        }
+        self.lcp.handle_timeout(now, &mut self.lcp_neg);
+        self.ipcp.handle_timeout(now, &mut self.ipcp_neg);
+        self.ipv6cp.handle_timeout(now, &mut self.ipv6cp_neg);
+        match &mut self.auth {
+            Auth::Server(server) => server.handle_timeout(now),
+            Auth::Client(client) => client.handle_timeout(now),
+            _ => {}
+        }
+        if self.echo_at.is_some_and(|at| at <= now) {
+            if self.echo_outstanding >= self.config.echo_failures {
+                self.echo_at = None;
+                self.down_reason.get_or_insert(DownReason::EchoTimeout);
+                self.lcp.close(now, b"no echo reply".to_vec());
+            } else {
+                // §5.8: Echo-Request with our Magic-Number.
+                self.echo_outstanding += 1;
+                self.echo_id = self.echo_id.wrapping_add(1);
+                let magic = self.lcp_neg.agreed().our_magic;
+                let mut out = Vec::with_capacity(8);
+                let _ = cp::emit_with(
+                    u8::from(WireCode::EchoRequest),
+                    self.echo_id,
+                    &mut out,
+                    |buf| EchoData { magic, data: &[] }.emit(buf),
+                );
+                self.send(protocol::LCP, out);
+                self.echo_at = Some(now + self.config.echo_interval);
+            }
+        }
+        self.pump(now);
+    }
+}
+
+/// Whether proxy credentials fit the method agreed in the proxied LCP.
+fn proxy_matches(method: AuthMethod, request: &AuthRequest) -> bool {
+    matches!(
+        (method, request),
+        (AuthMethod::Pap, AuthRequest::Pap { .. }) | (AuthMethod::ChapMd5, AuthRequest::Chap { .. })
+    )
+}
+
+/// Encode an automaton's packet (code, id, data).
+fn cp_packet(code: fsm::Code, id: u8, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + data.len());
+    let _ = cp::emit_with(u8::from(code), id, &mut out, |buf| {
+        buf.extend_from_slice(data)
+    });
+    out
+}
+
+/// Feed an NCP packet to its automaton.
+fn receive_cp<N: Negotiator>(fsm: &mut Fsm, negotiator: &mut N, now: Instant, packet: &[u8]) {
+    let Ok(repr) = cp::Repr::parse_bytes(packet) else {
+        return;
+    };
+    fsm.receive(
+        now,
+        fsm::Code::from(u8::from(repr.code)),
+        repr.identifier,
+        repr.data,
+        negotiator,
+    );
+}

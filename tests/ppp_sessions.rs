@@ -1,0 +1,321 @@
+//! PPP over L2TP end to end, in simulated time: a LAC node with simulated
+//! subscribers against an LNS node with local AAA and an address pool.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use lns::proto::aaa::{users, LocalAaa, Pool};
+use lns::proto::l2tp::{CallInfo, Event, L2tpConfig, Role};
+use lns::proto::node::{NoAaa, Node, NodeEvent, SessionKey, Subscriber};
+use lns::proto::ppp::auth::AuthFailure;
+use lns::proto::ppp::link::{DownReason, LinkConfig, LinkUp};
+use lns::sim::{Link, Net};
+use lns::wire::l2tp::avps::cdn_result;
+use lns::wire::ppp::frame::protocol;
+use lns::wire::ppp::lcp::AuthMethod;
+
+const USERS: &str = "\
+alice@isp.example   password=secret
+bob@isp.example     password=hunter2   ip=100.64.9.9
+";
+
+type Pair = Net<Node<NoAaa>, Node<LocalAaa>>;
+
+fn lns_node(methods: &[AuthMethod], pool: &str) -> Node<LocalAaa> {
+    let mut config = LinkConfig::server(
+        Ipv4Addr::new(100, 64, 255, 254),
+        [Some(Ipv4Addr::new(192, 0, 2, 53)), None],
+    );
+    config.lcp.auth = methods.to_vec();
+    config.echo_interval = Duration::from_secs(5);
+    let aaa = LocalAaa::new(users::parse(USERS).unwrap());
+    let pool = Pool::new(
+        "residential",
+        vec![pool.parse().unwrap()],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    Node::new(L2tpConfig::new(Role::Lns), config, aaa, vec![pool], 7)
+}
+
+fn lac_node() -> Node<NoAaa> {
+    let config = LinkConfig::client(b"", b"");
+    Node::new(L2tpConfig::new(Role::Lac), config, NoAaa::default(), vec![], 8)
+}
+
+fn pair(methods: &[AuthMethod], pool: &str, link: Link) -> (Pair, u16) {
+    let mut net = Net::new(lac_node(), lns_node(methods, pool), link, 3, Instant::now());
+    let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
+    assert!(net.run_until(Duration::from_secs(30), |n| n
+        .a_events
+        .iter()
+        .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))));
+    (net, tunnel)
+}
+
+fn subscriber(user: &str, password: &str, proxy: bool) -> Subscriber {
+    Subscriber {
+        user: user.as_bytes().to_vec(),
+        password: password.as_bytes().to_vec(),
+        proxy,
+    }
+}
+
+fn ups(events: &[NodeEvent]) -> Vec<(SessionKey, LinkUp)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            NodeEvent::SessionUp { key, up } => Some((*key, (**up).clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn downs(events: &[NodeEvent]) -> Vec<(SessionKey, Option<DownReason>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            NodeEvent::SessionDown { key, reason } => Some((*key, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bring_up(methods: &[AuthMethod], sub: Subscriber) -> (Pair, SessionKey, SessionKey) {
+    let (mut net, tunnel) = pair(methods, "100.64.0.0/24", Link::CLEAN);
+    let session = net
+        .a
+        .dial(net.now, tunnel, CallInfo::default(), sub)
+        .unwrap();
+    assert!(
+        net.run_until(Duration::from_secs(30), |n| !ups(&n.a_events).is_empty()
+            && !ups(&n.b_events).is_empty()),
+        "LAC events {:?}\nLNS events {:?}",
+        net.a_events,
+        net.b_events
+    );
+    let lns_key = ups(&net.b_events)[0].0;
+    (net, (tunnel, session), lns_key)
+}
+
+#[test]
+fn pap_session_gets_an_address_and_dns() {
+    let (net, lac_key, _) = bring_up(&[AuthMethod::Pap], subscriber("alice@isp.example", "secret", false));
+    let (_, lns_up) = ups(&net.b_events)[0].clone();
+    let (key, lac_up) = ups(&net.a_events)[0].clone();
+    assert_eq!(key, lac_key);
+    assert_eq!(lns_up.user, b"alice@isp.example");
+    assert_eq!(lns_up.lcp.auth, Some(AuthMethod::Pap));
+    let address = lns_up.ipv4.unwrap();
+    assert!(address.octets()[..3] == [100, 64, 0]);
+    // The subscriber learnt the same address and the DNS server.
+    assert_eq!(lac_up.ipv4, Some(address));
+    assert_eq!(lac_up.dns[0], Some(Ipv4Addr::new(192, 0, 2, 53)));
+    // IPv6CP came up too, with distinct identifiers on both ends.
+    assert!(lns_up.ipv6_peer.is_some() && lns_up.ipv6_local.is_some());
+    assert_ne!(lns_up.ipv6_peer, lns_up.ipv6_local);
+    assert_eq!(lac_up.ipv6_local, lns_up.ipv6_peer);
+    assert!(!lns_up.proxied);
+    assert_eq!(net.b.pools()[0].in_use(), 1);
+}
+
+#[test]
+fn chap_md5_session() {
+    let (net, _, _) = bring_up(&[AuthMethod::ChapMd5], subscriber("alice@isp.example", "secret", false));
+    let (_, up) = ups(&net.b_events)[0].clone();
+    assert_eq!(up.lcp.auth, Some(AuthMethod::ChapMd5));
+    assert_eq!(up.user, b"alice@isp.example");
+}
+
+#[test]
+fn mschapv2_session() {
+    let (net, _, _) = bring_up(&[AuthMethod::MsChapV2], subscriber("alice@isp.example", "secret", false));
+    let (_, up) = ups(&net.b_events)[0].clone();
+    assert_eq!(up.lcp.auth, Some(AuthMethod::MsChapV2));
+    // The subscriber verified our authenticator response (else it would
+    // have failed with BadAuthenticator and never come up).
+    assert_eq!(ups(&net.a_events).len(), 1);
+}
+
+#[test]
+fn method_order_is_the_servers_and_falls_back_on_nak() {
+    // The subscriber accepts MS-CHAPv2, CHAP-MD5 and PAP; the LNS prefers
+    // CHAP-MD5 then PAP: CHAP-MD5 wins.
+    let (net, _, _) = bring_up(
+        &[AuthMethod::ChapMd5, AuthMethod::Pap],
+        subscriber("alice@isp.example", "secret", false),
+    );
+    assert_eq!(ups(&net.b_events)[0].1.lcp.auth, Some(AuthMethod::ChapMd5));
+}
+
+#[test]
+fn static_address_from_the_users_file() {
+    let (net, _, _) = bring_up(&[AuthMethod::Pap], subscriber("bob@isp.example", "hunter2", false));
+    assert_eq!(
+        ups(&net.b_events)[0].1.ipv4,
+        Some(Ipv4Addr::new(100, 64, 9, 9))
+    );
+}
+
+#[test]
+fn proxy_lcp_and_proxy_authentication_skip_renegotiation() {
+    let (net, _, lns_key) = bring_up(&[AuthMethod::ChapMd5], subscriber("alice@isp.example", "secret", true));
+    let (_, up) = ups(&net.b_events)[0].clone();
+    assert!(up.proxied, "LCP and CHAP adopted from the LAC");
+    assert_eq!(up.user, b"alice@isp.example");
+    assert!(up.ipv4.is_some());
+    // No LCP Configure-Request ever went to the subscriber.
+    let _ = lns_key;
+    assert_eq!(ups(&net.a_events)[0].1.ipv4, up.ipv4);
+}
+
+#[test]
+fn wrong_password_fails_and_clears_the_call() {
+    for (methods, proxy) in [
+        (vec![AuthMethod::Pap], false),
+        (vec![AuthMethod::ChapMd5], false),
+        (vec![AuthMethod::MsChapV2], false),
+        (vec![AuthMethod::ChapMd5], true),
+    ] {
+        let (mut net, tunnel) = pair(&methods, "100.64.0.0/24", Link::CLEAN);
+        net.a
+            .dial(net.now, tunnel, CallInfo::default(), subscriber("alice@isp.example", "nope", proxy))
+            .unwrap();
+        net.run_for(Duration::from_secs(20));
+        let lns_downs = downs(&net.b_events);
+        assert!(
+            lns_downs
+                .iter()
+                .any(|(_, r)| *r == Some(DownReason::AuthFailed(AuthFailure::Rejected))),
+            "{methods:?} proxy {proxy}: {lns_downs:?}"
+        );
+        assert!(ups(&net.b_events).is_empty());
+        // The LAC saw the call cleared with a CDN.
+        assert!(net.a_events.iter().any(|e| matches!(
+            e,
+            NodeEvent::L2tp(Event::SessionDown { .. })
+        )));
+        assert_eq!(net.b.pools()[0].in_use(), 0, "no address leaked");
+        assert_eq!(net.b.session_count(), 0);
+    }
+}
+
+#[test]
+fn ip_packets_cross_both_ways() {
+    let (mut net, lac_key, lns_key) =
+        bring_up(&[AuthMethod::Pap], subscriber("alice@isp.example", "secret", false));
+    let upstream = vec![0x45, 0, 0, 20, 1, 2, 3, 4, 64, 17, 0, 0, 100, 64, 0, 1, 192, 0, 2, 9];
+    assert!(net.a.send_data(lac_key, protocol::IPV4, &upstream));
+    let downstream = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
+    assert!(net.b.send_data(lns_key, protocol::IPV6, &downstream));
+    net.run_for(Duration::from_millis(50));
+    assert!(net.b_events.contains(&NodeEvent::Data {
+        key: lns_key,
+        protocol: protocol::IPV4,
+        packet: upstream
+    }));
+    assert!(net.a_events.contains(&NodeEvent::Data {
+        key: lac_key,
+        protocol: protocol::IPV6,
+        packet: downstream
+    }));
+}
+
+#[test]
+fn subscriber_hang_up_maps_to_peer_terminated() {
+    let (mut net, lac_key, lns_key) =
+        bring_up(&[AuthMethod::Pap], subscriber("alice@isp.example", "secret", false));
+    net.a.hang_up(net.now, lac_key);
+    net.run_for(Duration::from_secs(10));
+    assert!(downs(&net.b_events).contains(&(lns_key, Some(DownReason::PeerTerminated))));
+    assert_eq!(net.b.session_count(), 0);
+    assert_eq!(net.b.pools()[0].in_use(), 0);
+}
+
+#[test]
+fn admin_disconnect_at_the_lns() {
+    let (mut net, lac_key, lns_key) =
+        bring_up(&[AuthMethod::Pap], subscriber("alice@isp.example", "secret", false));
+    net.b.hang_up(net.now, lns_key);
+    net.run_for(Duration::from_secs(10));
+    assert!(downs(&net.b_events).contains(&(lns_key, Some(DownReason::LocalClose))));
+    assert!(downs(&net.a_events).contains(&(lac_key, Some(DownReason::PeerTerminated))));
+    // The CDN the LAC got says "administrative".
+    assert!(net.a_events.iter().any(|e| matches!(
+        e,
+        NodeEvent::L2tp(Event::SessionDown {
+            reason: lns::proto::l2tp::SessionDownReason::PeerDisconnect(rc),
+            ..
+        }) if rc.result == cdn_result::ADMIN
+    )));
+}
+
+#[test]
+fn silent_subscriber_is_caught_by_lcp_echo() {
+    let (mut net, _, lns_key) =
+        bring_up(&[AuthMethod::Pap], subscriber("alice@isp.example", "secret", false));
+    // The subscriber's side stops answering PPP, but L2TP keeps going: drop
+    // only data messages toward the LAC by cutting the LAC node's sessions.
+    let lac_sessions: Vec<_> = ups(&net.a_events).iter().map(|(k, _)| *k).collect();
+    for key in lac_sessions {
+        // Silence: the LAC forgets the PPP link without telling anyone.
+        net.a.forget(net.now, key);
+    }
+    let up_at = net.now;
+    assert!(net.run_until(Duration::from_secs(60), |n| downs(&n.b_events)
+        .contains(&(lns_key, Some(DownReason::EchoTimeout)))));
+    // 3 unanswered echoes 5 s apart, declared on the 4th interval.
+    let took = net.now - up_at;
+    assert!(
+        took >= Duration::from_secs(15) && took <= Duration::from_secs(25),
+        "{took:?}"
+    );
+    assert_eq!(net.b.pools()[0].in_use(), 0);
+}
+
+#[test]
+fn exhausted_pool_refuses_with_cdn_result_4() {
+    let (mut net, tunnel) = pair(&[AuthMethod::Pap], "100.64.0.1/32", Link::CLEAN);
+    for _ in 0..2 {
+        net.a
+            .dial(net.now, tunnel, CallInfo::default(), subscriber("alice@isp.example", "secret", false))
+            .unwrap();
+    }
+    net.run_for(Duration::from_secs(20));
+    assert_eq!(ups(&net.b_events).len(), 1);
+    assert!(downs(&net.b_events)
+        .iter()
+        .any(|(_, r)| *r == Some(DownReason::NoAddress)));
+    assert!(net.a_events.iter().any(|e| matches!(
+        e,
+        NodeEvent::L2tp(Event::SessionDown {
+            reason: lns::proto::l2tp::SessionDownReason::PeerDisconnect(rc),
+            ..
+        }) if rc.result == cdn_result::TEMPORARY_NO_FACILITIES
+    )));
+}
+
+#[test]
+fn many_sessions_over_a_lossy_link() {
+    let (mut net, tunnel) = pair(&[AuthMethod::ChapMd5, AuthMethod::Pap], "100.64.0.0/22", Link::lossy(0.05));
+    for n in 0..200 {
+        net.a
+            .dial(
+                net.now,
+                tunnel,
+                CallInfo::default(),
+                subscriber("alice@isp.example", "secret", n % 2 == 0),
+            )
+            .unwrap();
+    }
+    assert!(
+        net.run_until(Duration::from_secs(300), |n| ups(&n.b_events).len() == 200
+            && ups(&n.a_events).len() == 200),
+        "{} up at the LNS",
+        ups(&net.b_events).len()
+    );
+    let addresses: std::collections::HashSet<_> =
+        ups(&net.b_events).iter().map(|(_, u)| u.ipv4.unwrap()).collect();
+    assert_eq!(addresses.len(), 200, "no address handed out twice");
+}
