@@ -264,10 +264,17 @@ impl Negotiator for LcpNegotiator {
     fn judge_request(&mut self, options: &[u8], reject_instead_of_nak: bool) -> Verdict {
         let mut naks = Vec::new();
         let mut rejects = Vec::new();
+        // §5.2: an Ack agrees to exactly the options of the request it
+        // answers, so everything the peer asks of us starts from the
+        // defaults here. Only what the peer acked of our own request
+        // (`our_*`, and the method an authenticator demanded) carries over.
+        // As peer, the method is the authenticator's to ask for in this
+        // request: keeping the previous one would leave a method agreed
+        // that the authenticator no longer asks for.
         let mut peer = LcpAgreed {
             our_mru: self.agreed.our_mru,
             our_magic: self.agreed.our_magic,
-            auth: self.agreed.auth,
+            auth: None,
             ..LcpAgreed::default()
         };
         for raw in OptionIter::new(options) {
@@ -750,5 +757,16 @@ mod tests {
         // Same options; only the Magic-Number is drawn anew.
         assert_eq!(again.len(), first.len());
         assert_eq!(again[..9], first[..9]);
+    }
+
+    #[test]
+    fn peer_forgets_an_auth_protocol_the_authenticator_no_longer_asks_for() {
+        let mut n = peer(&[AuthMethod::ChapMd5, AuthMethod::Pap]);
+        assert_eq!(n.judge_request(&hex("03 05 c2 23 05"), false), Verdict::Ack);
+        assert_eq!(n.agreed().auth, Some(AuthMethod::ChapMd5));
+        // The authenticator's next request (its first Ack got lost, say)
+        // asks for nothing: what we agree to is that request, not the last.
+        assert_eq!(n.judge_request(&hex("01 04 05 dc"), false), Verdict::Ack);
+        assert_eq!(n.agreed().auth, None);
     }
 }
