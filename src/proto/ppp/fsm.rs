@@ -496,6 +496,22 @@ pub trait Negotiator {
     fn on_reject(&mut self, options: &[u8]) -> bool;
 }
 
+/// Whether every option in `rejected` appears, byte for byte, in
+/// `request`: the check §5.4 asks of a Configure-Reject ("the
+/// Configuration Options in a Configure-Reject MUST be a subset of those in
+/// the last transmitted Configure-Request"; the options are returned
+/// "unmodified"). A malformed list is no subset. For
+/// [`Negotiator::on_reject`] implementations, which can rebuild the request
+/// they sent.
+pub fn is_option_subset(rejected: &[u8], request: &[u8]) -> bool {
+    use crate::wire::ppp::options::OptionIter;
+    let Ok(sent) = OptionIter::new(request).collect::<Result<Vec<_>, _>>() else {
+        return false;
+    };
+    OptionIter::new(rejected)
+        .all(|option| option.is_ok_and(|option| sent.iter().any(|s| s.bytes == option.bytes)))
+}
+
 /// What the automaton asks of the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {

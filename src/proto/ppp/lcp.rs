@@ -10,7 +10,7 @@ use crate::wire::ppp::lcp::{kind, AuthMethod};
 use crate::wire::ppp::options::{CpOption, OptionIter, OptionWriter};
 use crate::wire::ppp::LcpOption;
 
-use super::fsm::{Negotiator, Verdict};
+use super::fsm::{is_option_subset, Negotiator, Verdict};
 
 /// Which end of the link we are, for authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -375,6 +375,13 @@ impl Negotiator for LcpNegotiator {
     }
 
     fn on_reject(&mut self, options: &[u8]) -> bool {
+        // §5.4: "the Configuration Options in a Configure-Reject MUST be a
+        // subset of those in the last transmitted Configure-Request.
+        // Invalid packets are silently discarded." Our request is rebuilt
+        // from the same state that built it, so it is what we sent.
+        if !is_option_subset(options, &self.build_request()) {
+            return false;
+        }
         for raw in OptionIter::new(options) {
             let Ok(raw) = raw else { return false };
             match raw.kind {
@@ -768,5 +775,19 @@ mod tests {
         // asks for nothing: what we agree to is that request, not the last.
         assert_eq!(n.judge_request(&hex("01 04 05 dc"), false), Verdict::Ack);
         assert_eq!(n.agreed().auth, None);
+    }
+
+    #[test]
+    fn a_reject_naming_options_we_did_not_send_is_discarded() {
+        let mut n = peer(&[AuthMethod::Pap]);
+        let request = n.build_request();
+        // MRU with a value other than ours, and an option we never asked
+        // for: not a subset of our request (§5.4).
+        assert!(!n.on_reject(&hex("01 04 05 dc")));
+        assert!(!n.on_reject(&hex("07 02")));
+        assert_eq!(n.build_request(), request);
+        // Our MRU as sent is a proper reject.
+        assert!(n.on_reject(&request[..4]));
+        assert_eq!(n.build_request(), request[4..]);
     }
 }
