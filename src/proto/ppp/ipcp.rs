@@ -94,7 +94,16 @@ impl IpcpNegotiator {
                     Err(Some(IpcpOption::IpAddress(*peer)))
                 }
             }
-            // No address to give yet: refuse to agree to any.
+            // No address to give yet. A Nak must suggest a value we would
+            // accept (RFC 1661 §5.3) and we have none, so the choice is
+            // between Reject and not answering; the Negotiator contract has
+            // no "not answering". We Reject, as the option is not
+            // negotiable with us now, and rely on the session to call
+            // `set_peer_address` before IPCP's Up (AAA answers during the
+            // Authentication phase, before any NCP starts), so this arm is
+            // only hit by a misbehaving caller. A client told so opens
+            // without an address and the session is useless, which is
+            // visible; agreeing to whatever it asks would not be.
             (IpcpRole::Server { peer: None, .. }, IpcpOption::IpAddress(_)) => Err(None),
             // RFC 1877 §1.1/§1.3: Nak a DNS request with our server, reject
             // it when we have none to give.
@@ -241,5 +250,229 @@ impl Negotiator for IpcpNegotiator {
             self.request.retain(|option| option.kind() != raw.kind);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::proto::ppp::fsm::testing::{Pair, Side};
+    use crate::proto::ppp::fsm::Code;
+
+    const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const ASSIGNED: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 5);
+    const DNS1: Ipv4Addr = Ipv4Addr::new(1, 1, 1, 1);
+    const DNS2: Ipv4Addr = Ipv4Addr::new(8, 8, 8, 8);
+
+    fn server(dns: [Option<Ipv4Addr>; 2]) -> IpcpNegotiator {
+        IpcpNegotiator::new(IpcpRole::Server {
+            local: GATEWAY,
+            peer: Some(ASSIGNED),
+            dns,
+        })
+    }
+
+    fn client(want_dns: bool) -> IpcpNegotiator {
+        IpcpNegotiator::new(IpcpRole::Client { want_dns })
+    }
+
+    fn options(list: &[IpcpOption]) -> Vec<u8> {
+        emit(list)
+    }
+
+    fn pair(a: IpcpNegotiator, b: IpcpNegotiator) -> Pair<IpcpNegotiator, IpcpNegotiator> {
+        let mut pair = Pair::new(Instant::now(), a, b);
+        pair.start();
+        pair.run();
+        pair
+    }
+
+    #[test]
+    fn client_learns_its_address_and_both_dns_after_one_nak() {
+        let p = pair(server([Some(DNS1), Some(DNS2)]), client(true));
+        assert!(p.opened());
+        let naks = p.sent(Side::A, Code::ConfigureNak);
+        assert_eq!(naks.len(), 1);
+        assert_eq!(
+            naks[0].data,
+            options(&[
+                IpcpOption::IpAddress(ASSIGNED),
+                IpcpOption::PrimaryDns(DNS1),
+                IpcpOption::SecondaryDns(DNS2),
+            ])
+        );
+        assert!(p.sent(Side::A, Code::ConfigureReject).is_empty());
+        let learnt = p.nb.agreed();
+        assert_eq!(learnt.local, Some(ASSIGNED));
+        assert_eq!(learnt.peer, Some(GATEWAY));
+        assert_eq!(learnt.dns, [Some(DNS1), Some(DNS2)]);
+        let given = p.na.agreed();
+        assert_eq!(given.local, Some(GATEWAY));
+        assert_eq!(given.peer, Some(ASSIGNED));
+        assert_eq!(given.dns, [Some(DNS1), Some(DNS2)]);
+    }
+
+    #[test]
+    fn server_without_dns_rejects_the_dns_options_and_the_client_converges() {
+        let p = pair(server([None, None]), client(true));
+        assert!(p.opened());
+        let rejects = p.sent(Side::A, Code::ConfigureReject);
+        assert_eq!(rejects.len(), 1);
+        assert_eq!(
+            rejects[0].data,
+            options(&[
+                IpcpOption::PrimaryDns(Ipv4Addr::UNSPECIFIED),
+                IpcpOption::SecondaryDns(Ipv4Addr::UNSPECIFIED),
+            ])
+        );
+        assert_eq!(p.nb.agreed().local, Some(ASSIGNED));
+        assert_eq!(p.nb.agreed().dns, [None, None]);
+    }
+
+    #[test]
+    fn server_with_one_dns_rejects_only_the_secondary() {
+        let p = pair(server([Some(DNS1), None]), client(true));
+        assert!(p.opened());
+        assert_eq!(p.nb.agreed().dns, [Some(DNS1), None]);
+    }
+
+    #[test]
+    fn a_wrong_address_is_naked_with_the_assigned_one() {
+        let mut s = server([Some(DNS1), Some(DNS2)]);
+        let asked = options(&[IpcpOption::IpAddress(Ipv4Addr::new(10, 0, 0, 9))]);
+        assert_eq!(
+            s.judge_request(&asked, false),
+            Verdict::Nak(options(&[IpcpOption::IpAddress(ASSIGNED)]))
+        );
+        // Once Max-Failure is reached, the same request is rejected.
+        assert_eq!(s.judge_request(&asked, true), Verdict::Reject(asked));
+        let right = options(&[IpcpOption::IpAddress(ASSIGNED)]);
+        assert_eq!(s.judge_request(&right, false), Verdict::Ack);
+        assert_eq!(s.agreed().peer, Some(ASSIGNED));
+    }
+
+    #[test]
+    fn a_wrong_dns_is_naked_with_ours_under_the_same_type() {
+        let mut s = server([Some(DNS1), Some(DNS2)]);
+        let asked = options(&[
+            IpcpOption::IpAddress(ASSIGNED),
+            IpcpOption::PrimaryDns(DNS2),
+            IpcpOption::SecondaryDns(DNS1),
+        ]);
+        assert_eq!(
+            s.judge_request(&asked, false),
+            Verdict::Nak(options(&[
+                IpcpOption::PrimaryDns(DNS1),
+                IpcpOption::SecondaryDns(DNS2),
+            ]))
+        );
+    }
+
+    #[test]
+    fn a_request_without_an_address_draws_a_nak_appending_one() {
+        let mut s = server([Some(DNS1), Some(DNS2)]);
+        // RFC 1332 §3.3: the option is appended to the Nak.
+        assert_eq!(
+            s.judge_request(&[], false),
+            Verdict::Nak(options(&[IpcpOption::IpAddress(ASSIGNED)]))
+        );
+        let dns_only = options(&[IpcpOption::PrimaryDns(DNS1)]);
+        assert_eq!(
+            s.judge_request(&dns_only, false),
+            Verdict::Nak(options(&[IpcpOption::IpAddress(ASSIGNED)]))
+        );
+        // Past Max-Failure nothing may be appended: the request stands.
+        assert_eq!(s.judge_request(&dns_only, true), Verdict::Ack);
+    }
+
+    #[test]
+    fn nbns_and_ip_compression_are_rejected() {
+        let mut s = server([Some(DNS1), Some(DNS2)]);
+        let vj = IpcpOption::IpCompressionProtocol {
+            protocol: 0x002d,
+            data: vec![0x0f, 0x01],
+        };
+        let unwanted = options(&[
+            vj,
+            IpcpOption::PrimaryNbns(Ipv4Addr::UNSPECIFIED),
+            IpcpOption::SecondaryNbns(Ipv4Addr::UNSPECIFIED),
+        ]);
+        let mut request = options(&[IpcpOption::IpAddress(Ipv4Addr::UNSPECIFIED)]);
+        request.extend_from_slice(&unwanted);
+        // A Reject carries only the rejected options; the Nak waits.
+        assert_eq!(s.judge_request(&request, false), Verdict::Reject(unwanted));
+        // The client does the same with what it does not know.
+        let mut c = client(false);
+        let nbns = options(&[IpcpOption::PrimaryNbns(DNS1)]);
+        assert_eq!(c.judge_request(&nbns, false), Verdict::Reject(nbns));
+    }
+
+    #[test]
+    fn malformed_requests_are_rejected() {
+        let mut s = server([None, None]);
+        // An IP-Address option of the wrong length, then a broken list.
+        assert_eq!(
+            s.judge_request(&[3, 4, 10, 0], false),
+            Verdict::Reject(vec![3, 4, 10, 0])
+        );
+        assert_eq!(
+            s.judge_request(&[3, 1, 10], false),
+            Verdict::Reject(vec![3, 1, 10])
+        );
+    }
+
+    #[test]
+    fn server_without_an_address_rejects_the_address_option() {
+        let mut s = IpcpNegotiator::new(IpcpRole::Server {
+            local: GATEWAY,
+            peer: None,
+            dns: [None, None],
+        });
+        let asked = options(&[IpcpOption::IpAddress(Ipv4Addr::UNSPECIFIED)]);
+        assert_eq!(
+            s.judge_request(&asked, false),
+            Verdict::Reject(asked.clone())
+        );
+        // And it appends nothing when the option is missing.
+        assert_eq!(s.judge_request(&[], false), Verdict::Ack);
+        // Once the address is known, the normal rules apply.
+        s.set_peer_address(ASSIGNED);
+        assert_eq!(
+            s.judge_request(&asked, false),
+            Verdict::Nak(options(&[IpcpOption::IpAddress(ASSIGNED)]))
+        );
+    }
+
+    #[test]
+    fn client_adopts_naked_values_and_drops_rejected_options() {
+        let mut c = client(true);
+        assert!(c.on_nak(&options(&[
+            IpcpOption::IpAddress(ASSIGNED),
+            IpcpOption::SecondaryDns(DNS2),
+        ])));
+        assert_eq!(
+            c.build_request(),
+            options(&[
+                IpcpOption::IpAddress(ASSIGNED),
+                IpcpOption::PrimaryDns(Ipv4Addr::UNSPECIFIED),
+                IpcpOption::SecondaryDns(DNS2),
+            ])
+        );
+        assert!(c.on_reject(&options(&[IpcpOption::PrimaryDns(Ipv4Addr::UNSPECIFIED)])));
+        assert_eq!(
+            c.build_request(),
+            options(&[
+                IpcpOption::IpAddress(ASSIGNED),
+                IpcpOption::SecondaryDns(DNS2),
+            ])
+        );
+        // A Nak or Reject we cannot read is discarded.
+        assert!(!c.on_nak(&[3, 6, 10]));
+        assert!(!c.on_reject(&[3, 1]));
+        // reset goes back to asking for everything.
+        c.reset();
+        assert_eq!(c.build_request().len(), 18);
     }
 }
