@@ -10,7 +10,7 @@ use crate::wire::ppp::ipcp::kind;
 use crate::wire::ppp::options::{CpOption, OptionIter, OptionWriter};
 use crate::wire::ppp::IpcpOption;
 
-use super::fsm::{Negotiator, Verdict};
+use super::fsm::{is_option_subset, Negotiator, Verdict};
 
 /// What IPCP agreed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -245,6 +245,11 @@ impl Negotiator for IpcpNegotiator {
     }
 
     fn on_reject(&mut self, options: &[u8]) -> bool {
+        // RFC 1661 §5.4: a Configure-Reject lists a subset of our last
+        // request, unmodified; "invalid packets are silently discarded".
+        if !is_option_subset(options, &self.build_request()) {
+            return false;
+        }
         for raw in OptionIter::new(options) {
             let Ok(raw) = raw else { return false };
             self.request.retain(|option| option.kind() != raw.kind);
@@ -474,5 +479,15 @@ mod tests {
         // reset goes back to asking for everything.
         c.reset();
         assert_eq!(c.build_request().len(), 18);
+    }
+
+    #[test]
+    fn a_reject_naming_options_we_did_not_send_is_discarded() {
+        let mut c = client(true);
+        let request = c.build_request();
+        // Not what we sent: a DNS value we never asked for, and NBNS.
+        assert!(!c.on_reject(&options(&[IpcpOption::PrimaryDns(DNS1)])));
+        assert!(!c.on_reject(&options(&[IpcpOption::PrimaryNbns(Ipv4Addr::UNSPECIFIED)])));
+        assert_eq!(c.build_request(), request);
     }
 }
