@@ -76,8 +76,9 @@ impl IpcpNegotiator {
     }
 
     /// Judge one option of the peer's request: `Ok` to ack, `Err(Some)` to
-    /// Nak with a suggestion, `Err(None)` to reject.
-    fn judge(&mut self, option: &IpcpOption) -> Result<(), Option<IpcpOption>> {
+    /// Nak with a suggestion, `Err(None)` to reject. Records nothing: only
+    /// a request acked as a whole is agreed to.
+    fn judge(&self, option: &IpcpOption) -> Result<(), Option<IpcpOption>> {
         match (&self.role, option) {
             // RFC 1332 §3.3: the server Naks any address but the one it
             // assigned (0.0.0.0 asks for one).
@@ -88,7 +89,6 @@ impl IpcpNegotiator {
                 IpcpOption::IpAddress(asked),
             ) => {
                 if asked == peer {
-                    self.agreed.peer = Some(*peer);
                     Ok(())
                 } else {
                     Err(Some(IpcpOption::IpAddress(*peer)))
@@ -107,17 +107,12 @@ impl IpcpNegotiator {
             (IpcpRole::Server { peer: None, .. }, IpcpOption::IpAddress(_)) => Err(None),
             // RFC 1877 §1.1/§1.3: Nak a DNS request with our server, reject
             // it when we have none to give.
-            (IpcpRole::Server { dns, .. }, IpcpOption::PrimaryDns(asked)) => {
-                offer(dns[0], *asked).inspect(|()| self.agreed.dns[0] = dns[0])
-            }
+            (IpcpRole::Server { dns, .. }, IpcpOption::PrimaryDns(asked)) => offer(dns[0], *asked),
             (IpcpRole::Server { dns, .. }, IpcpOption::SecondaryDns(asked)) => {
-                offer(dns[1], *asked).inspect(|()| self.agreed.dns[1] = dns[1])
+                offer(dns[1], *asked)
             }
             // The client accepts the server's own address, whatever it is.
-            (IpcpRole::Client { .. }, IpcpOption::IpAddress(address)) => {
-                self.agreed.peer = Some(*address);
-                Ok(())
-            }
+            (IpcpRole::Client { .. }, IpcpOption::IpAddress(_)) => Ok(()),
             // Van Jacobson compression, NBNS and anything else: not offered.
             _ => Err(None),
         }
@@ -166,6 +161,9 @@ impl Negotiator for IpcpNegotiator {
         let mut naks = Vec::new();
         let mut rejects = Vec::new();
         let mut saw_address = false;
+        // What the peer's request says, kept apart until it is acked.
+        let mut peer_address = None;
+        let mut peer_dns = [None; 2];
         for raw in OptionIter::new(options) {
             let Ok(raw) = raw else {
                 return Verdict::Reject(options.to_vec());
@@ -176,7 +174,12 @@ impl Negotiator for IpcpNegotiator {
             };
             saw_address |= raw.kind == kind::IP_ADDRESS;
             match self.judge(&option) {
-                Ok(()) => {}
+                Ok(()) => match option {
+                    IpcpOption::IpAddress(address) => peer_address = Some(address),
+                    IpcpOption::PrimaryDns(server) => peer_dns[0] = Some(server),
+                    IpcpOption::SecondaryDns(server) => peer_dns[1] = Some(server),
+                    _ => {}
+                },
                 Err(Some(mut suggestion)) if !reject_instead_of_nak => {
                     // Keep the option type the peer used (secondary DNS
                     // comes back as secondary).
@@ -208,6 +211,14 @@ impl Negotiator for IpcpNegotiator {
         if !naks.is_empty() {
             return Verdict::Nak(naks);
         }
+        // RFC 1661 §5.2: by acking we agree to exactly this request; what
+        // an earlier (Nak'd, or superseded) request said no longer counts.
+        // The DNS servers a client asks for are the ones we give; a
+        // client's DNS come from the Ack of its own request instead.
+        self.agreed.peer = peer_address;
+        if matches!(self.role, IpcpRole::Server { .. }) {
+            self.agreed.dns = peer_dns;
+        }
         Verdict::Ack
     }
 
@@ -219,9 +230,6 @@ impl Negotiator for IpcpNegotiator {
                 IpcpOption::SecondaryDns(server) => self.agreed.dns[1] = Some(*server),
                 _ => {}
             }
-        }
-        if let IpcpRole::Server { dns, .. } = &self.role {
-            self.agreed.dns = [self.agreed.dns[0].or(dns[0]), self.agreed.dns[1].or(dns[1])];
         }
     }
 
@@ -489,5 +497,48 @@ mod tests {
         assert!(!c.on_reject(&options(&[IpcpOption::PrimaryDns(DNS1)])));
         assert!(!c.on_reject(&options(&[IpcpOption::PrimaryNbns(Ipv4Addr::UNSPECIFIED)])));
         assert_eq!(c.build_request(), request);
+    }
+
+    #[test]
+    fn server_does_not_claim_dns_the_client_never_asked_for() {
+        let p = pair(server([Some(DNS1), Some(DNS2)]), client(false));
+        assert!(p.opened());
+        assert_eq!(p.nb.agreed().dns, [None, None]);
+        assert_eq!(p.na.agreed().dns, [None, None]);
+        assert_eq!(p.na.agreed().peer, Some(ASSIGNED));
+    }
+
+    #[test]
+    fn agreement_follows_the_request_that_was_acked() {
+        let mut s = server([Some(DNS1), Some(DNS2)]);
+        // The address is right but the DNS is not: the request is Nak'd,
+        // so nothing in it is agreed yet.
+        let half_right = options(&[
+            IpcpOption::IpAddress(ASSIGNED),
+            IpcpOption::PrimaryDns(DNS2),
+        ]);
+        assert!(matches!(
+            s.judge_request(&half_right, false),
+            Verdict::Nak(_)
+        ));
+        assert_eq!(s.agreed().peer, None);
+        let with_dns = options(&[
+            IpcpOption::IpAddress(ASSIGNED),
+            IpcpOption::PrimaryDns(DNS1),
+        ]);
+        assert_eq!(s.judge_request(&with_dns, false), Verdict::Ack);
+        assert_eq!(s.agreed().dns, [Some(DNS1), None]);
+        // A newer acked request without DNS replaces the agreement.
+        let without = options(&[IpcpOption::IpAddress(ASSIGNED)]);
+        assert_eq!(s.judge_request(&without, false), Verdict::Ack);
+        assert_eq!(s.agreed().dns, [None, None]);
+        assert_eq!(s.agreed().peer, Some(ASSIGNED));
+        // The client likewise forgets a server address no longer sent.
+        let mut c = client(false);
+        let gateway = options(&[IpcpOption::IpAddress(GATEWAY)]);
+        assert_eq!(c.judge_request(&gateway, false), Verdict::Ack);
+        assert_eq!(c.agreed().peer, Some(GATEWAY));
+        assert_eq!(c.judge_request(&[], false), Verdict::Ack);
+        assert_eq!(c.agreed().peer, None);
     }
 }
