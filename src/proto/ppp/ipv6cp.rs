@@ -5,7 +5,7 @@ use crate::wire::ppp::ipv6cp::INTERFACE_IDENTIFIER;
 use crate::wire::ppp::options::{CpOption, OptionIter, OptionWriter};
 use crate::wire::ppp::Ipv6cpOption;
 
-use super::fsm::{Negotiator, Verdict};
+use super::fsm::{is_option_subset, Negotiator, Verdict};
 use super::lcp::MagicSource;
 
 /// What IPv6CP agreed.
@@ -122,6 +122,11 @@ impl Negotiator for Ipv6cpNegotiator {
     }
 
     fn on_reject(&mut self, options: &[u8]) -> bool {
+        // RFC 1661 §5.4: a Configure-Reject lists a subset of our last
+        // request, unmodified; "invalid packets are silently discarded".
+        if !is_option_subset(options, &self.build_request()) {
+            return false;
+        }
         for raw in OptionIter::new(options) {
             let Ok(raw) = raw else { return false };
             if raw.kind == INTERFACE_IDENTIFIER {
@@ -256,5 +261,13 @@ mod tests {
             Verdict::Reject(vec![1, 6, 0, 0, 0, 1])
         );
         assert_eq!(n.judge_request(&[1, 1], false), Verdict::Reject(vec![1, 1]));
+    }
+
+    #[test]
+    fn a_reject_naming_options_we_did_not_send_is_discarded() {
+        let mut n = Ipv6cpNegotiator::new(7);
+        let request = n.build_request();
+        assert!(!n.on_reject(&option([9; 8])));
+        assert_eq!(n.build_request(), request);
     }
 }
