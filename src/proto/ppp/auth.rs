@@ -67,6 +67,8 @@ enum ServerState {
     Verifying { id: u8 },
     /// Finished; a repeat of the peer's last packet gets `reply` again.
     Finished { id: u8, reply: Vec<u8> },
+    /// Gave up waiting; nothing was decided, so nothing is ever answered.
+    TimedOut,
 }
 
 /// The authenticator side (the LNS).
@@ -169,7 +171,10 @@ impl AuthServer {
                 }
                 self.out.push_back(AuthOutput::Send(reply));
             }
-            ServerState::Verifying { .. } => {}
+            // RFC 1994 §4.1 (the same holds for PAP): Responses received
+            // "during any other phase MUST be silently discarded"; after a
+            // timeout there is no reply to repeat.
+            ServerState::Verifying { .. } | ServerState::TimedOut => {}
         }
     }
 
@@ -211,6 +216,9 @@ impl AuthServer {
             ServerState::Finished { id, reply } if *id == identifier => {
                 self.out.push_back(AuthOutput::Send(reply.clone()));
             }
+            // RFC 1994 §4.1: "Any Response packets received during any
+            // other phase MUST be silently discarded": a wrong Identifier,
+            // a Response while AAA decides, or after we timed out.
             _ => {}
         }
     }
@@ -337,10 +345,7 @@ impl AuthServer {
             return;
         }
         self.deadline = None;
-        self.state = ServerState::Finished {
-            id: self.id,
-            reply: Vec::new(),
-        };
+        self.state = ServerState::TimedOut;
         self.out
             .push_back(AuthOutput::Done(Err(AuthFailure::Timeout)));
     }
@@ -1050,5 +1055,41 @@ alice   password=s3cret
             x.server.poll_output(),
             Some(AuthOutput::Done(Err(AuthFailure::Rejected)))
         );
+    }
+
+    #[test]
+    fn a_late_response_after_a_timeout_is_not_answered() {
+        let t0 = Instant::now();
+        let mut server = AuthServer::start(t0, AuthMethod::ChapMd5, settings(1), [7; 16], 3);
+        let _challenge = server.poll_output();
+        server.handle_timeout(t0 + 3 * SEC);
+        assert_eq!(
+            server.poll_output(),
+            Some(AuthOutput::Done(Err(AuthFailure::Timeout)))
+        );
+        let value = ppp_auth::chap_md5_response(3, b"s3cret", &[7; 16]);
+        server.receive(
+            t0 + 4 * SEC,
+            &chap_packet(Chap::Response {
+                identifier: 3,
+                value: &value,
+                name: b"alice",
+            }),
+        );
+        assert_eq!(server.poll_output(), None);
+        // PAP likewise: nothing was decided, so there is nothing to repeat.
+        let mut server = AuthServer::start(t0, AuthMethod::Pap, settings(1), [0; 16], 0);
+        server.handle_timeout(t0 + 3 * SEC);
+        assert!(matches!(server.poll_output(), Some(AuthOutput::Done(_))));
+        let mut request = Vec::new();
+        Pap::Request {
+            identifier: 1,
+            peer_id: b"alice",
+            password: b"s3cret",
+        }
+        .emit(&mut request)
+        .unwrap();
+        server.receive(t0 + 4 * SEC, &request);
+        assert_eq!(server.poll_output(), None);
     }
 }
