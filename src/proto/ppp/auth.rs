@@ -584,8 +584,8 @@ alice   password=s3cret
         server_sent: Vec<Vec<u8>>,
         client_sent: Vec<Vec<u8>>,
         verifies: Vec<AuthRequest>,
-        server_done: Vec<Result<(), AuthFailure>>,
-        client_done: Vec<Result<(), AuthFailure>>,
+        server_done: Vec<Outcome>,
+        client_done: Vec<Outcome>,
     }
 
     impl Exchange {
@@ -686,10 +686,12 @@ alice   password=s3cret
             panic!("the exchange never settled");
         }
 
-        fn outcomes(&self) -> (&[Result<(), AuthFailure>], &[Result<(), AuthFailure>]) {
+        fn outcomes(&self) -> (&[Outcome], &[Outcome]) {
             (&self.server_done, &self.client_done)
         }
     }
+
+    type Outcome = Result<(), AuthFailure>;
 
     const METHODS: [AuthMethod; 3] = [AuthMethod::Pap, AuthMethod::ChapMd5, AuthMethod::MsChapV2];
 
