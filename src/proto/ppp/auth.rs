@@ -67,6 +67,8 @@ enum ServerState {
     Verifying { id: u8 },
     /// Finished; a repeat of the peer's last packet gets `reply` again.
     Finished { id: u8, reply: Vec<u8> },
+    /// Gave up waiting; nothing was decided, so nothing is ever answered.
+    TimedOut,
 }
 
 /// The authenticator side (the LNS).
@@ -169,7 +171,10 @@ impl AuthServer {
                 }
                 self.out.push_back(AuthOutput::Send(reply));
             }
-            ServerState::Verifying { .. } => {}
+            // RFC 1994 §4.1 (the same holds for PAP): Responses received
+            // "during any other phase MUST be silently discarded"; after a
+            // timeout there is no reply to repeat.
+            ServerState::Verifying { .. } | ServerState::TimedOut => {}
         }
     }
 
@@ -211,6 +216,9 @@ impl AuthServer {
             ServerState::Finished { id, reply } if *id == identifier => {
                 self.out.push_back(AuthOutput::Send(reply.clone()));
             }
+            // RFC 1994 §4.1: "Any Response packets received during any
+            // other phase MUST be silently discarded": a wrong Identifier,
+            // a Response while AAA decides, or after we timed out.
             _ => {}
         }
     }
@@ -337,10 +345,7 @@ impl AuthServer {
             return;
         }
         self.deadline = None;
-        self.state = ServerState::Finished {
-            id: self.id,
-            reply: Vec::new(),
-        };
+        self.state = ServerState::TimedOut;
         self.out
             .push_back(AuthOutput::Done(Err(AuthFailure::Timeout)));
     }
@@ -527,5 +532,566 @@ impl AuthClient {
             return;
         }
         self.finish(Err(AuthFailure::Timeout));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::proto::aaa::users::parse;
+    use crate::proto::aaa::{Aaa, AuthTicket, LocalAaa};
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    const USERS: &str = "\
+User    password=clientPass
+alice   password=s3cret
+";
+
+    // RFC 2759 §9.2.
+    const AUTH_CHALLENGE: [u8; 16] = [
+        0x5B, 0x5D, 0x7C, 0x7D, 0x7B, 0x3F, 0x2F, 0x3E, 0x3C, 0x2C, 0x60, 0x21, 0x32, 0x26, 0x26,
+        0x28,
+    ];
+    const PEER_CHALLENGE: [u8; 16] = [
+        0x21, 0x40, 0x23, 0x24, 0x25, 0x5E, 0x26, 0x2A, 0x28, 0x29, 0x5F, 0x2B, 0x3A, 0x33, 0x7C,
+        0x7E,
+    ];
+    const NT_RESPONSE: [u8; 24] = [
+        0x82, 0x30, 0x9E, 0xCD, 0x8D, 0x70, 0x8B, 0x5E, 0xA0, 0x8F, 0xAA, 0x39, 0x81, 0xCD, 0x83,
+        0x54, 0x42, 0x33, 0x11, 0x4A, 0x3D, 0x85, 0xD6, 0xDF,
+    ];
+
+    fn settings(max_transmissions: u32) -> AuthSettings {
+        AuthSettings {
+            restart: 3 * SEC,
+            max_transmissions,
+            name: b"lns".to_vec(),
+        }
+    }
+
+    /// An authenticator and a peer joined back to back, the authenticator's
+    /// Verify answered by a LocalAaa over `USERS`, on a simulated clock.
+    struct Exchange {
+        server: AuthServer,
+        client: AuthClient,
+        aaa: LocalAaa,
+        now: Instant,
+        to_client: VecDeque<Vec<u8>>,
+        to_server: VecDeque<Vec<u8>>,
+        server_sent: Vec<Vec<u8>>,
+        client_sent: Vec<Vec<u8>>,
+        verifies: Vec<AuthRequest>,
+        server_done: Vec<Outcome>,
+        client_done: Vec<Outcome>,
+    }
+
+    impl Exchange {
+        fn new(method: AuthMethod, user: &str, password: &str) -> Self {
+            Self::with_challenges(method, user, password, [0x42; 16], [0x17; 16])
+        }
+
+        fn with_challenges(
+            method: AuthMethod,
+            user: &str,
+            password: &str,
+            challenge: [u8; 16],
+            peer_challenge: [u8; 16],
+        ) -> Self {
+            let now = Instant::now();
+            let mut exchange = Exchange {
+                server: AuthServer::start(now, method, settings(10), challenge, 0x20),
+                client: AuthClient::start(
+                    now,
+                    method,
+                    settings(10),
+                    user.as_bytes(),
+                    password.as_bytes(),
+                    peer_challenge,
+                    0x60,
+                ),
+                aaa: LocalAaa::new(parse(USERS).unwrap()),
+                now,
+                to_client: VecDeque::new(),
+                to_server: VecDeque::new(),
+                server_sent: Vec::new(),
+                client_sent: Vec::new(),
+                verifies: Vec::new(),
+                server_done: Vec::new(),
+                client_done: Vec::new(),
+            };
+            exchange.drain();
+            exchange
+        }
+
+        fn drain(&mut self) {
+            loop {
+                let mut busy = false;
+                while let Some(output) = self.server.poll_output() {
+                    busy = true;
+                    match output {
+                        AuthOutput::Send(bytes) => {
+                            self.server_sent.push(bytes.clone());
+                            self.to_client.push_back(bytes);
+                        }
+                        AuthOutput::Verify(request) => {
+                            self.verifies.push(request.clone());
+                            self.aaa.start(self.now, AuthTicket(1), request);
+                            let (_, outcome) = self.aaa.poll_result().unwrap();
+                            self.server.verdict(self.now, &outcome);
+                        }
+                        AuthOutput::Done(result) => self.server_done.push(result),
+                    }
+                }
+                while let Some(output) = self.client.poll_output() {
+                    busy = true;
+                    match output {
+                        AuthOutput::Send(bytes) => {
+                            self.client_sent.push(bytes.clone());
+                            self.to_server.push_back(bytes);
+                        }
+                        AuthOutput::Verify(_) => panic!("the peer never asks AAA"),
+                        AuthOutput::Done(result) => self.client_done.push(result),
+                    }
+                }
+                if !busy {
+                    return;
+                }
+            }
+        }
+
+        /// Deliver everything, firing timers when quiet, until both settle.
+        fn run(&mut self) {
+            for _ in 0..1000 {
+                if let Some(bytes) = self.to_server.pop_front() {
+                    self.server.receive(self.now, &bytes);
+                } else if let Some(bytes) = self.to_client.pop_front() {
+                    self.client.receive(self.now, &bytes);
+                } else {
+                    let next = [self.server.poll_timeout(), self.client.poll_timeout()]
+                        .into_iter()
+                        .flatten()
+                        .min();
+                    let Some(at) = next else {
+                        return;
+                    };
+                    self.now = at;
+                    self.server.handle_timeout(at);
+                    self.client.handle_timeout(at);
+                }
+                self.drain();
+            }
+            panic!("the exchange never settled");
+        }
+
+        fn outcomes(&self) -> (&[Outcome], &[Outcome]) {
+            (&self.server_done, &self.client_done)
+        }
+    }
+
+    type Outcome = Result<(), AuthFailure>;
+
+    const METHODS: [AuthMethod; 3] = [AuthMethod::Pap, AuthMethod::ChapMd5, AuthMethod::MsChapV2];
+
+    #[test]
+    fn the_right_password_succeeds_on_both_sides() {
+        for method in METHODS {
+            let mut x = Exchange::new(method, "alice", "s3cret");
+            x.run();
+            assert_eq!(x.outcomes(), (&[Ok(())][..], &[Ok(())][..]), "{method:?}");
+            assert_eq!(x.verifies.len(), 1, "{method:?}");
+            assert_eq!(x.verifies[0].user(), b"alice");
+            // Nothing left running.
+            assert_eq!(x.server.poll_timeout(), None);
+            assert_eq!(x.client.poll_timeout(), None);
+        }
+    }
+
+    #[test]
+    fn a_wrong_password_is_rejected_on_both_sides() {
+        for method in METHODS {
+            let mut x = Exchange::new(method, "alice", "guess");
+            x.run();
+            let rejected = [Err(AuthFailure::Rejected)];
+            assert_eq!(x.outcomes(), (&rejected[..], &rejected[..]), "{method:?}");
+        }
+        // An unknown user too.
+        let mut x = Exchange::new(AuthMethod::ChapMd5, "mallory", "s3cret");
+        x.run();
+        assert_eq!(x.server_done, [Err(AuthFailure::Rejected)]);
+    }
+
+    #[test]
+    fn mschapv2_rfc2759_vector_through_the_whole_exchange() {
+        let mut x = Exchange::with_challenges(
+            AuthMethod::MsChapV2,
+            "User",
+            "clientPass",
+            AUTH_CHALLENGE,
+            PEER_CHALLENGE,
+        );
+        x.run();
+        assert_eq!(x.outcomes(), (&[Ok(())][..], &[Ok(())][..]));
+        // §9.2: the NT-Response the peer sent ...
+        let Ok(Chap::Response { value, name, .. }) = Chap::parse(&x.client_sent[0]) else {
+            panic!("the peer answers with a Response");
+        };
+        assert_eq!(name, b"User");
+        let response = MsChapV2Response::parse(value).unwrap();
+        assert_eq!(response.peer_challenge, PEER_CHALLENGE);
+        assert_eq!(response.nt_response, NT_RESPONSE);
+        // ... and the authenticator response in our Success.
+        let success = x.server_sent.last().unwrap();
+        let Ok(Chap::Success { message, .. }) = Chap::parse(success) else {
+            panic!("the authenticator answers with a Success");
+        };
+        let text = String::from_utf8_lossy(message);
+        assert!(
+            text.starts_with("S=407A5589115FD0D6209F510FE9C04566932CDA56"),
+            "{text}"
+        );
+    }
+
+    /// A peer that has answered a Challenge, and the Response it sent.
+    fn answered_client(method: AuthMethod, t0: Instant) -> (AuthClient, u8) {
+        let mut client = AuthClient::start(
+            t0,
+            method,
+            settings(10),
+            b"User",
+            b"clientPass",
+            PEER_CHALLENGE,
+            0,
+        );
+        let mut challenge = Vec::new();
+        Chap::Challenge {
+            identifier: 9,
+            value: &AUTH_CHALLENGE,
+            name: b"lns",
+        }
+        .emit(&mut challenge)
+        .unwrap();
+        client.receive(t0, &challenge);
+        assert!(matches!(client.poll_output(), Some(AuthOutput::Send(_))));
+        (client, 9)
+    }
+
+    fn chap_packet(packet: Chap<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        packet.emit(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn mschapv2_peer_refuses_a_forged_authenticator_response() {
+        let t0 = Instant::now();
+        let (mut client, id) = answered_client(AuthMethod::MsChapV2, t0);
+        let forged = format!("S={} M=Welcome", "0".repeat(40));
+        client.receive(
+            t0,
+            &chap_packet(Chap::Success {
+                identifier: id,
+                message: forged.as_bytes(),
+            }),
+        );
+        assert_eq!(
+            client.poll_output(),
+            Some(AuthOutput::Done(Err(AuthFailure::BadAuthenticator)))
+        );
+        assert_eq!(client.poll_timeout(), None);
+        // A Success without any authenticator response proves nothing either.
+        let (mut client, id) = answered_client(AuthMethod::MsChapV2, t0);
+        client.receive(
+            t0,
+            &chap_packet(Chap::Success {
+                identifier: id,
+                message: b"Welcome",
+            }),
+        );
+        assert_eq!(
+            client.poll_output(),
+            Some(AuthOutput::Done(Err(AuthFailure::BadAuthenticator)))
+        );
+        // The genuine one (lower-case hex is the same number) is accepted.
+        let (mut client, id) = answered_client(AuthMethod::MsChapV2, t0);
+        let genuine = "S=407a5589115fd0d6209f510fe9c04566932cda56 M=hi";
+        client.receive(
+            t0,
+            &chap_packet(Chap::Success {
+                identifier: id,
+                message: genuine.as_bytes(),
+            }),
+        );
+        assert_eq!(client.poll_output(), Some(AuthOutput::Done(Ok(()))));
+    }
+
+    #[test]
+    fn peer_ignores_replies_for_another_identifier() {
+        let t0 = Instant::now();
+        let (mut client, id) = answered_client(AuthMethod::ChapMd5, t0);
+        let other = id.wrapping_add(1);
+        for packet in [
+            Chap::Success {
+                identifier: other,
+                message: b"",
+            },
+            Chap::Failure {
+                identifier: other,
+                message: b"",
+            },
+        ] {
+            client.receive(t0, &chap_packet(packet));
+            assert_eq!(client.poll_output(), None);
+        }
+        client.receive(
+            t0,
+            &chap_packet(Chap::Failure {
+                identifier: id,
+                message: b"no",
+            }),
+        );
+        assert_eq!(
+            client.poll_output(),
+            Some(AuthOutput::Done(Err(AuthFailure::Rejected)))
+        );
+    }
+
+    #[test]
+    fn chap_challenge_is_retransmitted_then_times_out() {
+        let t0 = Instant::now();
+        let max = 4;
+        let mut server = AuthServer::start(t0, AuthMethod::ChapMd5, settings(max), [7; 16], 3);
+        let Some(AuthOutput::Send(first)) = server.poll_output() else {
+            panic!("CHAP starts with a Challenge");
+        };
+        assert!(matches!(Chap::parse(&first), Ok(Chap::Challenge { .. })));
+        let mut sends = 1;
+        let mut now = t0;
+        loop {
+            let at = server.poll_timeout().expect("the Restart timer runs");
+            assert_eq!(at, now + 3 * SEC);
+            // Early calls do nothing.
+            server.handle_timeout(at - SEC);
+            assert_eq!(server.poll_output(), None);
+            now = at;
+            server.handle_timeout(now);
+            match server.poll_output() {
+                Some(AuthOutput::Send(again)) => {
+                    assert_eq!(again, first, "a retransmission repeats the Challenge");
+                    sends += 1;
+                }
+                Some(AuthOutput::Done(result)) => {
+                    assert_eq!(result, Err(AuthFailure::Timeout));
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(sends, max);
+        assert_eq!(now, t0 + 3 * SEC * max);
+        assert_eq!(server.poll_timeout(), None);
+        assert_eq!(server.poll_output(), None);
+    }
+
+    #[test]
+    fn pap_request_is_retransmitted_then_times_out() {
+        let t0 = Instant::now();
+        let max = 3;
+        let mut client = AuthClient::start(
+            t0,
+            AuthMethod::Pap,
+            settings(max),
+            b"alice",
+            b"s3cret",
+            [0; 16],
+            5,
+        );
+        let Some(AuthOutput::Send(first)) = client.poll_output() else {
+            panic!("PAP starts with a Request");
+        };
+        let mut sends = 1;
+        while let Some(at) = client.poll_timeout() {
+            client.handle_timeout(at);
+            match client.poll_output() {
+                Some(AuthOutput::Send(again)) => {
+                    assert_eq!(again, first);
+                    sends += 1;
+                }
+                Some(AuthOutput::Done(result)) => {
+                    assert_eq!(result, Err(AuthFailure::Timeout));
+                    assert_eq!(at, t0 + 3 * SEC * max);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(sends, max);
+        // The PAP authenticator waits as long as a CHAP exchange would.
+        let mut server = AuthServer::start(t0, AuthMethod::Pap, settings(max), [0; 16], 0);
+        assert_eq!(server.poll_output(), None);
+        assert_eq!(server.poll_timeout(), Some(t0 + 3 * SEC * max));
+        server.handle_timeout(t0 + 3 * SEC * max);
+        assert_eq!(
+            server.poll_output(),
+            Some(AuthOutput::Done(Err(AuthFailure::Timeout)))
+        );
+    }
+
+    #[test]
+    fn a_lost_pap_request_is_recovered_by_retransmission() {
+        let mut x = Exchange::new(AuthMethod::Pap, "alice", "s3cret");
+        // The first Request is lost on the way.
+        assert_eq!(x.to_server.len(), 1);
+        x.to_server.clear();
+        x.run();
+        assert_eq!(x.client_sent.len(), 2);
+        assert_eq!(x.outcomes(), (&[Ok(())][..], &[Ok(())][..]));
+    }
+
+    #[test]
+    fn a_repeated_chap_response_gets_the_same_reply() {
+        for (method, password) in [
+            (AuthMethod::ChapMd5, "s3cret"),
+            (AuthMethod::ChapMd5, "guess"),
+            (AuthMethod::MsChapV2, "s3cret"),
+        ] {
+            let mut x = Exchange::new(method, "alice", password);
+            x.run();
+            let reply = x.server_sent.last().unwrap().clone();
+            let response = x.client_sent[0].clone();
+            // Our Success (or Failure) was lost: the peer sends its
+            // Response again.
+            x.server.receive(x.now, &response);
+            assert_eq!(x.server.poll_output(), Some(AuthOutput::Send(reply)));
+            assert_eq!(x.server.poll_output(), None, "no second verdict");
+            assert_eq!(x.verifies.len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_repeated_pap_request_gets_the_same_reply_under_its_own_id() {
+        for password in ["s3cret", "guess"] {
+            let mut x = Exchange::new(AuthMethod::Pap, "alice", password);
+            x.run();
+            let reply = x.server_sent.last().unwrap().clone();
+            let mut again = Vec::new();
+            Pap::Request {
+                identifier: 0x61,
+                peer_id: b"alice",
+                password: password.as_bytes(),
+            }
+            .emit(&mut again)
+            .unwrap();
+            x.server.receive(x.now, &again);
+            let Some(AuthOutput::Send(repeated)) = x.server.poll_output() else {
+                panic!("the Request must be answered again");
+            };
+            assert_eq!(repeated[1], 0x61);
+            assert_eq!(repeated[0], reply[0]);
+            assert_eq!(repeated[2..], reply[2..]);
+            assert_eq!(x.server.poll_output(), None);
+            assert_eq!(x.verifies.len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_response_with_the_wrong_identifier_is_ignored() {
+        let t0 = Instant::now();
+        let mut server = AuthServer::start(t0, AuthMethod::ChapMd5, settings(10), [7; 16], 3);
+        let _challenge = server.poll_output();
+        let value = ppp_auth::chap_md5_response(4, b"s3cret", &[7; 16]);
+        server.receive(
+            t0,
+            &chap_packet(Chap::Response {
+                identifier: 4,
+                value: &value,
+                name: b"alice",
+            }),
+        );
+        assert_eq!(server.poll_output(), None);
+        // Still waiting, still retransmitting.
+        assert_eq!(server.poll_timeout(), Some(t0 + 3 * SEC));
+        let value = ppp_auth::chap_md5_response(3, b"s3cret", &[7; 16]);
+        server.receive(
+            t0,
+            &chap_packet(Chap::Response {
+                identifier: 3,
+                value: &value,
+                name: b"alice",
+            }),
+        );
+        assert!(matches!(
+            server.poll_output(),
+            Some(AuthOutput::Verify(AuthRequest::Chap { id: 3, .. }))
+        ));
+        assert_eq!(server.poll_timeout(), None);
+    }
+
+    #[test]
+    fn mschapv2_accept_without_an_authenticator_response_becomes_a_failure() {
+        let mut x = Exchange::new(AuthMethod::MsChapV2, "alice", "s3cret");
+        // Answer the Verify by hand with an Accept that lacks the S= string
+        // (a backend that cannot compute it).
+        let response = x.to_client.pop_front().unwrap();
+        x.client.receive(x.now, &response);
+        let Some(AuthOutput::Send(answer)) = x.client.poll_output() else {
+            panic!("the peer answers");
+        };
+        x.server.receive(x.now, &answer);
+        assert!(matches!(
+            x.server.poll_output(),
+            Some(AuthOutput::Verify(_))
+        ));
+        x.server.verdict(
+            x.now,
+            &crate::proto::aaa::AuthOutcome::Accept {
+                attributes: Default::default(),
+            },
+        );
+        let Some(AuthOutput::Send(reply)) = x.server.poll_output() else {
+            panic!("a reply is sent");
+        };
+        assert!(matches!(Chap::parse(&reply), Ok(Chap::Failure { .. })));
+        assert_eq!(
+            x.server.poll_output(),
+            Some(AuthOutput::Done(Err(AuthFailure::Rejected)))
+        );
+    }
+
+    #[test]
+    fn a_late_response_after_a_timeout_is_not_answered() {
+        let t0 = Instant::now();
+        let mut server = AuthServer::start(t0, AuthMethod::ChapMd5, settings(1), [7; 16], 3);
+        let _challenge = server.poll_output();
+        server.handle_timeout(t0 + 3 * SEC);
+        assert_eq!(
+            server.poll_output(),
+            Some(AuthOutput::Done(Err(AuthFailure::Timeout)))
+        );
+        let value = ppp_auth::chap_md5_response(3, b"s3cret", &[7; 16]);
+        server.receive(
+            t0 + 4 * SEC,
+            &chap_packet(Chap::Response {
+                identifier: 3,
+                value: &value,
+                name: b"alice",
+            }),
+        );
+        assert_eq!(server.poll_output(), None);
+        // PAP likewise: nothing was decided, so there is nothing to repeat.
+        let mut server = AuthServer::start(t0, AuthMethod::Pap, settings(1), [0; 16], 0);
+        server.handle_timeout(t0 + 3 * SEC);
+        assert!(matches!(server.poll_output(), Some(AuthOutput::Done(_))));
+        let mut request = Vec::new();
+        Pap::Request {
+            identifier: 1,
+            peer_id: b"alice",
+            password: b"s3cret",
+        }
+        .emit(&mut request)
+        .unwrap();
+        server.receive(t0 + 4 * SEC, &request);
+        assert_eq!(server.poll_output(), None);
     }
 }

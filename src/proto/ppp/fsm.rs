@@ -496,6 +496,22 @@ pub trait Negotiator {
     fn on_reject(&mut self, options: &[u8]) -> bool;
 }
 
+/// Whether every option in `rejected` appears, byte for byte, in
+/// `request`: the check §5.4 asks of a Configure-Reject ("the
+/// Configuration Options in a Configure-Reject MUST be a subset of those in
+/// the last transmitted Configure-Request"; the options are returned
+/// "unmodified"). A malformed list is no subset. For
+/// [`Negotiator::on_reject`] implementations, which can rebuild the request
+/// they sent.
+pub fn is_option_subset(rejected: &[u8], request: &[u8]) -> bool {
+    use crate::wire::ppp::options::OptionIter;
+    let Ok(sent) = OptionIter::new(request).collect::<Result<Vec<_>, _>>() else {
+        return false;
+    };
+    OptionIter::new(rejected)
+        .all(|option| option.is_ok_and(|option| sent.iter().any(|s| s.bytes == option.bytes)))
+}
+
 /// What the automaton asks of the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -2298,6 +2314,140 @@ mod tests {
                 timer_before
             };
             assert_eq!(fsm.poll_timeout(), timer, "{cell}: restart timer");
+        }
+    }
+}
+
+/// A two-ended harness for the protocol tests: two automata joined by an
+/// in-memory wire, on a simulated clock that jumps to the next deadline.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Which end of the pair.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Side {
+        A,
+        B,
+    }
+
+    /// One packet put on the wire.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(crate) struct Wire {
+        pub from: Side,
+        pub code: Code,
+        pub id: u8,
+        pub data: Vec<u8>,
+    }
+
+    /// Two automata, each with its negotiator, talking to each other.
+    #[derive(Debug)]
+    pub(crate) struct Pair<A, B> {
+        pub a: Fsm,
+        pub b: Fsm,
+        pub na: A,
+        pub nb: B,
+        pub now: Instant,
+        /// Every packet sent so far, in order.
+        pub wire: Vec<Wire>,
+        /// Layer signals (tlu, tld, tls, tlf) of both ends.
+        pub signals: Vec<(Side, Output)>,
+        in_flight: VecDeque<Wire>,
+    }
+
+    impl<A: Negotiator, B: Negotiator> Pair<A, B> {
+        pub(crate) fn new(now: Instant, na: A, nb: B) -> Self {
+            Pair {
+                a: Fsm::new(FsmConfig::default()),
+                b: Fsm::new(FsmConfig::default()),
+                na,
+                nb,
+                now,
+                wire: Vec::new(),
+                signals: Vec::new(),
+                in_flight: VecDeque::new(),
+            }
+        }
+
+        /// Open both ends and bring their lower layers up.
+        pub(crate) fn start(&mut self) {
+            self.a.open(self.now, &mut self.na);
+            self.b.open(self.now, &mut self.nb);
+            self.a.up(self.now, &mut self.na);
+            self.b.up(self.now, &mut self.nb);
+            self.collect();
+        }
+
+        fn collect(&mut self) {
+            for (side, fsm) in [(Side::A, &mut self.a), (Side::B, &mut self.b)] {
+                while let Some(output) = fsm.poll_output() {
+                    match output {
+                        Output::Send { code, id, data } => {
+                            let wire = Wire {
+                                from: side,
+                                code,
+                                id,
+                                data,
+                            };
+                            self.wire.push(wire.clone());
+                            self.in_flight.push_back(wire);
+                        }
+                        signal => self.signals.push((side, signal)),
+                    }
+                }
+            }
+        }
+
+        /// Deliver the oldest packet in flight; false when none is left.
+        pub(crate) fn step(&mut self) -> bool {
+            let Some(w) = self.in_flight.pop_front() else {
+                return false;
+            };
+            match w.from {
+                Side::A => self
+                    .b
+                    .receive(self.now, w.code, w.id, &w.data, &mut self.nb),
+                Side::B => self
+                    .a
+                    .receive(self.now, w.code, w.id, &w.data, &mut self.na),
+            }
+            self.collect();
+            true
+        }
+
+        /// Deliver everything, firing Restart timers when the wire is
+        /// quiet, until nothing is in flight and no timer runs.
+        pub(crate) fn run(&mut self) {
+            for _ in 0..10_000 {
+                if self.step() {
+                    continue;
+                }
+                let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                let Some(at) = next else {
+                    return;
+                };
+                self.now = at;
+                self.a.handle_timeout(at, &mut self.na);
+                self.b.handle_timeout(at, &mut self.nb);
+                self.collect();
+            }
+            panic!("the pair never settled");
+        }
+
+        /// Packets of `code` sent by `from`.
+        pub(crate) fn sent(&self, from: Side, code: Code) -> Vec<&Wire> {
+            self.wire
+                .iter()
+                .filter(|w| w.from == from && w.code == code)
+                .collect()
+        }
+
+        /// Both ends Opened.
+        pub(crate) fn opened(&self) -> bool {
+            self.a.state() == State::Opened && self.b.state() == State::Opened
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::wire::ppp::ipcp::kind;
 use crate::wire::ppp::options::{CpOption, OptionIter, OptionWriter};
 use crate::wire::ppp::IpcpOption;
 
-use super::fsm::{Negotiator, Verdict};
+use super::fsm::{is_option_subset, Negotiator, Verdict};
 
 /// What IPCP agreed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,8 +76,9 @@ impl IpcpNegotiator {
     }
 
     /// Judge one option of the peer's request: `Ok` to ack, `Err(Some)` to
-    /// Nak with a suggestion, `Err(None)` to reject.
-    fn judge(&mut self, option: &IpcpOption) -> Result<(), Option<IpcpOption>> {
+    /// Nak with a suggestion, `Err(None)` to reject. Records nothing: only
+    /// a request acked as a whole is agreed to.
+    fn judge(&self, option: &IpcpOption) -> Result<(), Option<IpcpOption>> {
         match (&self.role, option) {
             // RFC 1332 §3.3: the server Naks any address but the one it
             // assigned (0.0.0.0 asks for one).
@@ -88,27 +89,30 @@ impl IpcpNegotiator {
                 IpcpOption::IpAddress(asked),
             ) => {
                 if asked == peer {
-                    self.agreed.peer = Some(*peer);
                     Ok(())
                 } else {
                     Err(Some(IpcpOption::IpAddress(*peer)))
                 }
             }
-            // No address to give yet: refuse to agree to any.
+            // No address to give yet. A Nak must suggest a value we would
+            // accept (RFC 1661 §5.3) and we have none, so the choice is
+            // between Reject and not answering; the Negotiator contract has
+            // no "not answering". We Reject, as the option is not
+            // negotiable with us now, and rely on the session to call
+            // `set_peer_address` before IPCP's Up (AAA answers during the
+            // Authentication phase, before any NCP starts), so this arm is
+            // only hit by a misbehaving caller. A client told so opens
+            // without an address and the session is useless, which is
+            // visible; agreeing to whatever it asks would not be.
             (IpcpRole::Server { peer: None, .. }, IpcpOption::IpAddress(_)) => Err(None),
             // RFC 1877 §1.1/§1.3: Nak a DNS request with our server, reject
             // it when we have none to give.
-            (IpcpRole::Server { dns, .. }, IpcpOption::PrimaryDns(asked)) => {
-                offer(dns[0], *asked).inspect(|()| self.agreed.dns[0] = dns[0])
-            }
+            (IpcpRole::Server { dns, .. }, IpcpOption::PrimaryDns(asked)) => offer(dns[0], *asked),
             (IpcpRole::Server { dns, .. }, IpcpOption::SecondaryDns(asked)) => {
-                offer(dns[1], *asked).inspect(|()| self.agreed.dns[1] = dns[1])
+                offer(dns[1], *asked)
             }
             // The client accepts the server's own address, whatever it is.
-            (IpcpRole::Client { .. }, IpcpOption::IpAddress(address)) => {
-                self.agreed.peer = Some(*address);
-                Ok(())
-            }
+            (IpcpRole::Client { .. }, IpcpOption::IpAddress(_)) => Ok(()),
             // Van Jacobson compression, NBNS and anything else: not offered.
             _ => Err(None),
         }
@@ -157,6 +161,9 @@ impl Negotiator for IpcpNegotiator {
         let mut naks = Vec::new();
         let mut rejects = Vec::new();
         let mut saw_address = false;
+        // What the peer's request says, kept apart until it is acked.
+        let mut peer_address = None;
+        let mut peer_dns = [None; 2];
         for raw in OptionIter::new(options) {
             let Ok(raw) = raw else {
                 return Verdict::Reject(options.to_vec());
@@ -167,7 +174,12 @@ impl Negotiator for IpcpNegotiator {
             };
             saw_address |= raw.kind == kind::IP_ADDRESS;
             match self.judge(&option) {
-                Ok(()) => {}
+                Ok(()) => match option {
+                    IpcpOption::IpAddress(address) => peer_address = Some(address),
+                    IpcpOption::PrimaryDns(server) => peer_dns[0] = Some(server),
+                    IpcpOption::SecondaryDns(server) => peer_dns[1] = Some(server),
+                    _ => {}
+                },
                 Err(Some(mut suggestion)) if !reject_instead_of_nak => {
                     // Keep the option type the peer used (secondary DNS
                     // comes back as secondary).
@@ -199,6 +211,14 @@ impl Negotiator for IpcpNegotiator {
         if !naks.is_empty() {
             return Verdict::Nak(naks);
         }
+        // RFC 1661 §5.2: by acking we agree to exactly this request; what
+        // an earlier (Nak'd, or superseded) request said no longer counts.
+        // The DNS servers a client asks for are the ones we give; a
+        // client's DNS come from the Ack of its own request instead.
+        self.agreed.peer = peer_address;
+        if matches!(self.role, IpcpRole::Server { .. }) {
+            self.agreed.dns = peer_dns;
+        }
         Verdict::Ack
     }
 
@@ -210,9 +230,6 @@ impl Negotiator for IpcpNegotiator {
                 IpcpOption::SecondaryDns(server) => self.agreed.dns[1] = Some(*server),
                 _ => {}
             }
-        }
-        if let IpcpRole::Server { dns, .. } = &self.role {
-            self.agreed.dns = [self.agreed.dns[0].or(dns[0]), self.agreed.dns[1].or(dns[1])];
         }
     }
 
@@ -236,10 +253,292 @@ impl Negotiator for IpcpNegotiator {
     }
 
     fn on_reject(&mut self, options: &[u8]) -> bool {
+        // RFC 1661 §5.4: a Configure-Reject lists a subset of our last
+        // request, unmodified; "invalid packets are silently discarded".
+        if !is_option_subset(options, &self.build_request()) {
+            return false;
+        }
         for raw in OptionIter::new(options) {
             let Ok(raw) = raw else { return false };
             self.request.retain(|option| option.kind() != raw.kind);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::proto::ppp::fsm::testing::{Pair, Side};
+    use crate::proto::ppp::fsm::Code;
+
+    const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const ASSIGNED: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 5);
+    const DNS1: Ipv4Addr = Ipv4Addr::new(1, 1, 1, 1);
+    const DNS2: Ipv4Addr = Ipv4Addr::new(8, 8, 8, 8);
+
+    fn server(dns: [Option<Ipv4Addr>; 2]) -> IpcpNegotiator {
+        IpcpNegotiator::new(IpcpRole::Server {
+            local: GATEWAY,
+            peer: Some(ASSIGNED),
+            dns,
+        })
+    }
+
+    fn client(want_dns: bool) -> IpcpNegotiator {
+        IpcpNegotiator::new(IpcpRole::Client { want_dns })
+    }
+
+    fn options(list: &[IpcpOption]) -> Vec<u8> {
+        emit(list)
+    }
+
+    fn pair(a: IpcpNegotiator, b: IpcpNegotiator) -> Pair<IpcpNegotiator, IpcpNegotiator> {
+        let mut pair = Pair::new(Instant::now(), a, b);
+        pair.start();
+        pair.run();
+        pair
+    }
+
+    #[test]
+    fn client_learns_its_address_and_both_dns_after_one_nak() {
+        let p = pair(server([Some(DNS1), Some(DNS2)]), client(true));
+        assert!(p.opened());
+        let naks = p.sent(Side::A, Code::ConfigureNak);
+        assert_eq!(naks.len(), 1);
+        assert_eq!(
+            naks[0].data,
+            options(&[
+                IpcpOption::IpAddress(ASSIGNED),
+                IpcpOption::PrimaryDns(DNS1),
+                IpcpOption::SecondaryDns(DNS2),
+            ])
+        );
+        assert!(p.sent(Side::A, Code::ConfigureReject).is_empty());
+        let learnt = p.nb.agreed();
+        assert_eq!(learnt.local, Some(ASSIGNED));
+        assert_eq!(learnt.peer, Some(GATEWAY));
+        assert_eq!(learnt.dns, [Some(DNS1), Some(DNS2)]);
+        let given = p.na.agreed();
+        assert_eq!(given.local, Some(GATEWAY));
+        assert_eq!(given.peer, Some(ASSIGNED));
+        assert_eq!(given.dns, [Some(DNS1), Some(DNS2)]);
+    }
+
+    #[test]
+    fn server_without_dns_rejects_the_dns_options_and_the_client_converges() {
+        let p = pair(server([None, None]), client(true));
+        assert!(p.opened());
+        let rejects = p.sent(Side::A, Code::ConfigureReject);
+        assert_eq!(rejects.len(), 1);
+        assert_eq!(
+            rejects[0].data,
+            options(&[
+                IpcpOption::PrimaryDns(Ipv4Addr::UNSPECIFIED),
+                IpcpOption::SecondaryDns(Ipv4Addr::UNSPECIFIED),
+            ])
+        );
+        assert_eq!(p.nb.agreed().local, Some(ASSIGNED));
+        assert_eq!(p.nb.agreed().dns, [None, None]);
+    }
+
+    #[test]
+    fn server_with_one_dns_rejects_only_the_secondary() {
+        let p = pair(server([Some(DNS1), None]), client(true));
+        assert!(p.opened());
+        assert_eq!(p.nb.agreed().dns, [Some(DNS1), None]);
+    }
+
+    #[test]
+    fn a_wrong_address_is_naked_with_the_assigned_one() {
+        let mut s = server([Some(DNS1), Some(DNS2)]);
+        let asked = options(&[IpcpOption::IpAddress(Ipv4Addr::new(10, 0, 0, 9))]);
+        assert_eq!(
+            s.judge_request(&asked, false),
+            Verdict::Nak(options(&[IpcpOption::IpAddress(ASSIGNED)]))
+        );
+        // Once Max-Failure is reached, the same request is rejected.
+        assert_eq!(s.judge_request(&asked, true), Verdict::Reject(asked));
+        let right = options(&[IpcpOption::IpAddress(ASSIGNED)]);
+        assert_eq!(s.judge_request(&right, false), Verdict::Ack);
+        assert_eq!(s.agreed().peer, Some(ASSIGNED));
+    }
+
+    #[test]
+    fn a_wrong_dns_is_naked_with_ours_under_the_same_type() {
+        let mut s = server([Some(DNS1), Some(DNS2)]);
+        let asked = options(&[
+            IpcpOption::IpAddress(ASSIGNED),
+            IpcpOption::PrimaryDns(DNS2),
+            IpcpOption::SecondaryDns(DNS1),
+        ]);
+        assert_eq!(
+            s.judge_request(&asked, false),
+            Verdict::Nak(options(&[
+                IpcpOption::PrimaryDns(DNS1),
+                IpcpOption::SecondaryDns(DNS2),
+            ]))
+        );
+    }
+
+    #[test]
+    fn a_request_without_an_address_draws_a_nak_appending_one() {
+        let mut s = server([Some(DNS1), Some(DNS2)]);
+        // RFC 1332 §3.3: the option is appended to the Nak.
+        assert_eq!(
+            s.judge_request(&[], false),
+            Verdict::Nak(options(&[IpcpOption::IpAddress(ASSIGNED)]))
+        );
+        let dns_only = options(&[IpcpOption::PrimaryDns(DNS1)]);
+        assert_eq!(
+            s.judge_request(&dns_only, false),
+            Verdict::Nak(options(&[IpcpOption::IpAddress(ASSIGNED)]))
+        );
+        // Past Max-Failure nothing may be appended: the request stands.
+        assert_eq!(s.judge_request(&dns_only, true), Verdict::Ack);
+    }
+
+    #[test]
+    fn nbns_and_ip_compression_are_rejected() {
+        let mut s = server([Some(DNS1), Some(DNS2)]);
+        let vj = IpcpOption::IpCompressionProtocol {
+            protocol: 0x002d,
+            data: vec![0x0f, 0x01],
+        };
+        let unwanted = options(&[
+            vj,
+            IpcpOption::PrimaryNbns(Ipv4Addr::UNSPECIFIED),
+            IpcpOption::SecondaryNbns(Ipv4Addr::UNSPECIFIED),
+        ]);
+        let mut request = options(&[IpcpOption::IpAddress(Ipv4Addr::UNSPECIFIED)]);
+        request.extend_from_slice(&unwanted);
+        // A Reject carries only the rejected options; the Nak waits.
+        assert_eq!(s.judge_request(&request, false), Verdict::Reject(unwanted));
+        // The client does the same with what it does not know.
+        let mut c = client(false);
+        let nbns = options(&[IpcpOption::PrimaryNbns(DNS1)]);
+        assert_eq!(c.judge_request(&nbns, false), Verdict::Reject(nbns));
+    }
+
+    #[test]
+    fn malformed_requests_are_rejected() {
+        let mut s = server([None, None]);
+        // An IP-Address option of the wrong length, then a broken list.
+        assert_eq!(
+            s.judge_request(&[3, 4, 10, 0], false),
+            Verdict::Reject(vec![3, 4, 10, 0])
+        );
+        assert_eq!(
+            s.judge_request(&[3, 1, 10], false),
+            Verdict::Reject(vec![3, 1, 10])
+        );
+    }
+
+    #[test]
+    fn server_without_an_address_rejects_the_address_option() {
+        let mut s = IpcpNegotiator::new(IpcpRole::Server {
+            local: GATEWAY,
+            peer: None,
+            dns: [None, None],
+        });
+        let asked = options(&[IpcpOption::IpAddress(Ipv4Addr::UNSPECIFIED)]);
+        assert_eq!(
+            s.judge_request(&asked, false),
+            Verdict::Reject(asked.clone())
+        );
+        // And it appends nothing when the option is missing.
+        assert_eq!(s.judge_request(&[], false), Verdict::Ack);
+        // Once the address is known, the normal rules apply.
+        s.set_peer_address(ASSIGNED);
+        assert_eq!(
+            s.judge_request(&asked, false),
+            Verdict::Nak(options(&[IpcpOption::IpAddress(ASSIGNED)]))
+        );
+    }
+
+    #[test]
+    fn client_adopts_naked_values_and_drops_rejected_options() {
+        let mut c = client(true);
+        assert!(c.on_nak(&options(&[
+            IpcpOption::IpAddress(ASSIGNED),
+            IpcpOption::SecondaryDns(DNS2),
+        ])));
+        assert_eq!(
+            c.build_request(),
+            options(&[
+                IpcpOption::IpAddress(ASSIGNED),
+                IpcpOption::PrimaryDns(Ipv4Addr::UNSPECIFIED),
+                IpcpOption::SecondaryDns(DNS2),
+            ])
+        );
+        assert!(c.on_reject(&options(&[IpcpOption::PrimaryDns(Ipv4Addr::UNSPECIFIED)])));
+        assert_eq!(
+            c.build_request(),
+            options(&[
+                IpcpOption::IpAddress(ASSIGNED),
+                IpcpOption::SecondaryDns(DNS2),
+            ])
+        );
+        // A Nak or Reject we cannot read is discarded.
+        assert!(!c.on_nak(&[3, 6, 10]));
+        assert!(!c.on_reject(&[3, 1]));
+        // reset goes back to asking for everything.
+        c.reset();
+        assert_eq!(c.build_request().len(), 18);
+    }
+
+    #[test]
+    fn a_reject_naming_options_we_did_not_send_is_discarded() {
+        let mut c = client(true);
+        let request = c.build_request();
+        // Not what we sent: a DNS value we never asked for, and NBNS.
+        assert!(!c.on_reject(&options(&[IpcpOption::PrimaryDns(DNS1)])));
+        assert!(!c.on_reject(&options(&[IpcpOption::PrimaryNbns(Ipv4Addr::UNSPECIFIED)])));
+        assert_eq!(c.build_request(), request);
+    }
+
+    #[test]
+    fn server_does_not_claim_dns_the_client_never_asked_for() {
+        let p = pair(server([Some(DNS1), Some(DNS2)]), client(false));
+        assert!(p.opened());
+        assert_eq!(p.nb.agreed().dns, [None, None]);
+        assert_eq!(p.na.agreed().dns, [None, None]);
+        assert_eq!(p.na.agreed().peer, Some(ASSIGNED));
+    }
+
+    #[test]
+    fn agreement_follows_the_request_that_was_acked() {
+        let mut s = server([Some(DNS1), Some(DNS2)]);
+        // The address is right but the DNS is not: the request is Nak'd,
+        // so nothing in it is agreed yet.
+        let half_right = options(&[
+            IpcpOption::IpAddress(ASSIGNED),
+            IpcpOption::PrimaryDns(DNS2),
+        ]);
+        assert!(matches!(
+            s.judge_request(&half_right, false),
+            Verdict::Nak(_)
+        ));
+        assert_eq!(s.agreed().peer, None);
+        let with_dns = options(&[
+            IpcpOption::IpAddress(ASSIGNED),
+            IpcpOption::PrimaryDns(DNS1),
+        ]);
+        assert_eq!(s.judge_request(&with_dns, false), Verdict::Ack);
+        assert_eq!(s.agreed().dns, [Some(DNS1), None]);
+        // A newer acked request without DNS replaces the agreement.
+        let without = options(&[IpcpOption::IpAddress(ASSIGNED)]);
+        assert_eq!(s.judge_request(&without, false), Verdict::Ack);
+        assert_eq!(s.agreed().dns, [None, None]);
+        assert_eq!(s.agreed().peer, Some(ASSIGNED));
+        // The client likewise forgets a server address no longer sent.
+        let mut c = client(false);
+        let gateway = options(&[IpcpOption::IpAddress(GATEWAY)]);
+        assert_eq!(c.judge_request(&gateway, false), Verdict::Ack);
+        assert_eq!(c.agreed().peer, Some(GATEWAY));
+        assert_eq!(c.judge_request(&[], false), Verdict::Ack);
+        assert_eq!(c.agreed().peer, None);
     }
 }
