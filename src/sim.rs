@@ -402,7 +402,11 @@ impl<A: SimNode, B: SimNode> Net<A, B> {
         if self.rng.chance(self.link.loss) {
             return;
         }
-        let copies = if self.rng.chance(self.link.duplicate) { 2 } else { 1 };
+        let copies = if self.rng.chance(self.link.duplicate) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let mut at = self.now + self.link.latency;
             if self.rng.chance(self.link.reorder) {

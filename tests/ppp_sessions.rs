@@ -41,7 +41,13 @@ fn lns_node(methods: &[AuthMethod], pool: &str) -> Node<LocalAaa> {
 
 fn lac_node() -> Node<NoAaa> {
     let config = LinkConfig::client(b"", b"");
-    Node::new(L2tpConfig::new(Role::Lac), config, NoAaa::default(), vec![], 8)
+    Node::new(
+        L2tpConfig::new(Role::Lac),
+        config,
+        NoAaa::default(),
+        vec![],
+        8,
+    )
 }
 
 fn pair(methods: &[AuthMethod], pool: &str, link: Link) -> (Pair, u16) {
@@ -101,7 +107,10 @@ fn bring_up(methods: &[AuthMethod], sub: Subscriber) -> (Pair, SessionKey, Sessi
 
 #[test]
 fn pap_session_gets_an_address_and_dns() {
-    let (net, lac_key, _) = bring_up(&[AuthMethod::Pap], subscriber("alice@isp.example", "secret", false));
+    let (net, lac_key, _) = bring_up(
+        &[AuthMethod::Pap],
+        subscriber("alice@isp.example", "secret", false),
+    );
     let (_, lns_up) = ups(&net.b_events)[0].clone();
     let (key, lac_up) = ups(&net.a_events)[0].clone();
     assert_eq!(key, lac_key);
@@ -122,7 +131,10 @@ fn pap_session_gets_an_address_and_dns() {
 
 #[test]
 fn chap_md5_session() {
-    let (net, _, _) = bring_up(&[AuthMethod::ChapMd5], subscriber("alice@isp.example", "secret", false));
+    let (net, _, _) = bring_up(
+        &[AuthMethod::ChapMd5],
+        subscriber("alice@isp.example", "secret", false),
+    );
     let (_, up) = ups(&net.b_events)[0].clone();
     assert_eq!(up.lcp.auth, Some(AuthMethod::ChapMd5));
     assert_eq!(up.user, b"alice@isp.example");
@@ -130,7 +142,10 @@ fn chap_md5_session() {
 
 #[test]
 fn mschapv2_session() {
-    let (net, _, _) = bring_up(&[AuthMethod::MsChapV2], subscriber("alice@isp.example", "secret", false));
+    let (net, _, _) = bring_up(
+        &[AuthMethod::MsChapV2],
+        subscriber("alice@isp.example", "secret", false),
+    );
     let (_, up) = ups(&net.b_events)[0].clone();
     assert_eq!(up.lcp.auth, Some(AuthMethod::MsChapV2));
     // The subscriber verified our authenticator response (else it would
@@ -151,7 +166,10 @@ fn method_order_is_the_servers_and_falls_back_on_nak() {
 
 #[test]
 fn static_address_from_the_users_file() {
-    let (net, _, _) = bring_up(&[AuthMethod::Pap], subscriber("bob@isp.example", "hunter2", false));
+    let (net, _, _) = bring_up(
+        &[AuthMethod::Pap],
+        subscriber("bob@isp.example", "hunter2", false),
+    );
     assert_eq!(
         ups(&net.b_events)[0].1.ipv4,
         Some(Ipv4Addr::new(100, 64, 9, 9))
@@ -160,7 +178,10 @@ fn static_address_from_the_users_file() {
 
 #[test]
 fn proxy_lcp_and_proxy_authentication_skip_renegotiation() {
-    let (net, _, lns_key) = bring_up(&[AuthMethod::ChapMd5], subscriber("alice@isp.example", "secret", true));
+    let (net, _, lns_key) = bring_up(
+        &[AuthMethod::ChapMd5],
+        subscriber("alice@isp.example", "secret", true),
+    );
     let (_, up) = ups(&net.b_events)[0].clone();
     assert!(up.proxied, "LCP and CHAP adopted from the LAC");
     assert_eq!(up.user, b"alice@isp.example");
@@ -180,7 +201,12 @@ fn wrong_password_fails_and_clears_the_call() {
     ] {
         let (mut net, tunnel) = pair(&methods, "100.64.0.0/24", Link::CLEAN);
         net.a
-            .dial(net.now, tunnel, CallInfo::default(), subscriber("alice@isp.example", "nope", proxy))
+            .dial(
+                net.now,
+                tunnel,
+                CallInfo::default(),
+                subscriber("alice@isp.example", "nope", proxy),
+            )
             .unwrap();
         net.run_for(Duration::from_secs(20));
         let lns_downs = downs(&net.b_events);
@@ -192,10 +218,10 @@ fn wrong_password_fails_and_clears_the_call() {
         );
         assert!(ups(&net.b_events).is_empty());
         // The LAC saw the call cleared with a CDN.
-        assert!(net.a_events.iter().any(|e| matches!(
-            e,
-            NodeEvent::L2tp(Event::SessionDown { .. })
-        )));
+        assert!(net
+            .a_events
+            .iter()
+            .any(|e| matches!(e, NodeEvent::L2tp(Event::SessionDown { .. }))));
         assert_eq!(net.b.pools()[0].in_use(), 0, "no address leaked");
         assert_eq!(net.b.session_count(), 0);
     }
@@ -203,9 +229,13 @@ fn wrong_password_fails_and_clears_the_call() {
 
 #[test]
 fn ip_packets_cross_both_ways() {
-    let (mut net, lac_key, lns_key) =
-        bring_up(&[AuthMethod::Pap], subscriber("alice@isp.example", "secret", false));
-    let upstream = vec![0x45, 0, 0, 20, 1, 2, 3, 4, 64, 17, 0, 0, 100, 64, 0, 1, 192, 0, 2, 9];
+    let (mut net, lac_key, lns_key) = bring_up(
+        &[AuthMethod::Pap],
+        subscriber("alice@isp.example", "secret", false),
+    );
+    let upstream = vec![
+        0x45, 0, 0, 20, 1, 2, 3, 4, 64, 17, 0, 0, 100, 64, 0, 1, 192, 0, 2, 9,
+    ];
     assert!(net.a.send_data(lac_key, protocol::IPV4, &upstream));
     let downstream = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
     assert!(net.b.send_data(lns_key, protocol::IPV6, &downstream));
@@ -224,8 +254,10 @@ fn ip_packets_cross_both_ways() {
 
 #[test]
 fn subscriber_hang_up_maps_to_peer_terminated() {
-    let (mut net, lac_key, lns_key) =
-        bring_up(&[AuthMethod::Pap], subscriber("alice@isp.example", "secret", false));
+    let (mut net, lac_key, lns_key) = bring_up(
+        &[AuthMethod::Pap],
+        subscriber("alice@isp.example", "secret", false),
+    );
     net.a.hang_up(net.now, lac_key);
     net.run_for(Duration::from_secs(10));
     assert!(downs(&net.b_events).contains(&(lns_key, Some(DownReason::PeerTerminated))));
@@ -235,8 +267,10 @@ fn subscriber_hang_up_maps_to_peer_terminated() {
 
 #[test]
 fn admin_disconnect_at_the_lns() {
-    let (mut net, lac_key, lns_key) =
-        bring_up(&[AuthMethod::Pap], subscriber("alice@isp.example", "secret", false));
+    let (mut net, lac_key, lns_key) = bring_up(
+        &[AuthMethod::Pap],
+        subscriber("alice@isp.example", "secret", false),
+    );
     net.b.hang_up(net.now, lns_key);
     net.run_for(Duration::from_secs(10));
     assert!(downs(&net.b_events).contains(&(lns_key, Some(DownReason::LocalClose))));
@@ -253,8 +287,10 @@ fn admin_disconnect_at_the_lns() {
 
 #[test]
 fn silent_subscriber_is_caught_by_lcp_echo() {
-    let (mut net, _, lns_key) =
-        bring_up(&[AuthMethod::Pap], subscriber("alice@isp.example", "secret", false));
+    let (mut net, _, lns_key) = bring_up(
+        &[AuthMethod::Pap],
+        subscriber("alice@isp.example", "secret", false),
+    );
     // The subscriber's side stops answering PPP, but L2TP keeps going: drop
     // only data messages toward the LAC by cutting the LAC node's sessions.
     let lac_sessions: Vec<_> = ups(&net.a_events).iter().map(|(k, _)| *k).collect();
@@ -263,12 +299,15 @@ fn silent_subscriber_is_caught_by_lcp_echo() {
         net.a.forget(net.now, key);
     }
     let up_at = net.now;
-    assert!(net.run_until(Duration::from_secs(60), |n| downs(&n.b_events)
-        .contains(&(lns_key, Some(DownReason::EchoTimeout)))));
-    // 3 unanswered echoes 5 s apart, declared on the 4th interval.
+    assert!(
+        net.run_until(Duration::from_secs(60), |n| downs(&n.b_events)
+            .contains(&(lns_key, Some(DownReason::EchoTimeout))))
+    );
+    // 5 unanswered echoes 5 s apart, declared on the 6th interval (30 s),
+    // then LCP's Terminate-Request goes unanswered twice (2 x 3 s).
     let took = net.now - up_at;
     assert!(
-        took >= Duration::from_secs(15) && took <= Duration::from_secs(25),
+        took >= Duration::from_secs(30) && took <= Duration::from_secs(37),
         "{took:?}"
     );
     assert_eq!(net.b.pools()[0].in_use(), 0);
@@ -279,7 +318,12 @@ fn exhausted_pool_refuses_with_cdn_result_4() {
     let (mut net, tunnel) = pair(&[AuthMethod::Pap], "100.64.0.1/32", Link::CLEAN);
     for _ in 0..2 {
         net.a
-            .dial(net.now, tunnel, CallInfo::default(), subscriber("alice@isp.example", "secret", false))
+            .dial(
+                net.now,
+                tunnel,
+                CallInfo::default(),
+                subscriber("alice@isp.example", "secret", false),
+            )
             .unwrap();
     }
     net.run_for(Duration::from_secs(20));
@@ -298,8 +342,12 @@ fn exhausted_pool_refuses_with_cdn_result_4() {
 
 #[test]
 fn many_sessions_over_a_lossy_link() {
-    let (mut net, tunnel) = pair(&[AuthMethod::ChapMd5, AuthMethod::Pap], "100.64.0.0/22", Link::lossy(0.05));
-    for n in 0..200 {
+    let (mut net, tunnel) = pair(
+        &[AuthMethod::ChapMd5, AuthMethod::Pap],
+        "100.64.0.0/22",
+        Link::lossy(0.05),
+    );
+    for n in 0..SESSIONS {
         net.a
             .dial(
                 net.now,
@@ -310,12 +358,33 @@ fn many_sessions_over_a_lossy_link() {
             .unwrap();
     }
     assert!(
-        net.run_until(Duration::from_secs(300), |n| ups(&n.b_events).len() == 200
-            && ups(&n.a_events).len() == 200),
-        "{} up at the LNS",
-        ups(&net.b_events).len()
+        net.run_until(Duration::from_secs(300), |n| ups(&n.b_events).len()
+            == SESSIONS as usize
+            && ups(&n.a_events).len() == SESSIONS as usize),
+        "{} up at the LNS; LNS links {:?}; LAC links {:?}; LNS downs {:?}; LAC downs {:?}",
+        ups(&net.b_events).len(),
+        net.b
+            .links()
+            .filter(|(_, l)| l.phase() != lns::proto::ppp::link::Phase::Running)
+            .map(|(k, l)| (k, l.describe()))
+            .collect::<Vec<_>>(),
+        net.a
+            .links()
+            .filter(|(_, l)| l.phase() != lns::proto::ppp::link::Phase::Running)
+            .map(|(k, l)| (k, l.describe()))
+            .collect::<Vec<_>>(),
+        downs(&net.b_events),
+        downs(&net.a_events)
     );
-    let addresses: std::collections::HashSet<_> =
-        ups(&net.b_events).iter().map(|(_, u)| u.ipv4.unwrap()).collect();
-    assert_eq!(addresses.len(), 200, "no address handed out twice");
+    let addresses: std::collections::HashSet<_> = ups(&net.b_events)
+        .iter()
+        .map(|(_, u)| u.ipv4.unwrap())
+        .collect();
+    assert_eq!(
+        addresses.len(),
+        SESSIONS as usize,
+        "no address handed out twice"
+    );
 }
+
+const SESSIONS: u32 = 200;

@@ -114,7 +114,11 @@ pub fn cdn_for(reason: DownReason) -> ResultCode {
         DownReason::EchoTimeout => (cdn_result::LOST_CARRIER, "LCP echo timeout"),
         DownReason::LoopedBack => (cdn_result::GENERAL_ERROR, "link looped back"),
         DownReason::NoNetwork => (cdn_result::GENERAL_ERROR, "no network protocol"),
-        DownReason::NoAddress => (cdn_result::TEMPORARY_NO_FACILITIES, "address pool exhausted"),
+        DownReason::NoAddress => (
+            cdn_result::TEMPORARY_NO_FACILITIES,
+            "address pool exhausted",
+        ),
+        DownReason::CallCleared => (cdn_result::LOST_CARRIER, "call cleared"),
     };
     ResultCode {
         result,
@@ -126,7 +130,13 @@ pub fn cdn_for(reason: DownReason) -> ResultCode {
 impl<A: Aaa> Node<A> {
     /// A node with the given L2TP role and PPP settings. `pools` are tried
     /// in order when AAA names none (server role).
-    pub fn new(l2tp: L2tpConfig, link_config: LinkConfig, aaa: A, pools: Vec<Pool>, seed: u64) -> Self {
+    pub fn new(
+        l2tp: L2tpConfig,
+        link_config: LinkConfig,
+        aaa: A,
+        pools: Vec<Pool>,
+        seed: u64,
+    ) -> Self {
         Node {
             endpoint: Endpoint::new(l2tp, seed),
             link_config,
@@ -158,13 +168,24 @@ impl<A: Aaa> Node<A> {
         &self.pools
     }
 
+    /// Every session's PPP link, for management and tests.
+    pub fn links(&self) -> impl Iterator<Item = (SessionKey, &Link)> {
+        self.sessions.iter().map(|(key, ctx)| (*key, &ctx.link))
+    }
+
     /// Sessions with a PPP link.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }
 
     /// LAC role: place a call for `subscriber` on `tunnel`.
-    pub fn dial(&mut self, now: Instant, tunnel: u16, call: CallInfo, subscriber: Subscriber) -> Option<u16> {
+    pub fn dial(
+        &mut self,
+        now: Instant,
+        tunnel: u16,
+        call: CallInfo,
+        subscriber: Subscriber,
+    ) -> Option<u16> {
         let mut call = call;
         if subscriber.proxy {
             let (lcp, auth) = self.negotiate_for_subscriber(&subscriber);
@@ -287,7 +308,11 @@ impl<A: Aaa> Node<A> {
     /// When `handle_timeout` has work.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
-            if self.sessions.get(&key).is_some_and(|c| c.scheduled == Some(at)) {
+            if self
+                .sessions
+                .get(&key)
+                .is_some_and(|c| c.scheduled == Some(at))
+            {
                 break;
             }
             self.timers.pop();

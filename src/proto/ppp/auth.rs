@@ -364,6 +364,8 @@ pub struct AuthClient {
     /// Expected authenticator response (MS-CHAPv2), once we answered.
     expected: Option<String>,
     answered: Option<u8>,
+    /// Our last Response, resent while no Success or Failure comes.
+    last_response: Vec<u8>,
     done: bool,
     sent: u32,
     deadline: Option<Instant>,
@@ -391,6 +393,7 @@ impl AuthClient {
             id,
             expected: None,
             answered: None,
+            last_response: Vec::new(),
             done: false,
             sent: 0,
             deadline: None,
@@ -499,11 +502,12 @@ impl AuthClient {
         };
         let mut bytes = Vec::with_capacity(5 + value.len() + self.user.len());
         if packet.emit(&mut bytes).is_ok() {
-            self.out.push_back(AuthOutput::Send(bytes));
+            self.out.push_back(AuthOutput::Send(bytes.clone()));
         }
+        self.last_response = bytes;
         self.answered = Some(identifier);
-        let wait = self.settings.restart * self.settings.max_transmissions;
-        self.deadline = Some(now + wait);
+        self.sent = 1;
+        self.deadline = Some(now + self.settings.restart);
     }
 
     fn finish(&mut self, result: Result<(), AuthFailure>) {
@@ -522,13 +526,24 @@ impl AuthClient {
         self.deadline
     }
 
-    /// Retransmit the PAP request, or give up.
+    /// Retransmit the PAP request or the CHAP Response, or give up.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.done || self.deadline.is_none_or(|at| at > now) {
             return;
         }
         if self.method == AuthMethod::Pap && self.sent < self.settings.max_transmissions {
             self.send_pap(now);
+            return;
+        }
+        // RFC 1994 leaves retransmission to the authenticator's Challenge,
+        // but an authenticator that already sent Success moves on and never
+        // challenges again: if that Success was lost, only our repeating the
+        // Response (which §4.2 has it answer again) recovers the link.
+        if self.answered.is_some() && self.sent < self.settings.max_transmissions {
+            self.sent += 1;
+            self.out
+                .push_back(AuthOutput::Send(self.last_response.clone()));
+            self.deadline = Some(now + self.settings.restart);
             return;
         }
         self.finish(Err(AuthFailure::Timeout));

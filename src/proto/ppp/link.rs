@@ -73,7 +73,7 @@ impl LinkConfig {
             fsm: FsmConfig::default(),
             auth: AuthSettings::default(),
             echo_interval: Duration::from_secs(30),
-            echo_failures: 3,
+            echo_failures: 5,
             ipcp: true,
             ipv6cp: true,
             accept_proxy: true,
@@ -132,6 +132,8 @@ pub enum DownReason {
     NoNetwork,
     /// No address could be assigned to the subscriber.
     NoAddress,
+    /// The L2TP call under the link went away first.
+    CallCleared,
 }
 
 /// What the owner must act on.
@@ -267,6 +269,23 @@ impl Link {
     /// Current phase.
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// A one-line account of where each automaton is, for diagnostics.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:?} lcp={:?} ipcp={:?} ipv6cp={:?} auth={}",
+            self.phase,
+            self.lcp.state(),
+            self.ipcp.state(),
+            self.ipv6cp.state(),
+            match &self.auth {
+                Auth::None => "none",
+                Auth::Server(_) => "server",
+                Auth::Client(_) => "client",
+                Auth::Proxy => "proxy",
+            }
+        )
     }
 
     /// The LCP automaton (state, statistics).
@@ -414,7 +433,8 @@ impl Link {
             }
             // NCP packets before the network phase are dropped (§3.5: only
             // LCP and authentication packets are allowed then).
-            protocol::IPCP | protocol::IPV6CP if !self.network_open() && self.protocol_enabled(proto) => {}
+            protocol::IPCP | protocol::IPV6CP
+                if !self.network_open() && self.protocol_enabled(proto) => {}
             // §5.7: anything else draws a Protocol-Reject once LCP is open.
             _ if self.lcp.state() == fsm::State::Opened => self.protocol_reject(proto, packet),
             _ => {}
@@ -436,6 +456,18 @@ impl Link {
             return;
         };
         match repr.code {
+            // §5.5: the peer ends the link; remember why before the
+            // automaton's Stopping period runs out.
+            WireCode::TerminateRequest => {
+                self.down_reason.get_or_insert(DownReason::PeerTerminated);
+                self.lcp.receive(
+                    now,
+                    fsm::Code::TerminateRequest,
+                    repr.identifier,
+                    repr.data,
+                    &mut self.lcp_neg,
+                );
+            }
             WireCode::EchoRequest => {
                 // §5.8: answer only in Opened, with our Magic-Number.
                 if self.lcp.receive_rxr(now) {
@@ -510,7 +542,9 @@ impl Link {
         self.lcp.down(now);
         self.ipcp.down(now);
         self.ipv6cp.down(now);
-        self.finish(DownReason::LocalClose);
+        // A reason already known (a Terminate-Request seen, a close under
+        // way) explains the ending better than the call clearing after it.
+        self.finish(self.down_reason.unwrap_or(DownReason::CallCleared));
     }
 
     fn send(&mut self, protocol: u16, packet: Vec<u8>) {
@@ -536,9 +570,17 @@ impl Link {
                     }
                     Output::LayerUp => self.lcp_up(now),
                     Output::LayerDown => {
+                        // §3.2: LCP leaving Opened (a renegotiation, or a
+                        // terminate) takes the link back to Establish; when
+                        // LCP opens again, authentication and the NCPs run
+                        // again.
                         self.echo_at = None;
                         self.ipcp.down(now);
                         self.ipv6cp.down(now);
+                        if self.phase != Phase::Dead {
+                            self.phase = Phase::Establish;
+                            self.auth = Auth::None;
+                        }
                     }
                     Output::LayerFinished => self.lcp_finished(),
                     Output::LayerStarted => {}
@@ -551,12 +593,10 @@ impl Link {
                 while let Some(output) = fsm.poll_output() {
                     progressed = true;
                     match output {
-                        Output::Send { code, id, data } => {
-                            self.events.push_back(LinkEvent::Send {
-                                protocol: proto,
-                                packet: cp_packet(code, id, &data),
-                            })
-                        }
+                        Output::Send { code, id, data } => self.events.push_back(LinkEvent::Send {
+                            protocol: proto,
+                            packet: cp_packet(code, id, &data),
+                        }),
                         Output::LayerFinished => {
                             if proto == protocol::IPCP {
                                 self.ipcp_failed = true;
@@ -668,17 +708,26 @@ impl Link {
 
     /// Report Up once every NCP that will open has; fail when none can.
     fn check_network(&mut self, now: Instant) -> bool {
-        if self.phase != Phase::Network || self.up_reported {
+        if self.phase != Phase::Network {
             return false;
         }
         let ipcp_open = self.ipcp.state() == fsm::State::Opened;
         let ipv6cp_open = self.ipv6cp.state() == fsm::State::Opened;
+        if self.up_reported {
+            // Back up after a renegotiation: Up was reported already.
+            if ipcp_open || ipv6cp_open {
+                self.phase = Phase::Running;
+            }
+            return false;
+        }
         let ipcp_settled = ipcp_open || self.ipcp_failed;
         let ipv6cp_settled = ipv6cp_open || self.ipv6cp_failed;
         if !(ipcp_settled && ipv6cp_settled) {
             return false;
         }
         if !ipcp_open && !ipv6cp_open {
+            // Report once; the close below ends the link.
+            self.up_reported = true;
             self.down_reason.get_or_insert(DownReason::NoNetwork);
             self.lcp.close(now, b"no network protocol".to_vec());
             return true;
@@ -709,8 +758,6 @@ impl Link {
     fn lcp_finished(&mut self) {
         let reason = self.down_reason.unwrap_or(if self.lcp_neg.auth_refused() {
             DownReason::AuthRefused
-        } else if self.lcp.stats().terminate_requests > 0 {
-            DownReason::PeerTerminated
         } else {
             DownReason::NegotiationFailed
         });
@@ -795,7 +842,8 @@ impl Link {
 fn proxy_matches(method: AuthMethod, request: &AuthRequest) -> bool {
     matches!(
         (method, request),
-        (AuthMethod::Pap, AuthRequest::Pap { .. }) | (AuthMethod::ChapMd5, AuthRequest::Chap { .. })
+        (AuthMethod::Pap, AuthRequest::Pap { .. })
+            | (AuthMethod::ChapMd5, AuthRequest::Chap { .. })
     )
 }
 
