@@ -126,6 +126,9 @@ fn pap_session_gets_an_address_and_dns() {
     assert_ne!(lns_up.ipv6_peer, lns_up.ipv6_local);
     assert_eq!(lac_up.ipv6_local, lns_up.ipv6_peer);
     assert!(!lns_up.proxied);
+    // Our MRU fits a 1500-byte IPv4 path: 1500 - 20 - 8 - 12 - 4.
+    assert_eq!(lns_up.lcp.our_mru, 1456);
+    assert_eq!(lac_up.lcp.peer_mru, 1456);
     assert_eq!(net.b.pools()[0].in_use(), 1);
 }
 
@@ -189,6 +192,46 @@ fn proxy_lcp_and_proxy_authentication_skip_renegotiation() {
     // No LCP Configure-Request ever went to the subscriber.
     let _ = lns_key;
     assert_eq!(ups(&net.a_events)[0].1.ipv4, up.ipv4);
+}
+
+/// RFC 2661 §4.4.5 leaves the LNS free to renegotiate: proxy data that
+/// names a method we do not offer, or proxy adoption turned off, means a
+/// fresh LCP and authentication with the subscriber.
+#[test]
+fn unacceptable_or_disabled_proxy_falls_back_to_renegotiation() {
+    for disabled in [false, true] {
+        // The LAC proxies CHAP-MD5; this LNS offers only PAP, or offers
+        // CHAP-MD5 but does not accept proxies.
+        let methods = if disabled {
+            vec![AuthMethod::ChapMd5]
+        } else {
+            vec![AuthMethod::Pap]
+        };
+        let mut lns = lns_node(&methods, "100.64.0.0/24");
+        if disabled {
+            lns.link_config_mut().accept_proxy = false;
+        }
+        let mut net = Net::new(lac_node(), lns, Link::CLEAN, 3, Instant::now());
+        let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
+        net.run_for(Duration::from_secs(1));
+        net.a
+            .dial(
+                net.now,
+                tunnel,
+                CallInfo::default(),
+                subscriber("alice@isp.example", "secret", true),
+            )
+            .unwrap();
+        assert!(
+            net.run_until(Duration::from_secs(30), |n| !ups(&n.b_events).is_empty()),
+            "disabled {disabled}: {:?}",
+            net.b_events
+        );
+        let (_, up) = ups(&net.b_events)[0].clone();
+        assert!(!up.proxied, "disabled {disabled}");
+        assert_eq!(up.lcp.auth, Some(methods[0]));
+        assert_eq!(up.user, b"alice@isp.example");
+    }
 }
 
 #[test]

@@ -163,6 +163,11 @@ impl<A: Aaa> Node<A> {
         &self.endpoint
     }
 
+    /// PPP settings for links created from now on.
+    pub fn link_config_mut(&mut self) -> &mut LinkConfig {
+        &mut self.link_config
+    }
+
     /// Address pools.
     pub fn pools(&self) -> &[Pool] {
         &self.pools

@@ -64,12 +64,25 @@ pub struct LinkConfig {
     pub accept_proxy: bool,
 }
 
+/// The largest PPP payload that fits one tunnel packet without IP
+/// fragmentation: the path MTU less the outer IP header (20 for IPv4, 40 for
+/// IPv6), UDP (8), the longest L2TP data header we send (12: length and
+/// sequence fields) and the PPP header (4: address, control, protocol).
+pub fn mru_for_path(path_mtu: u16, ipv6_transport: bool) -> u16 {
+    let ip = if ipv6_transport { 40 } else { 20 };
+    path_mtu.saturating_sub(ip + 8 + 12 + 4).max(128)
+}
+
 impl LinkConfig {
     /// Defaults for an LNS.
     pub fn server(local: Ipv4Addr, dns: [Option<Ipv4Addr>; 2]) -> Self {
         LinkConfig {
             role: LinkRole::Server { local, dns },
-            lcp: LcpConfig::default(),
+            lcp: LcpConfig {
+                // A 1500-byte path over IPv4 unless the operator says otherwise.
+                mru: Some(mru_for_path(1500, false)),
+                ..LcpConfig::default()
+            },
             fsm: FsmConfig::default(),
             auth: AuthSettings::default(),
             echo_interval: Duration::from_secs(30),
