@@ -453,7 +453,7 @@ impl<A: Aaa> Node<A> {
         let mut pool_name = None;
         let mut exhausted = false;
         if let AuthOutcome::Accept { attributes } = &outcome {
-            if self.link_config_has_ipcp() {
+            if self.link_config.ipcp {
                 let picked = self.allocate(now, attributes.framed_ip, attributes.pool.as_deref());
                 match picked {
                     Some((ip, pool)) => {
@@ -479,10 +479,6 @@ impl<A: Aaa> Node<A> {
             ctx.link.close(now, DownReason::NoAddress);
         }
         self.after_link(now, key);
-    }
-
-    fn link_config_has_ipcp(&self) -> bool {
-        self.link_config.ipcp
     }
 
     /// AAA's static address, else the named pool, else the first pool with

@@ -5,7 +5,6 @@
 //! agreed in [`LcpAgreed`]. Echo keepalives and the LCP-only codes live in the
 //! link ([`super::link`]), which owns the automaton.
 
-use crate::wire::ppp::frame::protocol;
 use crate::wire::ppp::lcp::{kind, AuthMethod};
 use crate::wire::ppp::options::{CpOption, OptionIter, OptionWriter};
 use crate::wire::ppp::LcpOption;
@@ -408,11 +407,6 @@ impl LcpNegotiator {
             self.auth_refused = true;
         }
     }
-}
-
-/// Whether `protocol` is an authentication protocol LCP can negotiate.
-pub fn is_auth_protocol(value: u16) -> bool {
-    value == protocol::PAP || value == protocol::CHAP
 }
 
 #[cfg(test)]
