@@ -177,53 +177,84 @@ impl Tunnel {
         Some(id)
     }
 
-    /// LNS: ICRQ (§6.6). Refusals get a CDN with the RFC result code.
-    fn on_icrq(&mut self, ctx: &mut Ctx<'_>, msg: ControlMessage) {
+    /// Refuse a call request before any session exists for it: a CDN to
+    /// the peer's session, naming no session of ours (§6.12).
+    pub(crate) fn refuse_call(&mut self, ctx: &mut Ctx<'_>, peer_session: u16, code: ResultCode) {
+        ctx.stats.sessions_refused += 1;
+        let refusal = ControlMessage::new(MessageType::Cdn)
+            .with(Avp::ResultCode(code))
+            .with(Avp::AssignedSessionId(0));
+        self.send(ctx, peer_session, &refusal);
+    }
+
+    /// Admit a call request (ICRQ or OCRQ) and answer it with `reply`
+    /// carrying our new session ID, or refuse it with the RFC result code.
+    fn accept_call(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        msg: ControlMessage,
+        state: SessionState,
+        reply: MessageType,
+    ) -> Option<u16> {
         let Some(peer_id) = msg.assigned_session_id().filter(|id| *id != 0) else {
-            ctx.stats.sessions_refused += 1;
-            let refusal = ControlMessage::new(MessageType::Cdn)
-                .with(Avp::ResultCode(result(
-                    cdn_result::GENERAL_ERROR,
-                    Some(error_code::BAD_VALUE),
-                    "missing Assigned Session ID",
-                )))
-                .with(Avp::AssignedSessionId(0));
-            return self.send(ctx, 0, &refusal);
+            let code = result(
+                cdn_result::GENERAL_ERROR,
+                Some(error_code::BAD_VALUE),
+                "missing Assigned Session ID",
+            );
+            self.refuse_call(ctx, 0, code);
+            return None;
         };
         let mut call = CallInfo::default();
         absorb(&mut call, msg);
         let id = match self.admit(ctx) {
-            Ok(()) => self.insert_session(ctx, peer_id, SessionState::WaitIccn, call),
+            Ok(()) => self.insert_session(ctx, peer_id, state, call),
             Err(_) => None,
         };
         let Some(id) = id else {
             // §4.4.2: CDN result 4, "temporary lack of facilities".
-            ctx.stats.sessions_refused += 1;
-            let refusal = ControlMessage::new(MessageType::Cdn)
-                .with(Avp::ResultCode(result(
-                    cdn_result::TEMPORARY_NO_FACILITIES,
-                    Some(error_code::NO_RESOURCES),
-                    "",
-                )))
-                .with(Avp::AssignedSessionId(0));
-            return self.send(ctx, peer_id, &refusal);
+            let code = result(
+                cdn_result::TEMPORARY_NO_FACILITIES,
+                Some(error_code::NO_RESOURCES),
+                "",
+            );
+            self.refuse_call(ctx, peer_id, code);
+            return None;
         };
-        let reply = ControlMessage::new(MessageType::Icrp).with(Avp::AssignedSessionId(id));
-        self.send(ctx, peer_id, &reply);
+        let answer = ControlMessage::new(reply).with(Avp::AssignedSessionId(id));
+        self.send(ctx, peer_id, &answer);
+        Some(id)
+    }
+
+    /// LNS: ICRQ (§6.6): ICRP, then wait for ICCN.
+    fn on_icrq(&mut self, ctx: &mut Ctx<'_>, msg: ControlMessage) {
+        self.accept_call(ctx, msg, SessionState::WaitIccn, MessageType::Icrp);
+    }
+
+    /// The peer's Assigned Session ID from a call reply, or the call is
+    /// cleared for lacking it.
+    fn reply_peer_id(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        session: u16,
+        msg: &ControlMessage,
+    ) -> Option<u16> {
+        let peer_id = msg.assigned_session_id().filter(|id| *id != 0);
+        if peer_id.is_none() {
+            let code = result(
+                cdn_result::GENERAL_ERROR,
+                Some(error_code::BAD_VALUE),
+                "missing Assigned Session ID",
+            );
+            self.close_session(ctx, session, code);
+        }
+        peer_id
     }
 
     /// LAC: ICRP (§6.7): answer with ICCN and the call is up.
     fn on_icrp(&mut self, ctx: &mut Ctx<'_>, session: u16, msg: &ControlMessage) {
-        let Some(peer_id) = msg.assigned_session_id().filter(|id| *id != 0) else {
-            return self.close_session(
-                ctx,
-                session,
-                result(
-                    cdn_result::GENERAL_ERROR,
-                    Some(error_code::BAD_VALUE),
-                    "missing Assigned Session ID",
-                ),
-            );
+        let Some(peer_id) = self.reply_peer_id(ctx, session, msg) else {
+            return;
         };
         let Some(entry) = self.sessions.get_mut(&session) else {
             return;
@@ -244,16 +275,8 @@ impl Tunnel {
 
     /// LNS: OCRP (§6.10): the LAC accepted our outgoing call and dials.
     fn on_ocrp(&mut self, ctx: &mut Ctx<'_>, session: u16, msg: ControlMessage) {
-        let Some(peer_id) = msg.assigned_session_id().filter(|id| *id != 0) else {
-            return self.close_session(
-                ctx,
-                session,
-                result(
-                    cdn_result::GENERAL_ERROR,
-                    Some(error_code::BAD_VALUE),
-                    "missing Assigned Session ID",
-                ),
-            );
+        let Some(peer_id) = self.reply_peer_id(ctx, session, &msg) else {
+            return;
         };
         if let Some(entry) = self.sessions.get_mut(&session) {
             entry.peer_id = peer_id;
@@ -264,32 +287,13 @@ impl Tunnel {
 
     /// LAC: OCRQ (§6.9): accept, "dial" at once, report connected.
     fn on_ocrq(&mut self, ctx: &mut Ctx<'_>, msg: ControlMessage) {
-        let Some(peer_id) = msg.assigned_session_id().filter(|id| *id != 0) else {
-            ctx.stats.sessions_refused += 1;
+        let Some(id) = self.accept_call(ctx, msg, SessionState::WaitIcrp, MessageType::Ocrp) else {
             return;
         };
-        let mut call = CallInfo::default();
-        absorb(&mut call, msg);
-        let id = match self.admit(ctx) {
-            Ok(()) => self.insert_session(ctx, peer_id, SessionState::WaitIcrp, call),
-            Err(_) => None,
-        };
-        let Some(id) = id else {
-            ctx.stats.sessions_refused += 1;
-            let refusal = ControlMessage::new(MessageType::Cdn)
-                .with(Avp::ResultCode(result(
-                    cdn_result::TEMPORARY_NO_FACILITIES,
-                    Some(error_code::NO_RESOURCES),
-                    "",
-                )))
-                .with(Avp::AssignedSessionId(0));
-            return self.send(ctx, peer_id, &refusal);
-        };
-        let reply = ControlMessage::new(MessageType::Ocrp).with(Avp::AssignedSessionId(id));
-        self.send(ctx, peer_id, &reply);
         let Some(entry) = self.sessions.get_mut(&id) else {
             return;
         };
+        let peer_id = entry.peer_id;
         let speed = entry.call.maximum_bps.unwrap_or(0);
         entry.call.tx_connect_speed.get_or_insert(speed);
         let connected = connected_message(MessageType::Occn, &entry.call);

@@ -249,11 +249,7 @@ impl Tunnel {
                 .filter(|_| matches!(msg.message_type, MessageType::Icrq | MessageType::Ocrq))
             {
                 // A call request we cannot understand: refuse the call only.
-                ctx.stats.sessions_refused += 1;
-                let refusal = ControlMessage::new(MessageType::Cdn)
-                    .with(Avp::ResultCode(result(cdn_result::GENERAL_ERROR)))
-                    .with(Avp::AssignedSessionId(0));
-                self.send(ctx, peer_session, &refusal);
+                self.refuse_call(ctx, peer_session, result(cdn_result::GENERAL_ERROR));
             }
             return;
         }
