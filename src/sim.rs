@@ -74,6 +74,47 @@ impl Rng {
 /// A datagram on the link: (arrival, tie-break, destination, bytes).
 type InFlight = (Instant, u64, Side, Vec<u8>);
 
+/// Datagrams on the simulated link, ordered by arrival.
+#[derive(Debug, Default)]
+struct Flight {
+    queue: BinaryHeap<Reverse<InFlight>>,
+    counter: u64,
+}
+
+impl Flight {
+    /// Put `bytes` on the link toward `to`, applying the impairments.
+    fn send(&mut self, now: Instant, link: &Link, rng: &mut Rng, to: Side, bytes: Vec<u8>) {
+        if rng.chance(link.loss) {
+            return;
+        }
+        let copies = if rng.chance(link.duplicate) { 2 } else { 1 };
+        for _ in 0..copies {
+            let mut at = now + link.latency;
+            if rng.chance(link.reorder) {
+                at += link.reorder_delay;
+            }
+            self.counter += 1;
+            self.queue
+                .push(Reverse((at, self.counter, to, bytes.clone())));
+        }
+    }
+
+    /// When the next datagram arrives.
+    fn next_arrival(&self) -> Option<Instant> {
+        self.queue.peek().map(|Reverse((at, ..))| *at)
+    }
+
+    /// The next datagram due by `now`.
+    fn pop_due(&mut self, now: Instant) -> Option<(Side, Vec<u8>)> {
+        if self.next_arrival()? > now {
+            return None;
+        }
+        self.queue
+            .pop()
+            .map(|Reverse((_, _, to, bytes))| (to, bytes))
+    }
+}
+
 /// Which side of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Side {
@@ -103,8 +144,7 @@ pub struct Pair {
     /// Drives the impairments.
     pub rng: Rng,
     /// Datagrams in flight: (arrival, tie-break, destination, bytes).
-    in_flight: BinaryHeap<Reverse<InFlight>>,
-    counter: u64,
+    flight: Flight,
     /// Events the LAC reported, in order.
     pub lac_events: Vec<Event>,
     /// Events the LNS reported, in order.
@@ -141,8 +181,7 @@ impl Pair {
             lns_addr: SocketAddr::from(([192, 0, 2, 2], 1701)),
             link,
             rng: Rng::new(seed),
-            in_flight: BinaryHeap::new(),
-            counter: 0,
+            flight: Flight::default(),
             lac_events: Vec::new(),
             lns_events: Vec::new(),
             record: true,
@@ -164,23 +203,8 @@ impl Pair {
 
     /// Put a datagram on the link toward `to`, applying impairments.
     pub fn put(&mut self, to: Side, bytes: Vec<u8>) {
-        if self.rng.chance(self.link.loss) {
-            return;
-        }
-        let copies = if self.rng.chance(self.link.duplicate) {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let mut at = self.now + self.link.latency;
-            if self.rng.chance(self.link.reorder) {
-                at += self.link.reorder_delay;
-            }
-            self.counter += 1;
-            self.in_flight
-                .push(Reverse((at, self.counter, to, bytes.clone())));
-        }
+        self.flight
+            .send(self.now, &self.link, &mut self.rng, to, bytes);
     }
 
     /// Move every queued transmit and event out of both endpoints.
@@ -209,20 +233,14 @@ impl Pair {
     /// nothing is left to happen.
     pub fn step(&mut self) -> bool {
         self.drain();
-        let arrival = self.in_flight.peek().map(|Reverse((at, ..))| *at);
+        let arrival = self.flight.next_arrival();
         let next = [arrival, self.lac.poll_timeout(), self.lns.poll_timeout()]
             .into_iter()
             .flatten()
             .min();
         let Some(next) = next else { return false };
         self.now = self.now.max(next);
-        while let Some(Reverse((at, ..))) = self.in_flight.peek() {
-            if *at > self.now {
-                break;
-            }
-            let Some(Reverse((_, _, to, bytes))) = self.in_flight.pop() else {
-                break;
-            };
+        while let Some((to, bytes)) = self.flight.pop_due(self.now) {
             // Drops are counted in the endpoints' stats.
             match to {
                 Side::Lns => {
@@ -371,8 +389,7 @@ pub struct Net<A: SimNode, B: SimNode> {
     pub link: Link,
     /// Drives the impairments.
     pub rng: Rng,
-    in_flight: BinaryHeap<Reverse<InFlight>>,
-    counter: u64,
+    flight: Flight,
     /// Events of `a`, in order.
     pub a_events: Vec<A::Event>,
     /// Events of `b`, in order.
@@ -391,31 +408,15 @@ impl<A: SimNode, B: SimNode> Net<A, B> {
             b_addr: SocketAddr::from(([192, 0, 2, 2], 1701)),
             link,
             rng: Rng::new(seed),
-            in_flight: BinaryHeap::new(),
-            counter: 0,
+            flight: Flight::default(),
             a_events: Vec::new(),
             b_events: Vec::new(),
         }
     }
 
     fn put(&mut self, to: Side, bytes: Vec<u8>) {
-        if self.rng.chance(self.link.loss) {
-            return;
-        }
-        let copies = if self.rng.chance(self.link.duplicate) {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let mut at = self.now + self.link.latency;
-            if self.rng.chance(self.link.reorder) {
-                at += self.link.reorder_delay;
-            }
-            self.counter += 1;
-            self.in_flight
-                .push(Reverse((at, self.counter, to, bytes.clone())));
-        }
+        self.flight
+            .send(self.now, &self.link, &mut self.rng, to, bytes);
     }
 
     /// Move transmits onto the link and events into the logs.
@@ -437,20 +438,14 @@ impl<A: SimNode, B: SimNode> Net<A, B> {
     /// Advance to the next arrival or deadline. False when nothing is left.
     pub fn step(&mut self) -> bool {
         self.drain();
-        let arrival = self.in_flight.peek().map(|Reverse((at, ..))| *at);
+        let arrival = self.flight.next_arrival();
         let next = [arrival, self.a.deadline(), self.b.deadline()]
             .into_iter()
             .flatten()
             .min();
         let Some(next) = next else { return false };
         self.now = self.now.max(next);
-        while let Some(Reverse((at, ..))) = self.in_flight.peek() {
-            if *at > self.now {
-                break;
-            }
-            let Some(Reverse((_, _, to, bytes))) = self.in_flight.pop() else {
-                break;
-            };
+        while let Some((to, bytes)) = self.flight.pop_due(self.now) {
             match to {
                 Side::Lns => self.b.deliver(self.now, self.a_addr, &bytes),
                 Side::Lac => self.a.deliver(self.now, self.b_addr, &bytes),
