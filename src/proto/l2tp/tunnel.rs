@@ -334,9 +334,7 @@ impl Tunnel {
                     challenge,
                 )));
             }
-            let challenge: [u8; 16] = ctx.rng.random();
-            reply.avps.push(Avp::Challenge(challenge.to_vec()));
-            our_challenge = Some(challenge);
+            our_challenge = Some(pose_challenge(ctx, &mut reply));
         }
         self.state = TunnelState::WaitScccn {
             challenge: our_challenge,
@@ -349,9 +347,7 @@ impl Tunnel {
         let mut request = self.start_message(ctx, MessageType::Sccrq);
         let mut our_challenge = None;
         if ctx.config.secret.is_some() {
-            let challenge: [u8; 16] = ctx.rng.random();
-            request.avps.push(Avp::Challenge(challenge.to_vec()));
-            our_challenge = Some(challenge);
+            our_challenge = Some(pose_challenge(ctx, &mut request));
         }
         self.state = TunnelState::WaitSccrp {
             challenge: our_challenge,
@@ -399,11 +395,7 @@ impl Tunnel {
         let mut connected = ControlMessage::new(MessageType::Scccn);
         match (&ctx.config.secret, challenge) {
             (Some(secret), Some(ours)) => {
-                let expected = challenge_response(MessageType::Sccrp, secret, &ours);
-                let good = msg
-                    .challenge_response()
-                    .is_some_and(|got| responses_match(got, &expected));
-                if !good {
+                if !answered(msg, MessageType::Sccrp, secret, &ours) {
                     ctx.stats.auth_failures += 1;
                     return self.refuse(ctx, stopccn_result::NOT_AUTHORIZED);
                 }
@@ -434,11 +426,7 @@ impl Tunnel {
             return self.fsm_error(ctx, "unexpected SCCCN");
         };
         if let (Some(secret), Some(ours)) = (&ctx.config.secret, challenge) {
-            let expected = challenge_response(MessageType::Scccn, secret, &ours);
-            let good = msg
-                .challenge_response()
-                .is_some_and(|got| responses_match(got, &expected));
-            if !good {
+            if !answered(msg, MessageType::Scccn, secret, &ours) {
                 ctx.stats.auth_failures += 1;
                 return self.refuse(ctx, stopccn_result::NOT_AUTHORIZED);
             }
@@ -528,6 +516,20 @@ impl Tunnel {
             reason,
         });
     }
+}
+
+/// §5.1.1: add a fresh random Challenge to `msg`; returns it.
+fn pose_challenge(ctx: &mut Ctx<'_>, msg: &mut ControlMessage) -> [u8; 16] {
+    let challenge: [u8; 16] = ctx.rng.random();
+    msg.avps.push(Avp::Challenge(challenge.to_vec()));
+    challenge
+}
+
+/// Whether `msg` (of type `carrier`) carries the right response to `ours`.
+fn answered(msg: &ControlMessage, carrier: MessageType, secret: &[u8], ours: &[u8; 16]) -> bool {
+    let expected = challenge_response(carrier, secret, ours);
+    msg.challenge_response()
+        .is_some_and(|got| responses_match(got, &expected))
 }
 
 fn missing_avp(name: &str) -> ResultCode {
