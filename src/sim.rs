@@ -6,7 +6,7 @@
 //! nothing here reads the clock or touches the network.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -75,9 +75,14 @@ impl Rng {
 type InFlight = (Instant, u64, Side, Vec<u8>);
 
 /// Datagrams on the simulated link, ordered by arrival.
+///
+/// Time only moves forward and every datagram that is not held back for
+/// reordering arrives `latency` after it was sent, so those arrive in the
+/// order sent: a FIFO keeps them. Only the held-back ones need the heap.
 #[derive(Debug, Default)]
 struct Flight {
-    queue: BinaryHeap<Reverse<InFlight>>,
+    fifo: VecDeque<InFlight>,
+    delayed: BinaryHeap<Reverse<InFlight>>,
     counter: u64,
 }
 
@@ -88,30 +93,52 @@ impl Flight {
             return;
         }
         let copies = if rng.chance(link.duplicate) { 2 } else { 1 };
-        for _ in 0..copies {
-            let mut at = now + link.latency;
-            if rng.chance(link.reorder) {
-                at += link.reorder_delay;
-            }
+        let mut bytes = Some(bytes);
+        for copy in 1..=copies {
+            let at = now + link.latency;
+            let held = rng.chance(link.reorder);
             self.counter += 1;
-            self.queue
-                .push(Reverse((at, self.counter, to, bytes.clone())));
+            // The last copy takes the buffer itself.
+            let payload = match (copy == copies, &mut bytes) {
+                (true, slot) => slot.take().unwrap_or_default(),
+                (false, Some(b)) => b.clone(),
+                (false, None) => Vec::new(),
+            };
+            // A latency lowered mid-run could overtake the FIFO's tail.
+            let in_order = self.fifo.back().is_none_or(|last| last.0 <= at);
+            if held || !in_order {
+                let at = if held { at + link.reorder_delay } else { at };
+                self.delayed.push(Reverse((at, self.counter, to, payload)));
+            } else {
+                self.fifo.push_back((at, self.counter, to, payload));
+            }
         }
     }
 
     /// When the next datagram arrives.
     fn next_arrival(&self) -> Option<Instant> {
-        self.queue.peek().map(|Reverse((at, ..))| *at)
+        self.next_key().map(|(at, _)| at)
+    }
+
+    /// (arrival, send order) of the next datagram in either queue.
+    fn next_key(&self) -> Option<(Instant, u64)> {
+        let fifo = self.fifo.front().map(|(at, n, ..)| (*at, *n));
+        let delayed = self.delayed.peek().map(|Reverse((at, n, ..))| (*at, *n));
+        fifo.into_iter().chain(delayed).min()
     }
 
     /// The next datagram due by `now`.
     fn pop_due(&mut self, now: Instant) -> Option<(Side, Vec<u8>)> {
-        if self.next_arrival()? > now {
+        let (at, n) = self.next_key()?;
+        if at > now {
             return None;
         }
-        self.queue
-            .pop()
-            .map(|Reverse((_, _, to, bytes))| (to, bytes))
+        let entry = if self.fifo.front().is_some_and(|e| (e.0, e.1) == (at, n)) {
+            self.fifo.pop_front()
+        } else {
+            self.delayed.pop().map(|Reverse(e)| e)
+        };
+        entry.map(|(_, _, to, bytes)| (to, bytes))
     }
 }
 

@@ -49,10 +49,22 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Compare two secrets of any lengths (a PAP password against the stored
 /// one) without revealing through timing where they differ or how long the
-/// stored one is: both are hashed first, and the digests compared in
-/// constant time.
+/// stored one is. A PAP password is at most 255 octets (RFC 1334 §2.2.1,
+/// Passwd-Length is one octet), so both are zero-padded to one fixed block
+/// and the blocks compared in full; longer secrets are hashed first.
 pub fn secrets_match(a: &[u8], b: &[u8]) -> bool {
-    ct_eq(&Sha1::digest(a), &Sha1::digest(b))
+    const BLOCK: usize = 256;
+    if a.len() >= BLOCK || b.len() >= BLOCK {
+        return ct_eq(&Sha1::digest(a), &Sha1::digest(b));
+    }
+    let pad = |s: &[u8]| {
+        let mut block = [0u8; BLOCK];
+        block[..s.len()].copy_from_slice(s);
+        // The length goes in the last octet, so "pw" and "pw\0" differ.
+        block[BLOCK - 1] = s.len() as u8;
+        block
+    };
+    ct_eq(&pad(a), &pad(b))
 }
 
 /// The part of a user name that RFC 2759 §8.2 feeds to SHA-1: the name with
@@ -450,6 +462,11 @@ mod tests {
         assert!(secrets_match(b"", b""));
         assert!(!secrets_match(b"pw", b"pw "));
         assert!(!secrets_match(b"pw", b"Pw"));
+        assert!(!secrets_match(b"pw", b"pw\0"));
+        let long = [7u8; 300];
+        assert!(secrets_match(&long, &long));
+        assert!(!secrets_match(&long, &long[..299]));
+        assert!(!secrets_match(&long[..255], &long[..256]));
     }
 
     #[test]

@@ -7,12 +7,13 @@
 //! where the data-message header is written and read.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rustc_hash::FxHashMap;
 
 use super::aaa::{Aaa, AuthOutcome, AuthTicket, Pool};
 use super::l2tp::event::{CallInfo, ProxyAuth, ProxyLcp};
@@ -93,10 +94,12 @@ pub struct Node<A: Aaa> {
     aaa: A,
     pools: Vec<Pool>,
     rng: StdRng,
-    sessions: HashMap<SessionKey, SessionCtx>,
+    /// Boxed: a context is large, and the table moves its entries when it
+    /// grows. Keys are IDs we allocated, so a fast non-keyed hash is safe.
+    sessions: FxHashMap<SessionKey, Box<SessionCtx>>,
     /// LAC role: credentials for sessions still being set up.
-    subscribers: HashMap<SessionKey, Subscriber>,
-    tickets: HashMap<u64, SessionKey>,
+    subscribers: FxHashMap<SessionKey, Subscriber>,
+    tickets: FxHashMap<u64, SessionKey>,
     next_ticket: u64,
     timers: BinaryHeap<Reverse<(Instant, SessionKey)>>,
     transmits: VecDeque<Transmit>,
@@ -143,9 +146,9 @@ impl<A: Aaa> Node<A> {
             aaa,
             pools,
             rng: StdRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
-            sessions: HashMap::new(),
-            subscribers: HashMap::new(),
-            tickets: HashMap::new(),
+            sessions: FxHashMap::default(),
+            subscribers: FxHashMap::default(),
+            tickets: FxHashMap::default(),
             next_ticket: 1,
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
@@ -402,7 +405,7 @@ impl<A: Aaa> Node<A> {
                     challenge: self.rng.random(),
                     id: self.rng.random(),
                 };
-                let mut ctx = SessionCtx {
+                let mut ctx = Box::new(SessionCtx {
                     link: Link::new(config, seed),
                     remote,
                     peer_tunnel: *peer_tunnel,
@@ -410,7 +413,7 @@ impl<A: Aaa> Node<A> {
                     data_ns: call.sequencing_required.then_some(0),
                     address: None,
                     scheduled: None,
-                };
+                });
                 match (&subscriber, self.endpoint.config().role) {
                     // The subscriber side of a proxied call: the LAC did LCP
                     // and CHAP with it already.
@@ -639,7 +642,9 @@ fn data_datagram(ctx: &mut SessionCtx, proto: u16, packet: &[u8]) -> Vec<u8> {
         *ns = ns.wrapping_add(1);
     }
     let ppp = FrameHeader::new(proto, false, false);
-    let mut out = vec![0; header.header_len() + ppp.header_len()];
+    let headers = header.header_len() + ppp.header_len();
+    let mut out = Vec::with_capacity(headers + packet.len());
+    out.resize(headers, 0);
     let at = header
         .emit(&mut out, ppp.header_len() + packet.len())
         .unwrap_or(0);

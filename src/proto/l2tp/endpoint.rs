@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rustc_hash::FxHashMap;
 
 use super::config::{L2tpConfig, Role};
 use super::event::{CallInfo, Event, TunnelDownReason};
@@ -198,7 +199,9 @@ pub struct TunnelSummary {
 pub struct Endpoint {
     config: L2tpConfig,
     rng: StdRng,
-    tunnels: HashMap<u16, Tunnel>,
+    /// Keys are IDs we allocated: a fast non-keyed hash is safe. `by_peer`
+    /// is keyed by what the peer chose and keeps the keyed default hasher.
+    tunnels: FxHashMap<u16, Tunnel>,
     /// (peer address, peer's tunnel ID) → ours, to recognise a retransmitted
     /// SCCRQ (it still carries tunnel ID 0).
     by_peer: HashMap<(SocketAddr, u16), u16>,
@@ -222,7 +225,7 @@ impl Endpoint {
             tunnel_ids: IdAllocator::new(config.shard, config.id_hold),
             config,
             rng: StdRng::seed_from_u64(seed),
-            tunnels: HashMap::new(),
+            tunnels: FxHashMap::default(),
             by_peer: HashMap::new(),
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),

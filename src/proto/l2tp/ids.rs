@@ -7,10 +7,11 @@
 //! hold period, so a late retransmission from a torn-down tunnel or session
 //! can never be mistaken for traffic of a new one.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+use rustc_hash::FxHashSet;
 
 /// Which residue class of IDs this allocator hands out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,7 @@ impl ShardSpec {
 pub struct IdAllocator {
     shard: ShardSpec,
     /// IDs in use or in quarantine.
-    taken: HashSet<u16>,
+    taken: FxHashSet<u16>,
     /// Released IDs with the instant they may be reused, oldest first.
     quarantine: VecDeque<(Instant, u16)>,
     hold: Duration,
@@ -52,7 +53,7 @@ impl IdAllocator {
         let capacity = class_size(ShardSpec { index, count });
         IdAllocator {
             shard: ShardSpec { index, count },
-            taken: HashSet::new(),
+            taken: FxHashSet::default(),
             quarantine: VecDeque::new(),
             hold,
             capacity,
@@ -120,6 +121,7 @@ mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
+    use std::collections::HashSet;
 
     #[test]
     fn class_size_matches_a_count_of_the_id_space() {

@@ -1,11 +1,12 @@
 //! One control connection: its state machine (RFC 2661 §7.2) on top of the
 //! reliable channel, and the messages that belong to the tunnel itself.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use rand::Rng;
+use rustc_hash::FxHashMap;
 
 use super::auth::{challenge_response, responses_match};
 use super::endpoint::Ctx;
@@ -68,7 +69,7 @@ pub struct Tunnel {
     /// The peer's Host Name AVP.
     pub peer_host_name: Vec<u8>,
     /// Sessions by our session ID.
-    pub sessions: HashMap<u16, Session>,
+    pub sessions: FxHashMap<u16, Session>,
     /// Our session IDs in this tunnel.
     pub session_ids: IdAllocator,
     /// Setup deadlines of sessions, oldest first (all share one timeout, so
@@ -94,7 +95,7 @@ impl Tunnel {
             state,
             channel: ControlChannel::new(ctx.config.reliable.clone()),
             peer_host_name: Vec::new(),
-            sessions: HashMap::new(),
+            sessions: FxHashMap::default(),
             session_ids: IdAllocator::new(ShardSpec::SINGLE, ctx.config.id_hold),
             session_deadlines: VecDeque::new(),
             created: ctx.now,

@@ -621,21 +621,13 @@ impl Link {
                     }
                 }
             }
-            let mut auth_outputs = Vec::new();
-            match &mut self.auth {
-                Auth::Server(server) => {
-                    while let Some(output) = server.poll_output() {
-                        auth_outputs.push(output);
-                    }
-                }
-                Auth::Client(client) => {
-                    while let Some(output) = client.poll_output() {
-                        auth_outputs.push(output);
-                    }
-                }
-                Auth::None | Auth::Proxy => {}
-            }
-            for output in auth_outputs {
+            loop {
+                let output = match &mut self.auth {
+                    Auth::Server(server) => server.poll_output(),
+                    Auth::Client(client) => client.poll_output(),
+                    Auth::None | Auth::Proxy => None,
+                };
+                let Some(output) = output else { break };
                 progressed = true;
                 let proto = match self.lcp_neg.agreed().auth {
                     Some(AuthMethod::Pap) => protocol::PAP,
