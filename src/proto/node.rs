@@ -414,6 +414,8 @@ impl<A: Aaa> Node<A> {
                     address: None,
                     scheduled: None,
                 });
+                let headroom = data_headers(&ctx).1;
+                ctx.link.set_headroom(headroom);
                 match (&subscriber, self.endpoint.config().role) {
                     // The subscriber side of a proxied call: the LAC did LCP
                     // and CHAP with it already.
@@ -530,8 +532,12 @@ impl<A: Aaa> Node<A> {
                 break;
             };
             match event {
-                LinkEvent::Send { protocol, packet } => {
-                    let datagram = data_datagram(ctx, protocol, &packet);
+                LinkEvent::Send {
+                    protocol,
+                    packet,
+                    offset,
+                } => {
+                    let datagram = frame_in_place(ctx, protocol, packet, offset);
                     self.transmits.push_back(Transmit {
                         remote: ctx.remote,
                         payload: datagram,
@@ -632,25 +638,52 @@ fn proxy_agreed_for_subscriber(call: &CallInfo) -> LcpAgreed {
     agreed
 }
 
-/// An L2TP data message carrying one PPP frame (RFC 2661 §3.1, with Ns when
-/// the call requires sequencing, §5.4).
-fn data_datagram(ctx: &mut SessionCtx, proto: u16, packet: &[u8]) -> Vec<u8> {
+/// The L2TP data header (RFC 2661 §3.1, with Ns when the call requires
+/// sequencing, §5.4) and the PPP header in front of every frame of this
+/// session, and their total length.
+fn data_headers(ctx: &SessionCtx) -> (HeaderRepr, usize) {
     let mut header = HeaderRepr::data(ctx.peer_tunnel, ctx.peer_session);
-    if let Some(ns) = &mut ctx.data_ns {
+    if let Some(ns) = ctx.data_ns {
         // Nr is reserved on data messages (§3.1): zero.
-        header.sequence = Some((*ns, 0));
+        header.sequence = Some((ns, 0));
+    }
+    let len = header.header_len() + FrameHeader::new(0, false, false).header_len();
+    (header, len)
+}
+
+/// Write the headers of the next data message and advance Ns.
+fn write_headers(ctx: &mut SessionCtx, proto: u16, out: &mut [u8], payload_len: usize) {
+    let (header, _) = data_headers(ctx);
+    if let Some(ns) = &mut ctx.data_ns {
         *ns = ns.wrapping_add(1);
     }
     let ppp = FrameHeader::new(proto, false, false);
-    let headers = header.header_len() + ppp.header_len();
-    let mut out = Vec::with_capacity(headers + packet.len());
-    out.resize(headers, 0);
     let at = header
-        .emit(&mut out, ppp.header_len() + packet.len())
+        .emit(out, ppp.header_len() + payload_len)
         .unwrap_or(0);
     let _ = ppp.emit(&mut out[at..]);
+}
+
+/// An L2TP data message carrying one PPP frame.
+fn data_datagram(ctx: &mut SessionCtx, proto: u16, packet: &[u8]) -> Vec<u8> {
+    let headers = data_headers(ctx).1;
+    let mut out = Vec::with_capacity(headers + packet.len());
+    out.resize(headers, 0);
+    write_headers(ctx, proto, &mut out, packet.len());
     out.extend_from_slice(packet);
     out
+}
+
+/// The same for a packet the link built with our headroom in front: the
+/// headers go into that room, and the buffer becomes the datagram.
+fn frame_in_place(ctx: &mut SessionCtx, proto: u16, mut packet: Vec<u8>, offset: usize) -> Vec<u8> {
+    let headers = data_headers(ctx).1;
+    if offset != headers || packet.len() < offset {
+        return data_datagram(ctx, proto, packet.get(offset..).unwrap_or_default());
+    }
+    let payload_len = packet.len() - offset;
+    write_headers(ctx, proto, &mut packet[..offset], payload_len);
+    packet
 }
 
 /// AAA for a node that authenticates nobody (the LAC side): every request

@@ -156,8 +156,12 @@ pub enum LinkEvent {
     Send {
         /// PPP protocol number.
         protocol: u16,
-        /// The packet (LCP, PAP, CHAP, IPCP, IPv6CP).
+        /// The packet (LCP, PAP, CHAP, IPCP, IPv6CP) from `offset` on. The
+        /// bytes before it are spare room (see [`Link::set_headroom`]) where
+        /// the owner may write its framing without copying the packet.
         packet: Vec<u8>,
+        /// Where the packet starts in `packet`.
+        offset: usize,
     },
     /// Ask AAA; answer with [`Link::auth_verdict`].
     Authenticate(AuthRequest),
@@ -233,6 +237,8 @@ pub struct Link {
     echo_id: u8,
     down_reason: Option<DownReason>,
     up_reported: bool,
+    /// Spare bytes at the front of every packet buffer we build.
+    headroom: usize,
     events: VecDeque<LinkEvent>,
 }
 
@@ -275,8 +281,23 @@ impl Link {
             echo_id: 0,
             down_reason: None,
             up_reported: false,
+            headroom: 0,
             events: VecDeque::new(),
         }
+    }
+
+    /// Leave `bytes` of spare room in front of the packets this link builds
+    /// (reported as [`LinkEvent::Send`]'s `offset`), so the owner can put
+    /// its L2TP and PPP headers there in place.
+    pub fn set_headroom(&mut self, bytes: usize) {
+        self.headroom = bytes;
+    }
+
+    /// An empty packet buffer: `headroom` spare bytes, room for `capacity`.
+    fn buffer(&self, capacity: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.headroom + capacity);
+        out.resize(self.headroom, 0);
+        out
     }
 
     /// Current phase.
@@ -486,14 +507,14 @@ impl Link {
                 if self.lcp.receive_rxr(now) {
                     if let Ok(echo) = EchoData::parse(repr.data) {
                         let magic = self.lcp_neg.agreed().our_magic;
-                        let mut out = Vec::with_capacity(8 + echo.data.len());
+                        let mut out = self.buffer(8 + echo.data.len());
                         let _ = cp::emit_with(
                             u8::from(WireCode::EchoReply),
                             repr.identifier,
                             &mut out,
                             |buf| echo.reply(magic).emit(buf),
                         );
-                        self.send(protocol::LCP, out);
+                        self.send_built(protocol::LCP, out);
                     }
                 }
             }
@@ -529,7 +550,7 @@ impl Link {
     fn protocol_reject(&mut self, proto: u16, packet: &[u8]) {
         let id = self.echo_id.wrapping_add(0x80);
         let mru = usize::from(self.lcp_neg.agreed().peer_mru);
-        let mut out = Vec::with_capacity(packet.len().min(mru) + 6);
+        let mut out = self.buffer(packet.len().min(mru) + 6);
         let _ = cp::emit_with(u8::from(WireCode::ProtocolReject), id, &mut out, |buf| {
             ProtocolRejectData {
                 protocol: proto,
@@ -537,7 +558,7 @@ impl Link {
             }
             .emit(buf, mru.saturating_sub(cp::HEADER_LEN))
         });
-        self.send(protocol::LCP, out);
+        self.send_built(protocol::LCP, out);
     }
 
     /// Close the link (administrative): LCP Terminate-Request.
@@ -560,8 +581,22 @@ impl Link {
         self.finish(self.down_reason.unwrap_or(DownReason::CallCleared));
     }
 
+    /// Queue a packet built elsewhere (no headroom).
     fn send(&mut self, protocol: u16, packet: Vec<u8>) {
-        self.events.push_back(LinkEvent::Send { protocol, packet });
+        self.events.push_back(LinkEvent::Send {
+            protocol,
+            packet,
+            offset: 0,
+        });
+    }
+
+    /// Queue a packet built in [`Link::buffer`].
+    fn send_built(&mut self, protocol: u16, packet: Vec<u8>) {
+        self.events.push_back(LinkEvent::Send {
+            protocol,
+            packet,
+            offset: self.headroom,
+        });
     }
 
     fn arm_echo(&mut self, now: Instant) {
@@ -579,7 +614,8 @@ impl Link {
                 progressed = true;
                 match output {
                     Output::Send { code, id, data } => {
-                        self.send(protocol::LCP, cp_packet(code, id, &data))
+                        let packet = cp_packet(self.headroom, code, id, &data);
+                        self.send_built(protocol::LCP, packet)
                     }
                     Output::LayerUp => self.lcp_up(now),
                     Output::LayerDown => {
@@ -608,7 +644,8 @@ impl Link {
                     match output {
                         Output::Send { code, id, data } => self.events.push_back(LinkEvent::Send {
                             protocol: proto,
-                            packet: cp_packet(code, id, &data),
+                            packet: cp_packet(self.headroom, code, id, &data),
+                            offset: self.headroom,
                         }),
                         Output::LayerFinished => {
                             if proto == protocol::IPCP {
@@ -828,14 +865,14 @@ impl Link {
                 self.echo_outstanding += 1;
                 self.echo_id = self.echo_id.wrapping_add(1);
                 let magic = self.lcp_neg.agreed().our_magic;
-                let mut out = Vec::with_capacity(8);
+                let mut out = self.buffer(8);
                 let _ = cp::emit_with(
                     u8::from(WireCode::EchoRequest),
                     self.echo_id,
                     &mut out,
                     |buf| EchoData { magic, data: &[] }.emit(buf),
                 );
-                self.send(protocol::LCP, out);
+                self.send_built(protocol::LCP, out);
                 self.echo_at = Some(now + self.config.echo_interval);
             }
         }
@@ -852,9 +889,11 @@ fn proxy_matches(method: AuthMethod, request: &AuthRequest) -> bool {
     )
 }
 
-/// Encode an automaton's packet (code, id, data).
-fn cp_packet(code: fsm::Code, id: u8, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + data.len());
+/// Encode an automaton's packet (code, id, data) after `headroom` spare
+/// bytes.
+fn cp_packet(headroom: usize, code: fsm::Code, id: u8, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(headroom + 4 + data.len());
+    out.resize(headroom, 0);
     let _ = cp::emit_with(u8::from(code), id, &mut out, |buf| {
         buf.extend_from_slice(data)
     });
