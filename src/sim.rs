@@ -89,13 +89,20 @@ struct Flight {
 impl Flight {
     /// Put `bytes` on the link toward `to`, applying the impairments.
     fn send(&mut self, now: Instant, link: &Link, rng: &mut Rng, to: Side, bytes: Vec<u8>) {
+        let at = now + link.latency;
+        let impaired = link.loss > 0.0 || link.duplicate > 0.0 || link.reorder > 0.0;
+        if !impaired && self.fifo.back().is_none_or(|last| last.0 <= at) {
+            // Nothing to draw: a clean link keeps the RNG for when it is not.
+            self.counter += 1;
+            self.fifo.push_back((at, self.counter, to, bytes));
+            return;
+        }
         if rng.chance(link.loss) {
             return;
         }
         let copies = if rng.chance(link.duplicate) { 2 } else { 1 };
         let mut bytes = Some(bytes);
         for copy in 1..=copies {
-            let at = now + link.latency;
             let held = rng.chance(link.reorder);
             self.counter += 1;
             // The last copy takes the buffer itself.
