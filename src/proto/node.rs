@@ -9,6 +9,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -90,7 +91,8 @@ struct SessionCtx {
 #[derive(Debug)]
 pub struct Node<A: Aaa> {
     endpoint: Endpoint,
-    link_config: LinkConfig,
+    /// Shared with every link created from it.
+    link_config: Arc<LinkConfig>,
     aaa: A,
     pools: Vec<Pool>,
     rng: StdRng,
@@ -142,7 +144,7 @@ impl<A: Aaa> Node<A> {
     ) -> Self {
         Node {
             endpoint: Endpoint::new(l2tp, seed),
-            link_config,
+            link_config: Arc::new(link_config),
             aaa,
             pools,
             rng: StdRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
@@ -168,7 +170,7 @@ impl<A: Aaa> Node<A> {
 
     /// PPP settings for links created from now on.
     pub fn link_config_mut(&mut self) -> &mut LinkConfig {
-        &mut self.link_config
+        Arc::make_mut(&mut self.link_config)
     }
 
     /// Address pools.
@@ -389,16 +391,16 @@ impl<A: Aaa> Node<A> {
                 let Some(remote) = self.endpoint.tunnel(*tunnel).map(|t| t.remote) else {
                     return;
                 };
-                let mut config = self.link_config.clone();
+                let mut config = Arc::clone(&self.link_config);
                 let subscriber = self.subscribers.remove(&key);
                 if let Some(sub) = &subscriber {
-                    config = LinkConfig {
+                    config = Arc::new(LinkConfig {
                         role: super::ppp::link::LinkRole::Client {
                             user: sub.user.clone(),
                             password: sub.password.clone(),
                         },
-                        ..config
-                    };
+                        ..LinkConfig::clone(&self.link_config)
+                    });
                 }
                 let seed = LinkSeed {
                     magic: self.rng.random(),
@@ -547,12 +549,9 @@ impl<A: Aaa> Node<A> {
                     let ticket = self.next_ticket;
                     self.next_ticket += 1;
                     self.tickets.insert(ticket, key);
-                    self.aaa.start(now, AuthTicket(ticket), request);
+                    self.aaa.start(now, AuthTicket(ticket), *request);
                 }
-                LinkEvent::Up(up) => self.events.push_back(NodeEvent::SessionUp {
-                    key,
-                    up: Box::new(up),
-                }),
+                LinkEvent::Up(up) => self.events.push_back(NodeEvent::SessionUp { key, up }),
                 LinkEvent::Down(reason) => ended = Some(reason),
             }
         }

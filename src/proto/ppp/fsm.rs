@@ -537,35 +537,36 @@ pub enum Output {
 }
 
 /// Counters of one automaton; plain integers, summed by whoever scrapes them.
+/// 32 bits (saturating) each: there are three automata per session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FsmStats {
     /// Configure-Requests sent, retransmissions included.
-    pub configure_requests: u64,
+    pub configure_requests: u32,
     /// Of those, retransmissions of an unanswered request.
-    pub retransmissions: u64,
+    pub retransmissions: u32,
     /// Configure-Acks sent.
-    pub acks_sent: u64,
+    pub acks_sent: u32,
     /// Configure-Naks sent.
-    pub naks_sent: u64,
+    pub naks_sent: u32,
     /// Configure-Rejects sent.
-    pub rejects_sent: u64,
+    pub rejects_sent: u32,
     /// Configure-Naks accepted from the peer.
-    pub naks_received: u64,
+    pub naks_received: u32,
     /// Configure-Rejects accepted from the peer.
-    pub rejects_received: u64,
+    pub rejects_received: u32,
     /// Terminate-Requests sent, retransmissions included.
-    pub terminate_requests: u64,
+    pub terminate_requests: u32,
     /// Terminate-Acks sent.
-    pub terminate_acks: u64,
+    pub terminate_acks: u32,
     /// Code-Rejects sent.
-    pub code_rejects: u64,
+    pub code_rejects: u32,
     /// Restart timer expiries (TO+ and TO-).
-    pub timeouts: u64,
+    pub timeouts: u32,
     /// Replies silently discarded: stale or mismatched Identifier, options
     /// not matching our request, malformed Nak/Reject, empty Code-Reject.
-    pub discarded: u64,
+    pub discarded: u32,
     /// Events the table marks illegal ('-'), ignored.
-    pub illegal_events: u64,
+    pub illegal_events: u32,
 }
 
 /// A request of ours (Configure- or Terminate-Request) and whether a valid
@@ -758,11 +759,11 @@ impl Fsm {
                     // the last transmitted Configure-Request. Invalid packets
                     // are silently discarded."
                     let Some(request) = self.unanswered_request(id) else {
-                        self.stats.discarded += 1;
+                        self.stats.discarded = self.stats.discarded.saturating_add(1);
                         return;
                     };
                     if request.data != data {
-                        self.stats.discarded += 1;
+                        self.stats.discarded = self.stats.discarded.saturating_add(1);
                         return;
                     }
                     request.answered = true;
@@ -776,7 +777,7 @@ impl Fsm {
                     // transmitted Configure-Request; invalid packets are
                     // silently discarded.
                     if self.unanswered_request(id).is_none() {
-                        self.stats.discarded += 1;
+                        self.stats.discarded = self.stats.discarded.saturating_add(1);
                         return;
                     }
                     let valid = if code == Code::ConfigureNak {
@@ -785,16 +786,16 @@ impl Fsm {
                         negotiator.on_reject(data)
                     };
                     if !valid {
-                        self.stats.discarded += 1;
+                        self.stats.discarded = self.stats.discarded.saturating_add(1);
                         return;
                     }
                     if let Some(request) = self.unanswered_request(id) {
                         request.answered = true;
                     }
                     if code == Code::ConfigureNak {
-                        self.stats.naks_received += 1;
+                        self.stats.naks_received = self.stats.naks_received.saturating_add(1);
                     } else {
-                        self.stats.rejects_received += 1;
+                        self.stats.rejects_received = self.stats.rejects_received.saturating_add(1);
                     }
                 }
                 Event::Rcn
@@ -810,7 +811,7 @@ impl Fsm {
                 // is not (RXJ+). A protocol that wants another judgement
                 // calls `receive_reject` itself.
                 let Some(&rejected) = data.first() else {
-                    self.stats.discarded += 1;
+                    self.stats.discarded = self.stats.discarded.saturating_add(1);
                     return;
                 };
                 if matches!(Code::from(rejected), Code::Unknown(_)) {
@@ -862,7 +863,7 @@ impl Fsm {
             return;
         }
         self.restart_at = None;
-        self.stats.timeouts += 1;
+        self.stats.timeouts = self.stats.timeouts.saturating_add(1);
         // §4.3: "The TO+ event indicates that the Restart counter continues
         // to be greater than zero ... The TO- event indicates that the
         // Restart counter is not greater than zero".
@@ -913,7 +914,7 @@ impl Fsm {
     ) -> bool {
         let from = self.state;
         let Some(cell) = transition(from, event) else {
-            self.stats.illegal_events += 1;
+            self.stats.illegal_events = self.stats.illegal_events.saturating_add(1);
             return false;
         };
         let is_rcr = matches!(event, Event::RcrPlus | Event::RcrMinus);
@@ -967,15 +968,15 @@ impl Fsm {
                         data: inbound.data.to_vec(),
                     });
                     self.naks_since_ack = 0;
-                    self.stats.acks_sent += 1;
+                    self.stats.acks_sent = self.stats.acks_sent.saturating_add(1);
                 }
                 Action::Scn => {
                     if let Some((code, options)) = &inbound.reply {
                         if *code == Code::ConfigureNak {
                             self.naks_since_ack = self.naks_since_ack.saturating_add(1);
-                            self.stats.naks_sent += 1;
+                            self.stats.naks_sent = self.stats.naks_sent.saturating_add(1);
                         } else {
-                            self.stats.rejects_sent += 1;
+                            self.stats.rejects_sent = self.stats.rejects_sent.saturating_add(1);
                         }
                         self.output.push_back(Output::Send {
                             code: *code,
@@ -993,7 +994,7 @@ impl Fsm {
                         id: inbound.id,
                         data: Vec::new(),
                     });
-                    self.stats.terminate_acks += 1;
+                    self.stats.terminate_acks = self.stats.terminate_acks.saturating_add(1);
                 }
                 Action::Scj => {
                     // §5.6: the Rejected-Packet is a copy of the packet from
@@ -1014,7 +1015,7 @@ impl Fsm {
                         id,
                         data: rejected,
                     });
-                    self.stats.code_rejects += 1;
+                    self.stats.code_rejects = self.stats.code_rejects.saturating_add(1);
                 }
                 Action::Ser => ser = true,
             }
@@ -1062,9 +1063,9 @@ impl Fsm {
         });
         self.restart_counter = self.restart_counter.saturating_sub(1);
         self.start_timer(now);
-        self.stats.configure_requests += 1;
+        self.stats.configure_requests = self.stats.configure_requests.saturating_add(1);
         if retransmit {
-            self.stats.retransmissions += 1;
+            self.stats.retransmissions = self.stats.retransmissions.saturating_add(1);
         }
     }
 
@@ -1092,7 +1093,7 @@ impl Fsm {
         });
         self.restart_counter = self.restart_counter.saturating_sub(1);
         self.start_timer(now);
-        self.stats.terminate_requests += 1;
+        self.stats.terminate_requests = self.stats.terminate_requests.saturating_add(1);
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::auth::{AuthClient, AuthFailure, AuthOutput, AuthServer, AuthSettings};
@@ -163,10 +164,11 @@ pub enum LinkEvent {
         /// Where the packet starts in `packet`.
         offset: usize,
     },
-    /// Ask AAA; answer with [`Link::auth_verdict`].
-    Authenticate(AuthRequest),
+    /// Ask AAA; answer with [`Link::auth_verdict`]. (Boxed, as is `Up`:
+    /// events queue per link, and `Send` is the common one.)
+    Authenticate(Box<AuthRequest>),
     /// The network phase is done: addresses agreed.
-    Up(LinkUp),
+    Up(Box<LinkUp>),
     /// The link is finished.
     Down(DownReason),
 }
@@ -217,7 +219,8 @@ enum Auth {
 /// One PPP link.
 #[derive(Debug)]
 pub struct Link {
-    config: LinkConfig,
+    /// Shared by every link its owner creates with the same settings.
+    config: Arc<LinkConfig>,
     seed: LinkSeed,
     phase: Phase,
     lcp: Fsm,
@@ -245,7 +248,8 @@ pub struct Link {
 impl Link {
     /// A link in the Establish phase; call [`Link::start`] or
     /// [`Link::start_with_proxy`].
-    pub fn new(config: LinkConfig, seed: LinkSeed) -> Self {
+    pub fn new(config: impl Into<Arc<LinkConfig>>, seed: LinkSeed) -> Self {
+        let config: Arc<LinkConfig> = config.into();
         let (lcp_role, ipcp_role) = match &config.role {
             LinkRole::Server { local, dns } => (
                 LcpRole::Authenticator,
@@ -353,7 +357,8 @@ impl Link {
             (Some(method), Ok(request)) if proxy_matches(method, &request) => {
                 self.user = request.user().to_vec();
                 self.auth = Auth::Proxy;
-                self.events.push_back(LinkEvent::Authenticate(request));
+                self.events
+                    .push_back(LinkEvent::Authenticate(Box::new(request)));
             }
             // Absent or unusable proxy authentication: authenticate ourselves.
             _ => self.begin_auth(now),
@@ -674,7 +679,8 @@ impl Link {
                     AuthOutput::Send(packet) => self.send(proto, packet),
                     AuthOutput::Verify(request) => {
                         self.user = request.user().to_vec();
-                        self.events.push_back(LinkEvent::Authenticate(request));
+                        self.events
+                            .push_back(LinkEvent::Authenticate(Box::new(request)));
                     }
                     AuthOutput::Done(result) => self.auth_done(now, result),
                 }
@@ -779,7 +785,7 @@ impl Link {
         let ipcp = self.ipcp_neg.agreed();
         let ipv6cp = self.ipv6cp_neg.agreed();
         let client = matches!(self.config.role, LinkRole::Client { .. });
-        self.events.push_back(LinkEvent::Up(LinkUp {
+        self.events.push_back(LinkEvent::Up(Box::new(LinkUp {
             lcp: self.lcp_neg.agreed(),
             user: self.user.clone(),
             ipv4: if !ipcp_open {
@@ -793,7 +799,7 @@ impl Link {
             ipv6_peer: ipv6cp.peer.filter(|_| ipv6cp_open),
             ipv6_local: ipv6cp.local.filter(|_| ipv6cp_open),
             proxied: self.proxied,
-        }));
+        })));
         true
     }
 
