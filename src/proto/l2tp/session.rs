@@ -32,8 +32,11 @@ pub struct Session {
     pub peer_id: u16,
     /// FSM state.
     pub state: SessionState,
-    /// Everything the call messages carried.
-    pub call: CallInfo,
+    /// Everything the call messages carried, while the call is being set
+    /// up. It moves into [`Event::SessionUp`] when the call connects: the
+    /// PPP side consumes the proxy data and keeps what it reports, and an
+    /// established session stays small (there may be a million of them).
+    pub call: Option<Box<CallInfo>>,
     /// When the session was created.
     pub created: Instant,
     /// When an unfinished setup is given up.
@@ -41,6 +44,12 @@ pub struct Session {
 }
 
 impl Session {
+    /// The call parameters being gathered (recreated, empty, should a
+    /// stray call message arrive after they moved on).
+    fn call_mut(&mut self) -> &mut CallInfo {
+        self.call.get_or_insert_with(Box::default)
+    }
+
     fn is_half_open(&self) -> bool {
         self.state != SessionState::Established
     }
@@ -166,7 +175,7 @@ impl Tunnel {
             Session {
                 peer_id,
                 state,
-                call,
+                call: Some(Box::new(call)),
                 created: ctx.now,
                 deadline: ctx.now + ctx.config.setup_timeout,
             },
@@ -260,7 +269,7 @@ impl Tunnel {
             return;
         };
         entry.peer_id = peer_id;
-        let connected = connected_message(MessageType::Iccn, &entry.call);
+        let connected = connected_message(MessageType::Iccn, entry.call_mut());
         self.send(ctx, peer_id, &connected);
         self.session_up(ctx, session);
     }
@@ -268,7 +277,7 @@ impl Tunnel {
     /// LNS: ICCN (§6.8) or OCCN (§6.11): the call is connected.
     fn on_connected(&mut self, ctx: &mut Ctx<'_>, session: u16, msg: ControlMessage) {
         if let Some(entry) = self.sessions.get_mut(&session) {
-            absorb(&mut entry.call, msg);
+            absorb(entry.call_mut(), msg);
         }
         self.session_up(ctx, session);
     }
@@ -281,7 +290,7 @@ impl Tunnel {
         if let Some(entry) = self.sessions.get_mut(&session) {
             entry.peer_id = peer_id;
             entry.state = SessionState::WaitOccn;
-            absorb(&mut entry.call, msg);
+            absorb(entry.call_mut(), msg);
         }
     }
 
@@ -294,9 +303,10 @@ impl Tunnel {
             return;
         };
         let peer_id = entry.peer_id;
-        let speed = entry.call.maximum_bps.unwrap_or(0);
-        entry.call.tx_connect_speed.get_or_insert(speed);
-        let connected = connected_message(MessageType::Occn, &entry.call);
+        let call = entry.call_mut();
+        let speed = call.maximum_bps.unwrap_or(0);
+        call.tx_connect_speed.get_or_insert(speed);
+        let connected = connected_message(MessageType::Occn, call);
         self.send(ctx, peer_id, &connected);
         self.session_up(ctx, id);
     }
@@ -331,7 +341,7 @@ impl Tunnel {
             session,
             peer_tunnel: self.peer_id,
             peer_session: entry.peer_id,
-            call: Box::new(entry.call.clone()),
+            call: entry.call.take().unwrap_or_default(),
         });
     }
 
