@@ -139,17 +139,21 @@ fn emit(options: &[IpcpOption]) -> Vec<u8> {
 
 impl Negotiator for IpcpNegotiator {
     fn reset(&mut self) {
-        self.request = match &self.role {
-            IpcpRole::Server { local, .. } => vec![IpcpOption::IpAddress(*local)],
+        // Refill in place: a link resets its negotiators more than once.
+        self.request.clear();
+        match &self.role {
+            IpcpRole::Server { local, .. } => self.request.push(IpcpOption::IpAddress(*local)),
             IpcpRole::Client { want_dns } => {
-                let mut request = vec![IpcpOption::IpAddress(Ipv4Addr::UNSPECIFIED)];
+                self.request
+                    .push(IpcpOption::IpAddress(Ipv4Addr::UNSPECIFIED));
                 if *want_dns {
-                    request.push(IpcpOption::PrimaryDns(Ipv4Addr::UNSPECIFIED));
-                    request.push(IpcpOption::SecondaryDns(Ipv4Addr::UNSPECIFIED));
+                    self.request
+                        .push(IpcpOption::PrimaryDns(Ipv4Addr::UNSPECIFIED));
+                    self.request
+                        .push(IpcpOption::SecondaryDns(Ipv4Addr::UNSPECIFIED));
                 }
-                request
             }
-        };
+        }
         self.agreed = IpcpAgreed::default();
     }
 
