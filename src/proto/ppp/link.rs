@@ -426,6 +426,11 @@ impl Link {
     /// server, `address` is the subscriber's IPv4 address (from AAA or a
     /// pool); `None` with IPCP on means no address could be had.
     pub fn auth_verdict(&mut self, now: Instant, outcome: &AuthOutcome, address: Option<Ipv4Addr>) {
+        // A verdict that arrives after the link ended (the call cleared
+        // while AAA was deciding) has no one to tell.
+        if self.phase == Phase::Dead {
+            return;
+        }
         if let Some(address) = address {
             self.ipcp_neg.set_peer_address(address);
         }
@@ -1001,5 +1006,45 @@ mod tests {
         link.receive(now, protocol::LCP, &short);
         let rejects = sent(&mut link, protocol::LCP);
         assert_eq!(cp::Repr::parse_bytes(&rejects[0]).unwrap().data, short);
+    }
+
+    /// Found by the `ppp_link` fuzz target: an AAA verdict that came after
+    /// the link went down still sent a PAP Nak (or Ack, or CHAP Success or
+    /// Failure) on the finished link.
+    #[test]
+    fn verdict_after_down_sends_nothing() {
+        let now = Instant::now();
+        let mut link = opened_server(now, 1500, &[AuthMethod::Pap]);
+        assert_eq!(link.phase(), Phase::Authenticate);
+        let mut request = Vec::new();
+        crate::wire::ppp::pap::Pap::Request {
+            identifier: 5,
+            peer_id: b"alice",
+            password: b"secret",
+        }
+        .emit(&mut request)
+        .unwrap();
+        link.receive(now, protocol::PAP, &request);
+        assert!(matches!(
+            link.poll_event(),
+            Some(LinkEvent::Authenticate(_))
+        ));
+        link.lower_down(now);
+        assert_eq!(
+            link.poll_event(),
+            Some(LinkEvent::Down(DownReason::CallCleared))
+        );
+        for outcome in [
+            AuthOutcome::Accept {
+                attributes: Default::default(),
+            },
+            AuthOutcome::Reject {
+                reason: crate::proto::aaa::RejectReason::BadCredential,
+            },
+        ] {
+            link.auth_verdict(now, &outcome, Some(Ipv4Addr::new(100, 64, 0, 1)));
+            assert_eq!(link.poll_event(), None);
+        }
+        assert_eq!(link.phase(), Phase::Dead);
     }
 }
