@@ -426,6 +426,11 @@ impl Link {
     /// server, `address` is the subscriber's IPv4 address (from AAA or a
     /// pool); `None` with IPCP on means no address could be had.
     pub fn auth_verdict(&mut self, now: Instant, outcome: &AuthOutcome, address: Option<Ipv4Addr>) {
+        // A verdict that arrives after the link ended (the call cleared
+        // while AAA was deciding) has no one to tell.
+        if self.phase == Phase::Dead {
+            return;
+        }
         if let Some(address) = address {
             self.ipcp_neg.set_peer_address(address);
         }
@@ -619,7 +624,8 @@ impl Link {
                 progressed = true;
                 match output {
                     Output::Send { code, id, data } => {
-                        let packet = cp_packet(self.headroom, code, id, &data);
+                        let peer_mru = self.lcp_neg.agreed().peer_mru;
+                        let packet = cp_packet(self.headroom, code, id, &data, peer_mru);
                         self.send_built(protocol::LCP, packet)
                     }
                     Output::LayerUp => self.lcp_up(now),
@@ -640,6 +646,7 @@ impl Link {
                     Output::LayerStarted => {}
                 }
             }
+            let peer_mru = self.lcp_neg.agreed().peer_mru;
             for (fsm, proto) in [
                 (&mut self.ipcp, protocol::IPCP),
                 (&mut self.ipv6cp, protocol::IPV6CP),
@@ -649,7 +656,7 @@ impl Link {
                     match output {
                         Output::Send { code, id, data } => self.events.push_back(LinkEvent::Send {
                             protocol: proto,
-                            packet: cp_packet(self.headroom, code, id, &data),
+                            packet: cp_packet(self.headroom, code, id, &data, peer_mru),
                             offset: self.headroom,
                         }),
                         Output::LayerFinished => {
@@ -896,8 +903,17 @@ fn proxy_matches(method: AuthMethod, request: &AuthRequest) -> bool {
 }
 
 /// Encode an automaton's packet (code, id, data) after `headroom` spare
-/// bytes.
-fn cp_packet(headroom: usize, code: fsm::Code, id: u8, data: &[u8]) -> Vec<u8> {
+/// bytes. RFC 1661 §5.6: the Rejected-Packet of a Code-Reject "MUST be
+/// truncated to comply with the peer's established MRU"; the automaton
+/// leaves that to us.
+fn cp_packet(headroom: usize, code: fsm::Code, id: u8, data: &[u8], peer_mru: u16) -> Vec<u8> {
+    let data = match code {
+        fsm::Code::CodeReject => {
+            let room = usize::from(peer_mru).saturating_sub(cp::HEADER_LEN);
+            &data[..data.len().min(room)]
+        }
+        _ => data,
+    };
     let mut out = Vec::with_capacity(headroom + 4 + data.len());
     out.resize(headroom, 0);
     let _ = cp::emit_with(u8::from(code), id, &mut out, |buf| {
@@ -918,4 +934,117 @@ fn receive_cp<N: Negotiator>(fsm: &mut Fsm, negotiator: &mut N, now: Instant, pa
         repr.data,
         negotiator,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The packets `link` queued for `proto`, in order.
+    fn sent(link: &mut Link, proto: u16) -> Vec<Vec<u8>> {
+        let mut packets = Vec::new();
+        while let Some(event) = link.poll_event() {
+            if let LinkEvent::Send {
+                protocol,
+                packet,
+                offset,
+            } = event
+            {
+                if protocol == proto {
+                    packets.push(packet[offset..].to_vec());
+                }
+            }
+        }
+        packets
+    }
+
+    /// A server link demanding `methods` whose LCP is Opened with a peer
+    /// that asked for `peer_mru`.
+    fn opened_server(now: Instant, peer_mru: u16, methods: &[AuthMethod]) -> Link {
+        let mut config = LinkConfig::server(Ipv4Addr::new(192, 0, 2, 1), [None, None]);
+        config.lcp.auth = methods.to_vec();
+        let seed = LinkSeed {
+            magic: 1,
+            challenge: [0; 16],
+            id: 0,
+        };
+        let mut link = Link::new(config, seed);
+        link.start(now);
+        let request = sent(&mut link, protocol::LCP).remove(0);
+        let ours = cp::Repr::parse_bytes(&request).unwrap();
+        let ack = cp_packet(0, fsm::Code::ConfigureAck, ours.identifier, ours.data, 1500);
+        link.receive(now, protocol::LCP, &ack);
+        let mut options = vec![1, 4];
+        options.extend_from_slice(&peer_mru.to_be_bytes());
+        let theirs = cp_packet(0, fsm::Code::ConfigureRequest, 1, &options, 1500);
+        link.receive(now, protocol::LCP, &theirs);
+        assert_eq!(link.lcp().state(), fsm::State::Opened);
+        sent(&mut link, protocol::LCP);
+        link
+    }
+
+    /// Found by the `ppp_link` fuzz target: a Code-Reject carried the whole
+    /// rejected packet, however far past the peer's MRU (RFC 1661 §5.6:
+    /// the Rejected-Packet "MUST be truncated to comply with the peer's
+    /// established MRU").
+    #[test]
+    fn code_reject_fits_the_peer_mru() {
+        let now = Instant::now();
+        let mut link = opened_server(now, 600, &[]);
+        let unknown = cp_packet(0, fsm::Code::Unknown(0x20), 9, &[0xaa; 2000], u16::MAX);
+        link.receive(now, protocol::LCP, &unknown);
+        let rejects = sent(&mut link, protocol::LCP);
+        assert_eq!(rejects.len(), 1);
+        let reject = cp::Repr::parse_bytes(&rejects[0]).unwrap();
+        assert_eq!(reject.code, WireCode::CodeReject);
+        assert_eq!(rejects[0].len(), 600);
+        // A copy of the packet from its Code on, cut at the MRU.
+        assert_eq!(reject.data, &unknown[..596]);
+
+        // A short packet is copied whole.
+        let short = cp_packet(0, fsm::Code::Unknown(0x21), 10, &[1, 2, 3], u16::MAX);
+        link.receive(now, protocol::LCP, &short);
+        let rejects = sent(&mut link, protocol::LCP);
+        assert_eq!(cp::Repr::parse_bytes(&rejects[0]).unwrap().data, short);
+    }
+
+    /// Found by the `ppp_link` fuzz target: an AAA verdict that came after
+    /// the link went down still sent a PAP Nak (or Ack, or CHAP Success or
+    /// Failure) on the finished link.
+    #[test]
+    fn verdict_after_down_sends_nothing() {
+        let now = Instant::now();
+        let mut link = opened_server(now, 1500, &[AuthMethod::Pap]);
+        assert_eq!(link.phase(), Phase::Authenticate);
+        let mut request = Vec::new();
+        crate::wire::ppp::pap::Pap::Request {
+            identifier: 5,
+            peer_id: b"alice",
+            password: b"secret",
+        }
+        .emit(&mut request)
+        .unwrap();
+        link.receive(now, protocol::PAP, &request);
+        assert!(matches!(
+            link.poll_event(),
+            Some(LinkEvent::Authenticate(_))
+        ));
+        link.lower_down(now);
+        assert_eq!(
+            link.poll_event(),
+            Some(LinkEvent::Down(DownReason::CallCleared))
+        );
+        for outcome in [
+            AuthOutcome::Accept {
+                attributes: Default::default(),
+            },
+            AuthOutcome::Reject {
+                reason: crate::proto::aaa::RejectReason::BadCredential,
+            },
+        ] {
+            link.auth_verdict(now, &outcome, Some(Ipv4Addr::new(100, 64, 0, 1)));
+            assert_eq!(link.poll_event(), None);
+        }
+        assert_eq!(link.phase(), Phase::Dead);
+    }
 }
