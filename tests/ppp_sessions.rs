@@ -5,14 +5,17 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use lns::proto::aaa::{users, LocalAaa, Pool};
+use lns::proto::aaa::{users, Aaa, AuthOutcome, AuthRequest, AuthTicket, LocalAaa, Pool};
 use lns::proto::l2tp::{CallInfo, Event, L2tpConfig, Role};
 use lns::proto::node::{NoAaa, Node, NodeEvent, SessionKey, Subscriber};
 use lns::proto::ppp::auth::AuthFailure;
 use lns::proto::ppp::link::{DownReason, LinkConfig, LinkUp};
 use lns::sim::{Link, Net};
 use lns::wire::l2tp::avps::cdn_result;
+use lns::wire::l2tp::HeaderRepr;
+use lns::wire::ppp::cp::emit_with;
 use lns::wire::ppp::frame::protocol;
+use lns::wire::ppp::frame::FrameHeader;
 use lns::wire::ppp::lcp::AuthMethod;
 
 const USERS: &str = "\
@@ -428,6 +431,120 @@ fn many_sessions_over_a_lossy_link() {
         SESSIONS as usize,
         "no address handed out twice"
     );
+}
+
+/// AAA that answers only when the test says so, like a RADIUS server
+/// that takes its time, and remembers what was withdrawn.
+#[derive(Debug)]
+struct SlowAaa {
+    inner: LocalAaa,
+    held: Vec<(AuthTicket, AuthOutcome)>,
+    released: std::collections::VecDeque<(AuthTicket, AuthOutcome)>,
+    cancelled: Vec<AuthTicket>,
+}
+
+impl Aaa for SlowAaa {
+    fn start(&mut self, now: Instant, ticket: AuthTicket, request: AuthRequest) {
+        self.inner.start(now, ticket, request);
+        while let Some(answer) = self.inner.poll_result() {
+            self.held.push(answer);
+        }
+    }
+
+    fn cancel(&mut self, ticket: AuthTicket) {
+        self.cancelled.push(ticket);
+    }
+
+    fn poll_result(&mut self) -> Option<(AuthTicket, AuthOutcome)> {
+        self.released.pop_front()
+    }
+}
+
+/// An LCP Configure-Request from the subscriber's side of `lns_key`.
+fn lcp_request_datagram(lns_key: SessionKey) -> Vec<u8> {
+    let mut ppp = Vec::new();
+    FrameHeader::new(protocol::LCP, false, false).emit_vec(&mut ppp);
+    emit_with(1, 0x77, &mut ppp, |b| {
+        b.extend_from_slice(&[1, 4, 0x05, 0x78, 5, 6, 0x12, 0x34, 0x56, 0x78])
+    })
+    .unwrap();
+    let header = HeaderRepr::data(lns_key.0, lns_key.1);
+    let mut datagram = vec![0; header.header_len()];
+    header.emit(&mut datagram, ppp.len()).unwrap();
+    datagram.extend_from_slice(&ppp);
+    datagram
+}
+
+/// A subscriber that renegotiates LCP while AAA is still deciding asks
+/// again; the first question is withdrawn and its late answer ignored, so
+/// the session comes up once, with one address from the pool.
+#[test]
+fn a_late_answer_to_a_withdrawn_aaa_request_is_ignored() {
+    let mut config = LinkConfig::server(Ipv4Addr::new(100, 64, 255, 254), [None, None]);
+    config.lcp.auth = vec![AuthMethod::Pap];
+    config.ipv6cp = false;
+    let aaa = SlowAaa {
+        inner: LocalAaa::new(users::parse(USERS).unwrap()),
+        held: Vec::new(),
+        released: Default::default(),
+        cancelled: Vec::new(),
+    };
+    let pool = Pool::new(
+        "residential",
+        vec!["100.64.0.0/24".parse().unwrap()],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let lns = Node::new(L2tpConfig::new(Role::Lns), config, aaa, vec![pool], 7);
+    let mut net = Net::new(lac_node(), lns, Link::CLEAN, 3, Instant::now());
+    let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
+    net.run_until(Duration::from_secs(30), |n| {
+        n.a_events
+            .iter()
+            .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))
+    });
+    net.a
+        .dial(
+            net.now,
+            tunnel,
+            CallInfo::default(),
+            subscriber("alice@isp.example", "secret", false),
+        )
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(30), |n| n.b.aaa().held.len() == 1));
+    let lns_key = net
+        .b_events
+        .iter()
+        .find_map(|e| match e {
+            NodeEvent::L2tp(Event::SessionUp {
+                tunnel, session, ..
+            }) => Some((*tunnel, *session)),
+            _ => None,
+        })
+        .unwrap();
+
+    // The subscriber restarts LCP; both ends renegotiate and PAP runs again.
+    let datagram = lcp_request_datagram(lns_key);
+    let (now, from) = (net.now, net.a_addr);
+    net.b.handle_datagram(now, from, &datagram);
+    assert!(net.run_until(Duration::from_secs(30), |n| n.b.aaa().held.len() == 2));
+    let first = net.b.aaa().held[0].0;
+    assert_eq!(net.b.aaa().cancelled, [first]);
+
+    // Both answers arrive, the withdrawn one first.
+    let aaa = net.b.aaa_mut();
+    let answers: Vec<_> = aaa.held.drain(..).collect();
+    aaa.released.extend(answers);
+    assert!(
+        net.run_until(Duration::from_secs(30), |n| ups(&n.b_events).len() == 1
+            && ups(&n.a_events).len() == 1)
+    );
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(ups(&net.b_events).len(), 1);
+    assert_eq!(net.b.pools()[0].in_use(), 1);
+    let address = ups(&net.b_events)[0].1.ipv4.unwrap();
+    assert!(net.b.pools()[0].is_allocated(address));
+    assert_eq!(ups(&net.a_events)[0].1.ipv4, Some(address));
 }
 
 const SESSIONS: u32 = 200;

@@ -84,6 +84,10 @@ struct SessionCtx {
     /// Next Ns on data messages when the LAC asked for sequencing.
     data_ns: Option<u16>,
     address: Option<(Ipv4Addr, Option<String>)>,
+    /// The AAA request whose answer this session waits for. A link that
+    /// renegotiates asks again; the older question is withdrawn, so its
+    /// late answer (a RADIUS reply, say) cannot apply to the new one.
+    pending_auth: Option<u64>,
     scheduled: Option<Instant>,
 }
 
@@ -171,6 +175,16 @@ impl<A: Aaa> Node<A> {
     /// PPP settings for links created from now on.
     pub fn link_config_mut(&mut self) -> &mut LinkConfig {
         Arc::make_mut(&mut self.link_config)
+    }
+
+    /// The AAA backend (to reload a users file, read its counters).
+    pub fn aaa(&self) -> &A {
+        &self.aaa
+    }
+
+    /// The AAA backend, mutable.
+    pub fn aaa_mut(&mut self) -> &mut A {
+        &mut self.aaa
     }
 
     /// Address pools.
@@ -414,6 +428,7 @@ impl<A: Aaa> Node<A> {
                     peer_session: *peer_session,
                     data_ns: call.sequencing_required.then_some(0),
                     address: None,
+                    pending_auth: None,
                     scheduled: None,
                 });
                 let headroom = data_headers(&ctx).1;
@@ -456,31 +471,50 @@ impl<A: Aaa> Node<A> {
         let Some(key) = self.tickets.remove(&ticket.0) else {
             return;
         };
-        let mut address = None;
-        let mut pool_name = None;
+        let Some(ctx) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        if ctx.pending_auth != Some(ticket.0) {
+            return;
+        }
+        ctx.pending_auth = None;
+        // After a renegotiation the subscriber keeps the address it has,
+        // unless AAA now names another.
+        let kept = match (&ctx.address, &outcome) {
+            (Some((ip, _)), AuthOutcome::Accept { attributes })
+                if attributes.framed_ip.is_none_or(|framed| framed == *ip) =>
+            {
+                Some(*ip)
+            }
+            _ => None,
+        };
+        let replaced = if kept.is_none() {
+            ctx.address.take()
+        } else {
+            None
+        };
+        if let Some((ip, pool)) = replaced {
+            release_to(&mut self.pools, ip, pool.as_deref(), now);
+        }
+        let mut address = kept;
         let mut exhausted = false;
-        if let AuthOutcome::Accept { attributes } = &outcome {
+        if let (None, AuthOutcome::Accept { attributes }) = (kept, &outcome) {
             if self.link_config.ipcp {
                 let picked = self.allocate(now, attributes.framed_ip, attributes.pool.as_deref());
                 match picked {
                     Some((ip, pool)) => {
                         address = Some(ip);
-                        pool_name = pool;
+                        if let Some(ctx) = self.sessions.get_mut(&key) {
+                            ctx.address = Some((ip, pool));
+                        }
                     }
                     None => exhausted = true,
                 }
             }
         }
         let Some(ctx) = self.sessions.get_mut(&key) else {
-            // The session went away while AAA thought: give the address back.
-            if let Some(ip) = address {
-                release_to(&mut self.pools, ip, pool_name.as_deref(), now);
-            }
             return;
         };
-        if let Some(ip) = address {
-            ctx.address = Some((ip, pool_name));
-        }
         ctx.link.auth_verdict(now, &outcome, address);
         if exhausted {
             ctx.link.close(now, DownReason::NoAddress);
@@ -518,6 +552,10 @@ impl<A: Aaa> Node<A> {
     }
 
     fn release(&mut self, now: Instant, ctx: &mut SessionCtx) {
+        if let Some(ticket) = ctx.pending_auth.take() {
+            self.tickets.remove(&ticket);
+            self.aaa.cancel(AuthTicket(ticket));
+        }
         if let Some((ip, pool)) = ctx.address.take() {
             release_to(&mut self.pools, ip, pool.as_deref(), now);
         }
@@ -548,6 +586,10 @@ impl<A: Aaa> Node<A> {
                 LinkEvent::Authenticate(request) => {
                     let ticket = self.next_ticket;
                     self.next_ticket += 1;
+                    if let Some(stale) = ctx.pending_auth.replace(ticket) {
+                        self.tickets.remove(&stale);
+                        self.aaa.cancel(AuthTicket(stale));
+                    }
                     self.tickets.insert(ticket, key);
                     self.aaa.start(now, AuthTicket(ticket), *request);
                 }

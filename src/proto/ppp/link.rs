@@ -647,6 +647,7 @@ impl Link {
                 }
             }
             let peer_mru = self.lcp_neg.agreed().peer_mru;
+            let mut ipcp_up = false;
             for (fsm, proto) in [
                 (&mut self.ipcp, protocol::IPCP),
                 (&mut self.ipv6cp, protocol::IPV6CP),
@@ -666,9 +667,21 @@ impl Link {
                                 self.ipv6cp_failed = true;
                             }
                         }
-                        Output::LayerUp | Output::LayerDown | Output::LayerStarted => {}
+                        Output::LayerUp => ipcp_up |= proto == protocol::IPCP,
+                        Output::LayerDown | Output::LayerStarted => {}
                     }
                 }
+            }
+            // RFC 1332 leaves the server no way to force an address on a
+            // peer that drops the option after Max-Failure turned our Naks
+            // into Rejects; an empty request is then acked. An LNS
+            // subscriber without its IPv4 address is of no use: end IPCP
+            // (IPv6CP may still carry the session).
+            if ipcp_up
+                && matches!(self.config.role, LinkRole::Server { .. })
+                && self.ipcp_neg.agreed().peer.is_none()
+            {
+                self.ipcp.close(now, b"no IPv4 address agreed".to_vec());
             }
             loop {
                 let output = match &mut self.auth {
@@ -1006,6 +1019,65 @@ mod tests {
         link.receive(now, protocol::LCP, &short);
         let rejects = sent(&mut link, protocol::LCP);
         assert_eq!(cp::Repr::parse_bytes(&rejects[0]).unwrap().data, short);
+    }
+
+    /// Noticed while writing the `ppp_link` target: a peer that keeps
+    /// asking for its own address gets Naks, then (Max-Failure) a Reject,
+    /// drops the option and has an empty request acked. IPCP must not come
+    /// up without the subscriber's address; it ends instead.
+    #[test]
+    fn ipcp_without_the_assigned_address_ends() {
+        let now = Instant::now();
+        let assigned = Ipv4Addr::new(100, 64, 0, 1);
+        let mut link = opened_server(now, 1500, &[AuthMethod::Pap]);
+        let mut request = Vec::new();
+        crate::wire::ppp::pap::Pap::Request {
+            identifier: 5,
+            peer_id: b"alice",
+            password: b"secret",
+        }
+        .emit(&mut request)
+        .unwrap();
+        link.receive(now, protocol::PAP, &request);
+        let accept = AuthOutcome::Accept {
+            attributes: Default::default(),
+        };
+        link.auth_verdict(now, &accept, Some(assigned));
+        assert_eq!(link.phase(), Phase::Network);
+        // Ack the server's own IPCP request.
+        let ours = sent(&mut link, protocol::IPCP).remove(0);
+        let ours = cp::Repr::parse_bytes(&ours).unwrap();
+        let ack = cp_packet(0, fsm::Code::ConfigureAck, ours.identifier, ours.data, 1500);
+        link.receive(now, protocol::IPCP, &ack);
+        // The peer insists on 10.9.9.9 until the server stops Nak-ing.
+        let insist = [3, 6, 10, 9, 9, 9];
+        let mut id = 1;
+        loop {
+            let req = cp_packet(0, fsm::Code::ConfigureRequest, id, &insist, 1500);
+            link.receive(now, protocol::IPCP, &req);
+            let reply = sent(&mut link, protocol::IPCP).remove(0);
+            let reply = cp::Repr::parse_bytes(&reply).unwrap();
+            id += 1;
+            if reply.code == WireCode::ConfigureReject {
+                break;
+            }
+            assert_eq!(reply.code, WireCode::ConfigureNak);
+            assert!(id < 20, "never rejected");
+        }
+        // It drops the option; the empty request is acked, and IPCP, having
+        // opened without an address, is terminated at once.
+        let empty = cp_packet(0, fsm::Code::ConfigureRequest, id, &[], 1500);
+        link.receive(now, protocol::IPCP, &empty);
+        let replies: Vec<WireCode> = sent(&mut link, protocol::IPCP)
+            .iter()
+            .map(|p| cp::Repr::parse_bytes(p).unwrap().code)
+            .collect();
+        assert_eq!(
+            replies,
+            [WireCode::ConfigureAck, WireCode::TerminateRequest]
+        );
+        assert!(!std::iter::from_fn(|| link.poll_event()).any(|e| matches!(e, LinkEvent::Up(_))));
+        assert_ne!(link.phase(), Phase::Running);
     }
 
     /// Found by the `ppp_link` fuzz target: an AAA verdict that came after
