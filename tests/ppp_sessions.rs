@@ -359,6 +359,53 @@ fn silent_subscriber_is_caught_by_lcp_echo() {
     assert_eq!(net.b.pools()[0].in_use(), 0);
 }
 
+/// A subscriber that never speaks PPP at all: the LNS's LCP requests go
+/// unanswered Max-Configure (10) times, 3 s apart, and the call is cleared
+/// with CDN result 11 (no framing) without AAA or the pool being touched.
+#[test]
+fn subscriber_that_never_answers_lcp_is_cleared() {
+    let (mut net, tunnel) = pair(&[AuthMethod::Pap], "100.64.0.0/24", Link::CLEAN);
+    let session = net
+        .a
+        .dial(
+            net.now,
+            tunnel,
+            CallInfo::default(),
+            subscriber("alice@isp.example", "secret", false),
+        )
+        .unwrap();
+    // The LAC's PPP link goes quiet as soon as the call is up.
+    assert!(net.run_until(Duration::from_secs(10), |n| n
+        .a
+        .links()
+        .any(|(k, _)| k == (tunnel, session))));
+    let (now, key) = (net.now, (tunnel, session));
+    net.a.forget(now, key);
+    let start = net.now;
+    assert!(
+        net.run_until(Duration::from_secs(60), |n| downs(&n.b_events)
+            .iter()
+            .any(|(_, r)| *r == Some(DownReason::NegotiationFailed)))
+    );
+    let took = net.now - start;
+    assert!(
+        took >= Duration::from_secs(27) && took <= Duration::from_secs(31),
+        "{took:?}"
+    );
+    net.run_for(Duration::from_secs(2));
+    let cdn = net.a_events.iter().find_map(|e| match e {
+        NodeEvent::L2tp(Event::SessionDown { reason, .. }) => Some(format!("{reason:?}")),
+        _ => None,
+    });
+    let cdn = cdn.expect("the LAC saw the call cleared");
+    assert!(
+        cdn.contains(&format!("result: {}", cdn_result::NO_FRAMING)),
+        "{cdn}"
+    );
+    assert!(ups(&net.b_events).is_empty());
+    assert_eq!(net.b.pools()[0].in_use(), 0);
+}
+
 #[test]
 fn exhausted_pool_refuses_with_cdn_result_4() {
     let (mut net, tunnel) = pair(&[AuthMethod::Pap], "100.64.0.1/32", Link::CLEAN);
