@@ -75,8 +75,14 @@ pub struct L2tpConfig {
     pub id_hold: Duration,
     /// Resource limits.
     pub limits: Limits,
-    /// Residue class of the tunnel IDs this endpoint allocates.
+    /// Residue class of the tunnel IDs this endpoint allocates (one
+    /// endpoint per shard).
     pub shard: ShardSpec,
+    /// One endpoint serving this many shards (the daemon's control
+    /// thread): new tunnels take IDs from every class `id % spread` in
+    /// turn, so each shard owns an even share. Used when `shard` is
+    /// [`ShardSpec::SINGLE`]; 1 means no spreading.
+    pub spread: u16,
 }
 
 impl L2tpConfig {
@@ -104,6 +110,7 @@ impl L2tpConfig {
             id_hold: stop_hold,
             limits: Limits::default(),
             shard: ShardSpec::SINGLE,
+            spread: 1,
         }
     }
 

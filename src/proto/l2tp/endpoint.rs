@@ -23,7 +23,7 @@ use rustc_hash::FxHashMap;
 
 use super::config::{L2tpConfig, Role};
 use super::event::{CallInfo, Event, TunnelDownReason};
-use super::ids::IdAllocator;
+use super::ids::{IdAllocator, ShardSpec};
 use super::reliable::ChannelStats;
 use super::session::{CallRefusal, SessionState};
 use super::tunnel::{Tunnel, TunnelState};
@@ -222,7 +222,11 @@ impl Endpoint {
     /// Vectors, IDs). The runtime seeds from the OS; tests use constants.
     pub fn new(config: L2tpConfig, seed: u64) -> Self {
         Endpoint {
-            tunnel_ids: IdAllocator::new(config.shard, config.id_hold),
+            tunnel_ids: if config.shard == ShardSpec::SINGLE && config.spread > 1 {
+                IdAllocator::spread(config.spread, config.id_hold)
+            } else {
+                IdAllocator::new(config.shard, config.id_hold)
+            },
             config,
             rng: StdRng::seed_from_u64(seed),
             tunnels: FxHashMap::default(),

@@ -32,10 +32,13 @@ impl ShardSpec {
     }
 }
 
-/// Hands out non-zero 16-bit IDs of one residue class, with quarantine.
+/// Hands out non-zero 16-bit IDs of one residue class (or of every class
+/// in turn), with quarantine.
 #[derive(Debug, Clone)]
 pub struct IdAllocator {
     shard: ShardSpec,
+    /// Spread mode: the class the next allocation tries first.
+    next_class: Option<u16>,
     /// IDs in use or in quarantine.
     taken: FxHashSet<u16>,
     /// Released IDs with the instant they may be reused, oldest first.
@@ -53,10 +56,25 @@ impl IdAllocator {
         let capacity = class_size(ShardSpec { index, count });
         IdAllocator {
             shard: ShardSpec { index, count },
+            next_class: None,
             taken: FxHashSet::default(),
             quarantine: VecDeque::new(),
             hold,
             capacity,
+        }
+    }
+
+    /// An allocator for every ID, taking the classes `id % count` in turn
+    /// so that `count` shards each own an even share.
+    pub fn spread(count: u16, hold: Duration) -> Self {
+        let count = count.max(1);
+        IdAllocator {
+            shard: ShardSpec { index: 0, count },
+            next_class: Some(0),
+            taken: FxHashSet::default(),
+            quarantine: VecDeque::new(),
+            hold,
+            capacity: usize::from(u16::MAX),
         }
     }
 
@@ -71,12 +89,28 @@ impl IdAllocator {
         if self.taken.len() >= self.capacity {
             return None;
         }
+        let Some(first) = self.next_class else {
+            return self.allocate_in(self.shard.index, rng);
+        };
+        let count = self.shard.count;
+        for step in 0..count {
+            let class = (first + step) % count;
+            if let Some(id) = self.allocate_in(class, rng) {
+                self.next_class = Some((class + 1) % count);
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// A random free ID with `id % count == class`.
+    fn allocate_in(&mut self, class: u16, rng: &mut impl Rng) -> Option<u16> {
         let count = u32::from(self.shard.count);
         let slots = 65536 / count + 1;
         let start = rng.random_range(0..slots);
         for step in 0..slots {
             let slot = (start + step) % slots;
-            let id = slot * count + u32::from(self.shard.index);
+            let id = slot * count + u32::from(class);
             let Ok(id) = u16::try_from(id) else { continue };
             if id != 0 && self.taken.insert(id) {
                 return Some(id);
@@ -195,5 +229,22 @@ mod tests {
             ids.release(id, now);
             held.insert(id);
         }
+    }
+
+    #[test]
+    fn spread_takes_every_class_in_turn_until_full() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let now = Instant::now();
+        let mut ids = IdAllocator::spread(4, Duration::from_secs(30));
+        let first: Vec<u16> = (0..8)
+            .map(|_| ids.allocate(now, &mut rng).unwrap() % 4)
+            .collect();
+        assert_eq!(first, [0, 1, 2, 3, 0, 1, 2, 3]);
+        // Every non-zero ID, then nothing.
+        let mut all: HashSet<u16> = HashSet::new();
+        while let Some(id) = ids.allocate(now, &mut rng) {
+            assert!(all.insert(id));
+        }
+        assert_eq!(all.len() + 8, 65535);
     }
 }
