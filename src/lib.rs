@@ -11,6 +11,7 @@
 //! touches sockets, threads or the clock; it arrives with the daemon.
 
 pub mod crypto;
+pub mod io;
 pub mod proto;
 pub mod sim;
 pub mod wire;
