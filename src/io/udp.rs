@@ -88,7 +88,11 @@ impl Default for SocketOptions {
 /// Bind `count` sockets to `addr` in one reuseport group, steered by tunnel
 /// ID, plus one more for the control thread (last in the result, never
 /// chosen by the program).
-pub fn bind_group(addr: SocketAddr, count: u16, options: SocketOptions) -> io::Result<Vec<OwnedFd>> {
+pub fn bind_group(
+    addr: SocketAddr,
+    count: u16,
+    options: SocketOptions,
+) -> io::Result<Vec<OwnedFd>> {
     let first = bind_reuseport(addr, options)?;
     // With port 0 the first bind picks the port; the rest join it.
     let addr = local_addr(&first)?;
@@ -134,13 +138,7 @@ pub fn bind_reuseport(addr: SocketAddr, options: SocketOptions) -> io::Result<Ow
     }
     let (storage, len) = sockaddr_from(addr);
     // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
-    let rc = unsafe {
-        libc::bind(
-            socket.as_raw_fd(),
-            std::ptr::addr_of!(storage).cast(),
-            len,
-        )
-    };
+    let rc = unsafe { libc::bind(socket.as_raw_fd(), std::ptr::addr_of!(storage).cast(), len) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
