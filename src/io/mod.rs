@@ -2,6 +2,7 @@
 //! `unsafe`, threads and the clock. Everything here is a thin shell that
 //! moves bytes between the kernel and the pure cores (`proto`, `dataplane`).
 
+pub mod batch;
 pub mod netlink;
 #[cfg(test)]
 pub(crate) mod testing;
