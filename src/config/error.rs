@@ -95,15 +95,20 @@ impl std::error::Error for ConfigError {}
 /// character boundary, so the answer always lies within the text (or just
 /// after its last character).
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
+    let before = &text[..char_floor(text, offset)];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let line = before.matches('\n').count() + 1;
     let column = before[line_start..].chars().count() + 1;
     (line, column)
+}
+
+/// The largest character boundary of `text` at or below `offset`.
+fn char_floor(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
 }
 
 /// One step of a key path.
@@ -230,13 +235,33 @@ impl<'a> Located<'a> {
         {
             return render(&e.1.path);
         }
-        self.entries
+        let table = self
+            .entries
             .iter()
             .filter(|e| self.is_header(e))
             .filter(|e| e.value.start <= offset)
             .max_by_key(|e| e.value.start)
             .map(|e| render(&e.path))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // A key the partial tree dropped (a duplicate, say): read it off
+        // the line itself, inside the table the line belongs to.
+        let start = self.text[..char_floor(self.text, offset)]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let line_text = self.text[start..].lines().next().unwrap_or("");
+        let bare = line_text
+            .split_once('=')
+            .map(|(k, _)| k.trim())
+            .filter(|k| {
+                !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            });
+        match bare {
+            Some(k) if table.is_empty() => k.to_string(),
+            Some(k) => format!("{table}.{k}"),
+            None => table,
+        }
     }
 
     /// Whether an entry is a `[table]` header (a value span that starts

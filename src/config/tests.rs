@@ -228,6 +228,12 @@ fn syntax_errors_give_line_and_column() {
     let e = err("[ppp]\n[ppp]\n");
     assert_eq!(e.kind, ErrorKind::Syntax);
     assert_eq!((e.key.as_str(), e.line), ("ppp", Some(2)));
+    // Duplicate keys: the second one is named, in its table.
+    let e = err("[ppp]\nmru = 1400\nmru = 1300\n");
+    assert_eq!((e.key.as_str(), e.line), ("ppp.mru", Some(3)));
+    let e = err("ppp.mru = 1400\nppp.mru = 1300\n");
+    assert_eq!((e.key.as_str(), e.line), ("ppp.mru", Some(2)));
+    assert_eq!(e.message, "duplicate key");
 }
 
 #[test]
