@@ -11,7 +11,9 @@ Whole packets seed l2tp_header; their bodies (after the L2TP header) seed
 l2tp_message and l2tp_avp_iter. The PPP frames of the `SEEDS` list in
 src/wire/ppp/mod.rs (taken from the captures) seed ppp_frame, and their
 packets seed ppp_cp_options (LCP/IPCP/IPv6CP) and ppp_auth (PAP, CHAP,
-behind the target's selector byte), plus two MS-CHAPv2 message texts. The corpus directory is git-ignored: run
+behind the target's selector byte), plus two MS-CHAPv2 message texts.
+deploy/lns.toml seeds config_toml, whole and one section at a time. The
+corpus directory is git-ignored: run
 this script again to recreate it. Usage: python3 fuzz/seed_corpus.py
 """
 
@@ -83,6 +85,20 @@ def ppp_seeds():
     yield "ppp_auth", b"\x02E=691 R=1 C=00112233445566778899AABBCCDDEEFF V=3 M=no"
 
 
+def config_seeds():
+    """The example configuration, whole and split at its table headers."""
+    text = (ROOT / "deploy/lns.toml").read_text()
+    yield text.encode()
+    section = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("[") and section:
+            yield "".join(section).encode()
+            section = []
+        section.append(line)
+    if section:
+        yield "".join(section).encode()
+
+
 def write(target: str, data: bytes) -> None:
     directory = FUZZ / "corpus" / target
     directory.mkdir(parents=True, exist_ok=True)
@@ -108,6 +124,8 @@ def main() -> None:
         write("l2tp_avp_iter", body)
     for target, data in ppp_seeds():
         write(target, data)
+    for data in config_seeds():
+        write("config_toml", data)
     for target in (
         "l2tp_header",
         "l2tp_message",
@@ -115,6 +133,7 @@ def main() -> None:
         "ppp_frame",
         "ppp_cp_options",
         "ppp_auth",
+        "config_toml",
     ):
         count = len(list((FUZZ / "corpus" / target).iterdir()))
         print(f"{target}: {count} seeds")

@@ -6,10 +6,13 @@
 //! - [`crypto`]: pure cryptographic constructions (PPP authentication).
 //! - [`proto`]: pure state machines driven by bytes and `now`, producing
 //!   datagrams, events and deadlines; both the LNS and the LAC role.
+//! - [`config`]: the daemon's TOML configuration, its defaults and checks,
+//!   and the conversions into the cores' settings.
 //!
 //! The runtime (io_uring shards, the control thread, TUN) is the only part that
 //! touches sockets, threads or the clock; it arrives with the daemon.
 
+pub mod config;
 pub mod crypto;
 pub mod io;
 pub mod proto;

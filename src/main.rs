@@ -1,21 +1,28 @@
 //! The `lns` command.
 //!
-//! Today it offers `simulate`: the sans-IO L2TP control plane, a LAC and an
+//! Today it offers `check-config`, which reads a configuration file as the
+//! daemon will, and `simulate`: the sans-IO L2TP control plane, a LAC and an
 //! LNS endpoint, run against each other over a simulated lossy link in
 //! memory. The daemon (`lns run`) arrives with its own issue.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use lns::config::Config;
 use lns::proto::l2tp::{CallInfo, Event, L2tpConfig, SessionDownReason};
 use lns::sim::{lac_config, lns_config, Link, Pair};
 use lns::wire::l2tp::avps::{cdn_result, stopccn_result};
 use lns::wire::l2tp::{MessageType, ResultCode};
 
 const USAGE: &str = "\
-usage: lns simulate [--tunnels N] [--sessions N] [--loss P] [--seed N] [--secret S]
+usage: lns check-config FILE
+       lns simulate [--tunnels N] [--sessions N] [--loss P] [--seed N] [--secret S]
        lns version
 
+check-config  read FILE (and the users file it names) as the daemon would;
+          print \"FILE: ok\" and what it configures, or the first mistake as
+          FILE:LINE:COL: key: message and exit 2.
 simulate  run a LAC and an LNS endpoint against each other in memory over a
           simulated link (loss P, duplication P/2, reordering P): N tunnels,
           N sessions per tunnel, then tear everything down; prints what
@@ -250,9 +257,51 @@ fn simulate(args: &SimulateArgs) -> ExitCode {
     }
 }
 
+/// `lns check-config FILE`: exit 0 with a summary, or 2 with the mistake.
+fn check_config(args: &[String]) -> ExitCode {
+    let [file] = args else {
+        eprintln!("lns check-config: expects exactly one FILE\n\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let loaded = Config::load(Path::new(file)).and_then(|c| c.load_users().map(|u| (c, u)));
+    match loaded {
+        Ok((config, users)) => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            println!("{file}: ok");
+            println!("{}", wrap(&config.summary(&users, cores), 78));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            // Display gives FILE:LINE:COL: key: message (the users file's
+            // name and line when the mistake is there).
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Greedy word wrap for terminal output.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line_len = 0;
+    for word in text.split_whitespace() {
+        if line_len > 0 && line_len + 1 + word.len() > width {
+            out.push('\n');
+            line_len = 0;
+        } else if line_len > 0 {
+            out.push(' ');
+            line_len += 1;
+        }
+        out.push_str(word);
+        line_len += word.len();
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("check-config") => check_config(&args[1..]),
         Some("simulate") => match parse_simulate(&args[1..]) {
             Ok(sim) => simulate(&sim),
             Err(e) => {

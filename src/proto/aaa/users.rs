@@ -217,6 +217,12 @@ impl UsersFile {
             .map(|(_, a)| a)
     }
 
+    /// Every subscriber and wildcard entry (realm defaults merged in), in
+    /// no particular order; for checks such as "every pool named exists".
+    pub fn entries(&self) -> impl Iterator<Item = &UserEntry> {
+        self.users.values().chain(self.wildcards.values())
+    }
+
     /// Number of subscriber and wildcard lines.
     pub fn len(&self) -> usize {
         self.users.len() + self.wildcards.len()

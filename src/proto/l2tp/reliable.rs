@@ -39,7 +39,7 @@ const MAX_WINDOW: u16 = 0x7fff;
 const DEFAULT_PEER_WINDOW: u16 = 4;
 
 /// Tuning of one control channel.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReliableConfig {
     /// Our Receive Window Size: the most out-of-order messages we hold.
     /// Messages up to this many past the next expected one are held; a
