@@ -44,5 +44,6 @@ macro_rules! enum_with_unknown {
     };
 }
 
+pub mod ip;
 pub mod l2tp;
 pub mod ppp;
