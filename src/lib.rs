@@ -6,6 +6,8 @@
 //! - [`crypto`]: pure cryptographic constructions (PPP authentication).
 //! - [`proto`]: pure state machines driven by bytes and `now`, producing
 //!   datagrams, events and deadlines; both the LNS and the LAC role.
+//! - [`dataplane`]: the pure per-packet fast path of the shard workers
+//!   (session tables, decapsulation and encapsulation in caller buffers).
 //! - [`config`]: the daemon's TOML configuration, its defaults and checks,
 //!   and the conversions into the cores' settings.
 //!
@@ -14,6 +16,7 @@
 
 pub mod config;
 pub mod crypto;
+pub mod dataplane;
 pub mod io;
 pub mod proto;
 pub mod sim;
