@@ -15,7 +15,9 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use lns::dataplane::{decap, encap, Egress, Ingress, SessionEntry, SessionTable, MAX_HEADROOM};
+use lns::dataplane::{
+    decap, encap, Egress, Ingress, MssClamp, SessionEntry, SessionTable, MAX_HEADROOM,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -48,7 +50,10 @@ fn entry(n: u32) -> SessionEntry {
         sequencing: None,
         magic: 0x1234_5678 ^ n,
         mtu: 1456,
-        mss_clamp: Some(1400),
+        mss_clamp: Some(MssClamp {
+            ipv4: 1416,
+            ipv6: 1396,
+        }),
     }
 }
 

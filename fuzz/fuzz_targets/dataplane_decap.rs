@@ -45,7 +45,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use lns::dataplane::{
-    decap, encap, Egress, Ingress, Ipv6Ifids, Sequencing, SessionEntry, SessionKey, SessionTable,
+    decap, encap, Egress, Ingress, Ipv6Ifids, MssClamp, Sequencing, SessionEntry, SessionKey,
+    SessionTable,
 };
 use lns::wire::ip::checksum;
 use lns::wire::l2tp::Packet;
@@ -83,7 +84,10 @@ fn sessions() -> [SessionEntry; 4] {
         sequencing: None,
         magic: 0x1122_3344,
         mtu: 1456,
-        mss_clamp: Some(1400),
+        mss_clamp: Some(MssClamp {
+            ipv4: 1400,
+            ipv6: 1380,
+        }),
     };
     [
         base.clone(),
@@ -118,7 +122,10 @@ fn sessions() -> [SessionEntry; 4] {
             ipv4: None,
             ipv6_prefix: Some([0x20, 0x01, 0x0d, 0xb8, 0, 9, 0, 0]),
             mtu: 1280,
-            mss_clamp: Some(1220),
+            mss_clamp: Some(MssClamp {
+                ipv4: 1240,
+                ipv6: 1220,
+            }),
             ..base
         },
     ]
@@ -149,7 +156,7 @@ enum Op {
     Reinstall {
         session: u8,
         mtu: u16,
-        mss_clamp: Option<u16>,
+        mss_clamp: Option<(u16, u16)>,
         drop_ipv4: bool,
         sequencing: Option<(bool, u16)>,
     },
@@ -570,7 +577,8 @@ fn check_clamp(
         );
     }
     match entry.mss_clamp {
-        Some(clamp) if built => {
+        Some(limits) if built => {
+            let clamp = limits.for_version(new[0] >> 4 == 6);
             for mss in mss_values(new, at) {
                 assert!(mss <= clamp, "MSS {mss} above clamp {clamp}");
             }
@@ -777,7 +785,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 let index = usize::from(session) % entries.len();
                 let mut entry = entries[index].clone();
                 entry.mtu = mtu;
-                entry.mss_clamp = mss_clamp;
+                entry.mss_clamp = mss_clamp.map(|(ipv4, ipv6)| MssClamp { ipv4, ipv6 });
                 if drop_ipv4 {
                     entry.ipv4 = None;
                 }

@@ -88,6 +88,15 @@ pub struct MssLimits {
     pub ipv6: u16,
 }
 
+impl From<MssLimits> for crate::dataplane::MssClamp {
+    fn from(limits: MssLimits) -> Self {
+        crate::dataplane::MssClamp {
+            ipv4: limits.ipv4,
+            ipv6: limits.ipv6,
+        }
+    }
+}
+
 impl Config {
     /// Parse and check a configuration file's text. Keys left out take
     /// their defaults.

@@ -97,8 +97,9 @@ pub fn encap(table: &mut SessionTable, buf: &mut [u8], headroom: usize, len: usi
         }
         None => None,
     };
-    if let Some(clamp) = entry.mss_clamp {
-        if mss::clamp(&mut buf[headroom..end], clamp) {
+    if let Some(limits) = entry.mss_clamp {
+        let mss = limits.for_version(ppp_protocol == protocol::IPV6);
+        if mss::clamp(&mut buf[headroom..end], mss) {
             counters.mss_clamped += 1;
         }
     }

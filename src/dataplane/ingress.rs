@@ -117,8 +117,8 @@ pub fn decap<'a>(
             };
             let clamp = entry.mss_clamp;
             let packet = &mut datagram[info..info + len];
-            if let Some(mss) = clamp {
-                if mss::clamp(packet, mss) {
+            if let Some(limits) = clamp {
+                if mss::clamp(packet, limits.for_version(v6)) {
                     counters.mss_clamped += 1;
                 }
             }

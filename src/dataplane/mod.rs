@@ -30,7 +30,7 @@ mod table;
 pub use egress::{encap, stamp_ns, Egress, Stamp};
 pub use ingress::{decap, Ingress};
 pub use table::{
-    Counters, DropReason, Ipv6Ifids, Sequencing, SessionEntry, SessionKey, SessionStats,
+    Counters, DropReason, Ipv6Ifids, MssClamp, Sequencing, SessionEntry, SessionKey, SessionStats,
     SessionTable,
 };
 

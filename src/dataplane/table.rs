@@ -74,8 +74,30 @@ pub struct SessionEntry {
     /// The largest IP packet we send to the subscriber: the peer's MRU
     /// (RFC 1661 §6.1).
     pub mtu: u16,
-    /// Clamp the MSS option of TCP SYNs in both directions to this value.
-    pub mss_clamp: Option<u16>,
+    /// Clamp the MSS option of TCP SYNs in both directions.
+    pub mss_clamp: Option<MssClamp>,
+}
+
+/// The largest MSS let through in a SYN, per IP version of the segment:
+/// the IPv6 header is 20 bytes longer than IPv4's, so the same MTU leaves
+/// IPv6 TCP 20 bytes less (the configuration's `MssLimits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MssClamp {
+    /// For TCP over IPv4.
+    pub ipv4: u16,
+    /// For TCP over IPv6.
+    pub ipv6: u16,
+}
+
+impl MssClamp {
+    /// The value for an IPv6 (`true`) or IPv4 segment.
+    pub const fn for_version(self, ipv6: bool) -> u16 {
+        if ipv6 {
+            self.ipv6
+        } else {
+            self.ipv4
+        }
+    }
 }
 
 /// Traffic of one session in this shard, the basis of RADIUS accounting

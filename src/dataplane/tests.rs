@@ -24,7 +24,7 @@ const SUB_C: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 12);
 const PREFIX_A: [u8; 8] = [0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01, 0x00, 0x02];
 const PEER_IFID: [u8; 8] = [0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x55];
 
-/// Session A: plain, IPv4 and IPv6, MSS clamp 1400.
+/// Session A: plain, IPv4 and IPv6, MSS clamp 1400 (IPv4) / 1380 (IPv6).
 fn entry_a() -> SessionEntry {
     SessionEntry {
         key: (10, 100),
@@ -39,7 +39,10 @@ fn entry_a() -> SessionEntry {
         sequencing: None,
         magic: 0x1122_3344,
         mtu: 1456,
-        mss_clamp: Some(1400),
+        mss_clamp: Some(MssClamp {
+            ipv4: 1400,
+            ipv6: 1380,
+        }),
     }
 }
 
@@ -851,7 +854,7 @@ fn mss_is_clamped_in_both_directions() {
     let out = encap(&mut table, &mut buf, DATA_HEADROOM, syn_ack.len());
     assert!(matches!(out, Egress::Send { .. }));
     let sent = &buf[DATA_HEADROOM..DATA_HEADROOM + syn_ack.len()];
-    assert_eq!(&sent[61..65], &[0x02, 0x04, 0x05, 0x78]);
+    assert_eq!(&sent[61..65], &[0x02, 0x04, 0x05, 0x64]); // 1380
     assert_eq!(u16::from_be_bytes([sent[56], sent[57]]), tcp_checksum(sent));
     assert_eq!(table.counters().mss_clamped, 2);
     // Session B has no clamp: the SYN passes unchanged.
