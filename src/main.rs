@@ -16,10 +16,21 @@ use lns::wire::l2tp::avps::{cdn_result, stopccn_result};
 use lns::wire::l2tp::{MessageType, ResultCode};
 
 const USAGE: &str = "\
-usage: lns check-config FILE
+usage: lns run [--config FILE]
+       lns show tunnels|sessions|stats [--socket PATH]
+       lns kill tunnel ID | kill session TUNNEL SESSION [--socket PATH]
+       lns reload [--socket PATH]
+       lns check-config FILE
        lns simulate [--tunnels N] [--sessions N] [--loss P] [--seed N] [--secret S]
        lns version
 
+run       start the LNS: UDP 1701 on every address, one shard per core, a
+          TUN device for subscriber traffic; with no --config, the embedded
+          defaults (demo users and pool, see the README). SIGTERM/SIGINT stop
+          gracefully (StopCCN to every tunnel), SIGHUP reloads the users file.
+show, kill, reload
+          ask the running daemon over its management socket (default
+          /run/lns/lns.sock, or [management] socket in the config).
 check-config  read FILE (and the users file it names) as the daemon would;
           print \"FILE: ok\" and what it configures, or the first mistake as
           FILE:LINE:COL: key: message and exit 2.
@@ -298,9 +309,134 @@ fn wrap(text: &str, width: usize) -> String {
     out
 }
 
+/// `lns run [--config FILE]`.
+fn run(args: &[String]) -> ExitCode {
+    let config = match args {
+        [] => Ok(Config::default()),
+        [flag, file] if flag == "--config" => Config::load(Path::new(file)),
+        _ => {
+            eprintln!("lns run: expects [--config FILE]\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match config.and_then(|c| c.validate().map(|()| c)) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (settings, node, reloader) = match lns::io::launch::prepare(&config, cores) {
+        Ok(parts) => parts,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = lns::io::signals::install() {
+        eprintln!("lns run: cannot install signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
+    let running = match lns::io::daemon::start(&settings, node, Some(reloader)) {
+        Ok(running) => running,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            eprintln!(
+                "lns run: cannot start: {e} (root, or CAP_NET_ADMIN and /dev/net/tun, is needed)"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        listen = ?running.bound,
+        shards = settings.shards,
+        tun = %running.tun_name,
+        management = ?settings.management,
+        "lns running"
+    );
+    while !running.finished() {
+        if lns::io::signals::take_stop() {
+            tracing::info!("signal: stopping gracefully");
+            running.stop();
+        }
+        if lns::io::signals::take_reload() {
+            running.reload();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let counters = running.wait();
+    tracing::info!(?counters, "lns stopped");
+    ExitCode::SUCCESS
+}
+
+fn init_logging(config: &Config) {
+    use lns::config::{LogFormat, LogLevel};
+    let level = match config.log.level {
+        LogLevel::Error => "error",
+        LogLevel::Warn => "warn",
+        LogLevel::Info => "info",
+        LogLevel::Debug => "debug",
+        LogLevel::Trace => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LNS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// `lns show|kill|reload ...`: one line to the management socket.
+fn manage(args: &[String]) -> ExitCode {
+    let mut words: Vec<&str> = Vec::new();
+    let mut socket = lns::io::manage::default_path();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if arg == "--socket" {
+            match rest.next() {
+                Some(path) => socket = path.into(),
+                None => {
+                    eprintln!("--socket needs a PATH");
+                    return ExitCode::from(2);
+                }
+            }
+        } else {
+            words.push(arg);
+        }
+    }
+    let line = words.join(" ");
+    if let Err(e) = lns::io::manage::Command::parse(&line) {
+        eprintln!("lns: {e}");
+        return ExitCode::from(2);
+    }
+    match lns::io::manage::request(&socket, &line) {
+        Ok(answer) => {
+            print!("{answer}");
+            if answer.starts_with("error:") {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("lns: cannot reach the daemon at {}: {e}", socket.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("show") | Some("kill") | Some("reload") => manage(&args),
         Some("check-config") => check_config(&args[1..]),
         Some("simulate") => match parse_simulate(&args[1..]) {
             Ok(sim) => simulate(&sim),

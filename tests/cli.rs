@@ -176,3 +176,26 @@ fn check_config_needs_a_readable_file() {
     let (code, _, _) = lns(&["check-config", "a.toml", "b.toml"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn run_refuses_a_bad_config_before_touching_the_system() {
+    let path = scratch("run-bad").join("lns.toml");
+    std::fs::write(&path, "[ppp]\necho_interval = \"0s\"\n").unwrap();
+    let (code, _, err) = lns(&["run", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("ppp.echo_interval"), "{err}");
+    let (code, _, err) = lns(&["run", "--frobnicate"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("usage"), "{err}");
+}
+
+#[test]
+fn management_commands_check_their_words_and_say_when_no_daemon_listens() {
+    let (code, _, err) = lns(&["show", "everything"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("show tunnels"), "{err}");
+    let socket = scratch("no-daemon").join("lns.sock");
+    let (code, _, err) = lns(&["show", "stats", "--socket", socket.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot reach the daemon"), "{err}");
+}

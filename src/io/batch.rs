@@ -97,6 +97,18 @@ impl RecvBatch {
         self.filled == 0
     }
 
+    /// Datagram `i`, writable (the data plane clamps MSS in place), and
+    /// its sender.
+    pub fn get_mut(&mut self, i: usize) -> Option<(&mut [u8], SocketAddr)> {
+        if i >= self.filled {
+            return None;
+        }
+        let from = sockaddr_to(&self.addrs[i])?;
+        let start = i * self.size;
+        let end = start + self.lens[i].min(self.size);
+        Some((&mut self.data[start..end], from))
+    }
+
     /// Datagram `i` and its sender.
     pub fn get(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
         if i >= self.filled {

@@ -3,8 +3,14 @@
 //! moves bytes between the kernel and the pure cores (`proto`, `dataplane`).
 
 pub mod batch;
+pub mod control;
+pub mod daemon;
+pub mod launch;
+pub mod manage;
 pub mod netlink;
-#[cfg(test)]
-pub(crate) mod testing;
+pub mod netns;
+pub mod shard;
+pub mod signals;
 pub mod tun;
 pub mod udp;
+pub mod wake;

@@ -80,9 +80,7 @@ impl Tun {
 
     /// Bring the device up.
     pub fn set_up(&self) -> io::Result<()> {
-        let mut req = ifreq(&self.name)?;
-        req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-        ioctl_inet(libc::SIOCSIFFLAGS, &mut req)
+        set_link_up(&self.name)
     }
 
     /// Give the device an IPv4 address (the gateway subscribers see).
@@ -94,6 +92,13 @@ impl Tun {
     pub fn add_route_ipv4(&self, network: Ipv4Addr, prefix: u8) -> io::Result<()> {
         netlink::add_ipv4_route(self.index, network, prefix)
     }
+}
+
+/// Bring any interface up by name.
+pub fn set_link_up(name: &str) -> io::Result<()> {
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    ioctl_inet(libc::SIOCSIFFLAGS, &mut req)
 }
 
 fn open_queue(name: &str, nonblocking: bool) -> io::Result<(OwnedFd, String)> {
@@ -184,7 +189,7 @@ pub fn write_packet(fd: RawFd, packet: &[u8]) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::testing::in_private_netns;
+    use crate::io::netns::in_private_netns;
     use std::net::UdpSocket;
     use std::time::{Duration, Instant};
 
@@ -195,7 +200,7 @@ mod tests {
         p[2..4].copy_from_slice(&u16::try_from(total).unwrap().to_be_bytes());
         p.extend_from_slice(&src.octets());
         p.extend_from_slice(&dst.octets());
-        let sum = crate::io::testing::ipv4_checksum(&p);
+        let sum = crate::io::netns::ipv4_checksum(&p);
         p[10..12].copy_from_slice(&sum.to_be_bytes());
         p.extend_from_slice(&sport.to_be_bytes());
         p.extend_from_slice(&dport.to_be_bytes());

@@ -75,6 +75,19 @@ pub struct Subscriber {
     pub proxy: bool,
 }
 
+/// A session's data path as the L2TP call set it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataPath {
+    /// The LAC.
+    pub remote: SocketAddr,
+    /// The LAC's tunnel ID.
+    pub peer_tunnel: u16,
+    /// The LAC's session ID.
+    pub peer_session: u16,
+    /// The Ns of the next data message, when the LAC asked for sequencing.
+    pub next_ns: Option<u16>,
+}
+
 #[derive(Debug)]
 struct SessionCtx {
     link: Link,
@@ -195,6 +208,17 @@ impl<A: Aaa> Node<A> {
     /// Every session's PPP link, for management and tests.
     pub fn links(&self) -> impl Iterator<Item = (SessionKey, &Link)> {
         self.sessions.iter().map(|(key, ctx)| (*key, &ctx.link))
+    }
+
+    /// What the data plane needs to carry a session's packets: the LAC's
+    /// address and IDs, and the next data Ns when the call is sequenced.
+    pub fn data_path(&self, key: SessionKey) -> Option<DataPath> {
+        self.sessions.get(&key).map(|ctx| DataPath {
+            remote: ctx.remote,
+            peer_tunnel: ctx.peer_tunnel,
+            peer_session: ctx.peer_session,
+            next_ns: ctx.data_ns,
+        })
     }
 
     /// Sessions with a PPP link.

@@ -1,5 +1,5 @@
-//! Helpers for tests of the runtime: private network namespaces and the
-//! IPv4 header checksum.
+//! Private network namespaces (for tests, demos and benchmarks that must
+//! not touch the host's network) and the IPv4 header checksum.
 
 /// Run `f` on a thread of its own inside a fresh network namespace (which
 /// vanishes with the thread). False, without running `f`, when this process
@@ -20,6 +20,11 @@ pub fn in_private_netns(f: impl FnOnce() + Send + 'static) -> bool {
         Ok(ran) => ran,
         Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// Bring interface `name` up (a new namespace's loopback starts down).
+pub fn link_up(name: &str) -> std::io::Result<()> {
+    super::tun::set_link_up(name)
 }
 
 /// The RFC 791 header checksum of `header` (its checksum field zero).

@@ -1,0 +1,410 @@
+//! The control thread: runs the sans-IO `Node` (L2TP control connections,
+//! PPP negotiation, AAA, pools) on real time and real sockets, installs and
+//! removes sessions in every shard, and never blocks on anything but its
+//! own wake-up.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use rustc_hash::FxHashMap;
+
+use super::manage::{Command, Query};
+use super::shard::{ShardCommand, ToControl};
+use super::wake::{poll_readable, Wake};
+use crate::dataplane::{Ipv6Ifids, Sequencing, SessionEntry};
+use crate::proto::aaa::Aaa;
+use crate::proto::l2tp::Event;
+use crate::proto::node::{Node, NodeEvent, SessionKey};
+use crate::proto::ppp::link::{DownReason, LinkUp};
+use crate::wire::l2tp::avps::stopccn_result;
+use crate::wire::l2tp::ResultCode;
+
+/// Datagrams taken from a queue per round before looking at the other:
+/// the urgent queue gets a larger share.
+const URGENT_BUDGET: usize = 256;
+const SETUP_BUDGET: usize = 64;
+
+/// How long a graceful stop waits for StopCCN acknowledgements.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A session as the control thread reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Our (tunnel, session) IDs.
+    pub key: SessionKey,
+    /// The LAC.
+    pub lac: SocketAddr,
+    /// The subscriber.
+    pub user: String,
+    /// Its IPv4 address.
+    pub ipv4: Option<std::net::Ipv4Addr>,
+    /// When it came up.
+    pub since: Instant,
+}
+
+/// What the control thread's owner can observe.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ControlCounters {
+    /// Sessions that reached the network phase.
+    pub sessions_up: u64,
+    /// Sessions that ended.
+    pub sessions_down: u64,
+    /// Datagrams processed from each queue.
+    pub urgent_in: u64,
+    /// New tunnels and calls.
+    pub setup_in: u64,
+    /// Datagrams sent by the control thread.
+    pub sent: u64,
+    /// Sends that failed.
+    pub send_errors: u64,
+}
+
+/// Re-reads the AAA backend's data (the users file): a summary or why not.
+pub type Reloader<A> = Box<dyn FnMut(&mut A) -> Result<String, String> + Send>;
+
+/// The control thread's state.
+pub struct Control<A: Aaa> {
+    /// The protocol cores.
+    pub node: Node<A>,
+    /// The control member of each listen address's reuseport group.
+    pub sockets: Vec<(SocketAddr, OwnedFd)>,
+    /// Traffic of established tunnels.
+    pub urgent: Receiver<ToControl>,
+    /// New tunnels and calls.
+    pub setup: Receiver<ToControl>,
+    /// Woken by shards.
+    pub wake: Wake,
+    /// Every shard's commands and wake.
+    pub shards: Vec<(Sender<ShardCommand>, Wake)>,
+    /// MSS clamp to install with each session.
+    pub mss_clamp: Option<crate::dataplane::MssClamp>,
+    /// Set to stop gracefully.
+    pub stop: Arc<AtomicBool>,
+    /// Sessions up, for management.
+    pub sessions: FxHashMap<SessionKey, SessionInfo>,
+    /// Management commands.
+    pub queries: Receiver<Query>,
+    /// Set (by SIGHUP) to reload the users file.
+    pub reload: Arc<AtomicBool>,
+    /// How to reload.
+    pub reloader: Option<Reloader<A>>,
+    /// Counters.
+    pub counters: ControlCounters,
+}
+
+impl<A: Aaa> std::fmt::Debug for Control<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("sessions", &self.sessions.len())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Aaa> Control<A> {
+    /// Run until stopped; then StopCCN to every tunnel, wait for the acks
+    /// (at most [`STOP_GRACE`]) and stop the shards.
+    pub fn run(mut self) -> Self {
+        let mut ready = Vec::new();
+        let mut stopping: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
+                tracing::info!(
+                    tunnels = self.node.l2tp().tunnel_count(),
+                    "stopping: StopCCN to every tunnel"
+                );
+                self.node.endpoint().close_all(now);
+                stopping = Some(now + STOP_GRACE);
+            }
+            self.drain_queues(now);
+            while let Ok(query) = self.queries.try_recv() {
+                let answer = self.answer(now, query.command);
+                let _ = query.reply.send(answer);
+            }
+            if self.reload.swap(false, Ordering::Relaxed) {
+                tracing::info!("{}", self.reload_users());
+            }
+            if self.node.poll_timeout().is_some_and(|at| at <= now) {
+                self.node.handle_timeout(now);
+            }
+            self.flush();
+            if let Some(deadline) = stopping {
+                if self.all_stops_acked() || now >= deadline {
+                    break;
+                }
+            }
+            let wait = self
+                .node
+                .poll_timeout()
+                .map_or(Duration::from_millis(100), |at| {
+                    at.saturating_duration_since(now)
+                })
+                .min(Duration::from_millis(100));
+            if self.urgent.is_empty() && self.setup.is_empty() && self.queries.is_empty() {
+                let _ = poll_readable(&[self.wake.fd()], wait, &mut ready);
+                self.wake.clear();
+            }
+        }
+        for (tx, wake) in &self.shards {
+            let _ = tx.send(ShardCommand::Stop);
+            wake.wake();
+        }
+        self
+    }
+
+    fn reload_users(&mut self) -> String {
+        match self.reloader.as_mut() {
+            Some(reload) => match reload(self.node.aaa_mut()) {
+                Ok(summary) => format!("reloaded: {summary}"),
+                Err(why) => format!("reload failed, keeping the old users: {why}"),
+            },
+            None => "nothing to reload".into(),
+        }
+    }
+
+    /// A management command's answer.
+    fn answer(&mut self, now: Instant, command: Command) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        match command {
+            Command::ShowTunnels => {
+                let l2tp = self.node.l2tp();
+                let _ = writeln!(
+                    out,
+                    "{:>6} {:>7} {:<28} {:<12} {:>8} HOST",
+                    "ID", "PEER-ID", "REMOTE", "STATE", "SESSIONS"
+                );
+                let mut ids = l2tp.tunnel_ids();
+                ids.sort_unstable();
+                for t in ids.into_iter().filter_map(|id| l2tp.tunnel(id)) {
+                    let state = format!("{:?}", t.state);
+                    let state = state.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = writeln!(
+                        out,
+                        "{:>6} {:>7} {:<28} {:<12} {:>8} {}",
+                        t.id,
+                        t.peer_id,
+                        t.remote,
+                        state,
+                        t.sessions,
+                        String::from_utf8_lossy(&t.host_name)
+                    );
+                }
+            }
+            Command::ShowSessions => {
+                let _ = writeln!(
+                    out,
+                    "{:>6} {:>7} {:<15} {:<28} {:>8} USER",
+                    "TUNNEL", "SESSION", "IPV4", "LAC", "UP(s)"
+                );
+                let mut sessions: Vec<&SessionInfo> = self.sessions.values().collect();
+                sessions.sort_by_key(|s| s.key);
+                for s in sessions {
+                    let ip = s.ipv4.map_or("-".to_string(), |ip| ip.to_string());
+                    let _ = writeln!(
+                        out,
+                        "{:>6} {:>7} {:<15} {:<28} {:>8} {}",
+                        s.key.0,
+                        s.key.1,
+                        ip,
+                        s.lac,
+                        now.saturating_duration_since(s.since).as_secs(),
+                        s.user
+                    );
+                }
+            }
+            Command::ShowStats => {
+                let l2tp = self.node.l2tp();
+                let c = &self.counters;
+                let lines = [
+                    ("tunnels", l2tp.tunnel_count() as u64),
+                    ("sessions_l2tp", l2tp.session_count() as u64),
+                    ("sessions_online", self.sessions.len() as u64),
+                    ("sessions_up_total", c.sessions_up),
+                    ("sessions_down_total", c.sessions_down),
+                    ("control_datagrams_urgent", c.urgent_in),
+                    ("control_datagrams_setup", c.setup_in),
+                    ("control_datagrams_sent", c.sent),
+                    ("control_send_errors", c.send_errors),
+                    ("l2tp_retransmissions", l2tp.retransmissions()),
+                ];
+                for (name, value) in lines {
+                    let _ = writeln!(out, "{name} {value}");
+                }
+                for pool in self.node.pools() {
+                    let _ = writeln!(
+                        out,
+                        "pool {} in_use {} size {}",
+                        pool.name(),
+                        pool.in_use(),
+                        pool.size()
+                    );
+                }
+            }
+            Command::KillTunnel(id) => {
+                let result = ResultCode {
+                    result: stopccn_result::CLEAR,
+                    error: None,
+                    message: Some(b"administrative kill".to_vec()),
+                };
+                match self.node.endpoint().close_tunnel(now, id, result) {
+                    Ok(()) => {
+                        let _ = writeln!(out, "tunnel {id}: StopCCN sent");
+                    }
+                    Err(e) => {
+                        let _ = writeln!(out, "error: tunnel {id}: {e:?}");
+                    }
+                }
+            }
+            Command::KillSession(tunnel, session) => {
+                if self.node.data_path((tunnel, session)).is_some() {
+                    self.node.hang_up(now, (tunnel, session));
+                    let _ = writeln!(
+                        out,
+                        "session {tunnel}/{session}: LCP Terminate and CDN sent"
+                    );
+                } else {
+                    let _ = writeln!(out, "error: no session {tunnel}/{session}");
+                }
+            }
+            Command::Reload => {
+                let _ = writeln!(out, "{}", self.reload_users());
+            }
+        }
+        out
+    }
+
+    /// Every tunnel is gone or has its StopCCN acknowledged (what is left
+    /// is the §5.7 hold, which only matters to a process that stays).
+    fn all_stops_acked(&self) -> bool {
+        let l2tp = self.node.l2tp();
+        l2tp.tunnel_ids()
+            .into_iter()
+            .filter_map(|id| l2tp.tunnel(id))
+            .all(|t| t.unacked == 0)
+    }
+
+    fn drain_queues(&mut self, now: Instant) {
+        for _ in 0..URGENT_BUDGET {
+            let Ok(input) = self.urgent.try_recv() else {
+                break;
+            };
+            self.counters.urgent_in += 1;
+            self.node.handle_datagram(now, input.from, &input.datagram);
+        }
+        for _ in 0..SETUP_BUDGET {
+            let Ok(input) = self.setup.try_recv() else {
+                break;
+            };
+            self.counters.setup_in += 1;
+            self.node.handle_datagram(now, input.from, &input.datagram);
+        }
+    }
+
+    /// Send what the node queued and act on its events.
+    fn flush(&mut self) {
+        while let Some(transmit) = self.node.poll_transmit() {
+            let socket = self
+                .sockets
+                .iter()
+                .find(|(addr, _)| addr.is_ipv4() == transmit.remote.is_ipv4());
+            let Some((_, socket)) = socket else {
+                self.counters.send_errors += 1;
+                continue;
+            };
+            if send_to(socket, transmit.remote, &transmit.payload) {
+                self.counters.sent += 1;
+            } else {
+                self.counters.send_errors += 1;
+            }
+        }
+        while let Some(event) = self.node.poll_event() {
+            match event {
+                NodeEvent::SessionUp { key, up } => self.install(key, &up),
+                NodeEvent::SessionDown { key, reason } => self.remove(key, reason),
+                NodeEvent::L2tp(Event::TunnelUp { tunnel, .. }) => {
+                    tracing::info!(tunnel, "tunnel up");
+                }
+                NodeEvent::L2tp(Event::TunnelDown { tunnel, reason }) => {
+                    tracing::info!(tunnel, ?reason, "tunnel down");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn install(&mut self, key: SessionKey, up: &LinkUp) {
+        let Some(path) = self.node.data_path(key) else {
+            return;
+        };
+        let shards = u16::try_from(self.shards.len()).unwrap_or(u16::MAX).max(1);
+        let entry = SessionEntry {
+            key,
+            peer: (path.peer_tunnel, path.peer_session),
+            lac: path.remote,
+            ipv4: up.ipv4,
+            ipv6_prefix: None,
+            ipv6_ifids: match (up.ipv6_local, up.ipv6_peer) {
+                (Some(ours), Some(peer)) => Some(Ipv6Ifids { ours, peer }),
+                _ => None,
+            },
+            sequencing: path.next_ns.map(|next_ns| Sequencing {
+                owner: key.0 % shards,
+                next_ns,
+            }),
+            magic: up.lcp.our_magic,
+            mtu: up.lcp.peer_mru,
+            mss_clamp: self.mss_clamp,
+        };
+        for (tx, wake) in &self.shards {
+            let _ = tx.send(ShardCommand::Install(Box::new(entry.clone())));
+            wake.wake();
+        }
+        let user = String::from_utf8_lossy(&up.user).into_owned();
+        tracing::info!(tunnel = key.0, session = key.1, %user, ipv4 = ?up.ipv4, "session up");
+        self.sessions.insert(
+            key,
+            SessionInfo {
+                key,
+                lac: path.remote,
+                user,
+                ipv4: up.ipv4,
+                since: Instant::now(),
+            },
+        );
+        self.counters.sessions_up += 1;
+    }
+
+    fn remove(&mut self, key: SessionKey, reason: Option<DownReason>) {
+        if self.sessions.remove(&key).is_some() {
+            for (tx, wake) in &self.shards {
+                let _ = tx.send(ShardCommand::Remove(key));
+                wake.wake();
+            }
+            tracing::info!(tunnel = key.0, session = key.1, ?reason, "session down");
+            self.counters.sessions_down += 1;
+        }
+    }
+}
+
+/// One datagram from the control socket; false when the kernel refused.
+fn send_to(socket: &OwnedFd, to: SocketAddr, datagram: &[u8]) -> bool {
+    let (addr, len) = super::udp::sockaddr_from(to);
+    // SAFETY: `datagram` and `addr` are valid for the lengths given.
+    let n = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            datagram.as_ptr().cast(),
+            datagram.len(),
+            libc::MSG_DONTWAIT,
+            std::ptr::addr_of!(addr).cast(),
+            len,
+        )
+    };
+    n >= 0
+}

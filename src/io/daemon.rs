@@ -1,0 +1,239 @@
+//! Assembly of the running LNS: the TUN device and its routes, the
+//! reuseport socket groups, one pinned shard thread per queue and the
+//! control thread; and a handle to stop them gracefully.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::bounded;
+
+use super::control::{Control, ControlCounters, Reloader};
+use super::manage;
+use super::shard::{ControlQueues, Shard};
+use super::tun::Tun;
+use super::udp::{bind_group, local_addr, SocketOptions};
+use super::wake::Wake;
+use crate::dataplane::SessionTable;
+use crate::proto::aaa::Aaa;
+use crate::proto::node::Node;
+
+/// Depth of each queue toward the control thread: a burst beyond it is
+/// shed (peers retransmit) rather than buffered without bound.
+pub const CONTROL_QUEUE: usize = 16_384;
+
+/// How the runtime is laid out.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// UDP addresses to listen on (IPv4 ones first, then IPv6).
+    pub listen: Vec<SocketAddr>,
+    /// Shard threads (and TUN queues).
+    pub shards: u16,
+    /// Pin shard `i` to core `i % cores`.
+    pub pin: bool,
+    /// TUN device name.
+    pub tun_name: String,
+    /// TUN transmit queue length.
+    pub tun_queue_len: u32,
+    /// TUN MTU.
+    pub tun_mtu: u32,
+    /// The gateway address subscribers see (IPCP's local address).
+    pub gateway: Ipv4Addr,
+    /// Subscriber networks routed to the TUN device.
+    pub routes: Vec<(Ipv4Addr, u8)>,
+    /// TCP MSS clamp installed with every session.
+    pub mss_clamp: Option<crate::dataplane::MssClamp>,
+    /// Socket buffer sizes.
+    pub socket_buffer: usize,
+    /// The management socket (none: no management).
+    pub management: Option<std::path::PathBuf>,
+}
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Running {
+    stop: Arc<AtomicBool>,
+    control: Option<JoinHandle<ControlCounters>>,
+    shards: Vec<JoinHandle<()>>,
+    /// The listen addresses as bound (ephemeral ports resolved).
+    pub bound: Vec<SocketAddr>,
+    /// The TUN device's name.
+    pub tun_name: String,
+    control_wake: Wake,
+    reload: Arc<AtomicBool>,
+    manage: Option<JoinHandle<()>>,
+    manage_stop: Arc<AtomicBool>,
+}
+
+impl Running {
+    /// Ask for a graceful stop (StopCCN to every tunnel, then exit).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.control_wake.wake();
+    }
+
+    /// Ask for the users file to be read again.
+    pub fn reload(&self) {
+        self.reload.store(true, Ordering::Relaxed);
+        self.control_wake.wake();
+    }
+
+    /// Whether the control thread has ended (it stops by itself only
+    /// after a stop request).
+    pub fn finished(&self) -> bool {
+        self.control.as_ref().is_none_or(|h| h.is_finished())
+    }
+
+    /// The flag a signal handler sets to stop.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// Wait for every thread to finish; the control thread's counters.
+    pub fn wait(mut self) -> ControlCounters {
+        let counters = self
+            .control
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        for shard in self.shards.drain(..) {
+            let _ = shard.join();
+        }
+        self.manage_stop.store(true, Ordering::Relaxed);
+        if let Some(manage) = self.manage.take() {
+            let _ = manage.join();
+        }
+        counters
+    }
+}
+
+/// Start the daemon with `node` as its control plane.
+pub fn start<A: Aaa + Send + 'static>(
+    settings: &RuntimeSettings,
+    node: Node<A>,
+    reloader: Option<Reloader<A>>,
+) -> io::Result<Running> {
+    let shards = settings.shards.max(1);
+    let mut tun = Tun::open(&settings.tun_name, usize::from(shards), true)?;
+    tun.set_mtu(settings.tun_mtu)?;
+    tun.set_queue_len(settings.tun_queue_len)?;
+    tun.set_up()?;
+    tun.add_ipv4(settings.gateway, 32)?;
+    for (network, prefix) in &settings.routes {
+        tun.add_route_ipv4(*network, *prefix)?;
+    }
+    let tun_name = tun.name().to_string();
+    let queues = tun.take_queues();
+
+    let options = SocketOptions {
+        buffer_bytes: settings.socket_buffer,
+        nonblocking: true,
+    };
+    // One group per listen address: shard sockets first, control last.
+    let mut per_shard: Vec<Vec<std::os::fd::OwnedFd>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut control_sockets = Vec::new();
+    let mut bound = Vec::new();
+    for addr in &settings.listen {
+        let mut group = bind_group(*addr, shards, options)?;
+        let control = group
+            .pop()
+            .ok_or_else(|| io::Error::other("empty socket group"))?;
+        let actual = local_addr(&control)?;
+        bound.push(actual);
+        control_sockets.push((actual, control));
+        for (shard, socket) in per_shard.iter_mut().zip(group) {
+            shard.push(socket);
+        }
+    }
+
+    let (urgent_tx, urgent_rx) = bounded(CONTROL_QUEUE);
+    let (setup_tx, setup_rx) = bounded(CONTROL_QUEUE);
+    let control_wake = Wake::new()?;
+    let queues_to_control = ControlQueues {
+        urgent: urgent_tx,
+        setup: setup_tx,
+        wake: control_wake.clone(),
+    };
+    let mut command_rx = Vec::new();
+    let mut handles = Vec::new();
+    for _ in 0..shards {
+        let (tx, rx) = bounded(CONTROL_QUEUE);
+        command_rx.push(rx);
+        handles.push((tx, Wake::new()?));
+    }
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let mut shard_threads = Vec::new();
+    for ((index, sockets), (tun_queue, commands)) in (0..shards)
+        .zip(per_shard)
+        .zip(queues.into_iter().zip(command_rx))
+    {
+        let shard = Shard {
+            index,
+            sockets,
+            tun: tun_queue,
+            table: SessionTable::new(index),
+            commands,
+            wake: handles[usize::from(index)].1.clone(),
+            control: queues_to_control.clone(),
+            peers: handles.clone(),
+            counters: Default::default(),
+        };
+        let core =
+            (settings.pin && !cores.is_empty()).then(|| cores[usize::from(index) % cores.len()]);
+        let thread = std::thread::Builder::new()
+            .name(format!("lns-shard-{index}"))
+            .spawn(move || {
+                if let Some(core) = core {
+                    core_affinity::set_for_current(core);
+                }
+                shard.run();
+            })?;
+        shard_threads.push(thread);
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reload = Arc::new(AtomicBool::new(false));
+    let manage_stop = Arc::new(AtomicBool::new(false));
+    let (query_tx, query_rx) = bounded(64);
+    let manage = match &settings.management {
+        Some(path) => Some(manage::serve(
+            path,
+            query_tx,
+            control_wake.clone(),
+            Arc::clone(&manage_stop),
+        )?),
+        None => None,
+    };
+    let control = Control {
+        node,
+        sockets: control_sockets,
+        urgent: urgent_rx,
+        setup: setup_rx,
+        wake: control_wake.clone(),
+        shards: handles.clone(),
+        mss_clamp: settings.mss_clamp,
+        stop: Arc::clone(&stop),
+        sessions: Default::default(),
+        queries: query_rx,
+        reload: Arc::clone(&reload),
+        reloader,
+        counters: Default::default(),
+    };
+    let control_thread = std::thread::Builder::new()
+        .name("lns-control".into())
+        .spawn(move || control.run().counters)?;
+    drop(queues_to_control);
+    Ok(Running {
+        stop,
+        control: Some(control_thread),
+        shards: shard_threads,
+        bound,
+        tun_name,
+        control_wake,
+        reload,
+        manage,
+        manage_stop,
+    })
+}

@@ -1,0 +1,312 @@
+//! A shard worker: one thread, pinned to a core, owning its UDP sockets
+//! (one per listen address, each in its reuseport group), its TUN queue
+//! and its replica of the session table.
+//!
+//! Ingress: batch-receive datagrams, let `dataplane::decap` sort them, write
+//! IP packets to TUN, answer LCP echoes, pass control traffic to the control
+//! thread. Egress: read IP packets from TUN into buffers with headroom, let
+//! `dataplane::encap` frame them in place, batch-send. Commands from the
+//! control thread (install/remove sessions, stop) arrive on a channel with
+//! an eventfd to wake the poll.
+//!
+//! This is the portable path (`poll` + `recvmmsg`/`sendmmsg` + TUN
+//! `read`/`write`); the io_uring path drives the same per-packet code.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use super::batch::{RecvBatch, SendBatch};
+use super::tun::{read_packet, write_packet};
+use super::wake::{poll_readable, Wake};
+use crate::dataplane::{
+    decap, encap, DropReason, Egress, Ingress, SessionEntry, SessionKey, SessionTable, MAX_HEADROOM,
+};
+use crate::wire::l2tp::Packet;
+
+/// Datagrams per receive batch, and TUN packets per egress round: enough
+/// to amortise the system call, small enough that one busy socket cannot
+/// starve the other (a per-round budget, as boringtun does).
+pub const BATCH: usize = 64;
+
+/// Largest datagram or IP packet we handle (jumbo frames excluded).
+pub const MAX_PACKET: usize = 2048;
+
+/// What the control thread tells a shard.
+#[derive(Debug)]
+pub enum ShardCommand {
+    /// A session reached the network phase: route its traffic.
+    Install(Box<SessionEntry>),
+    /// A session ended.
+    Remove(SessionKey),
+    /// An IP packet of a sequenced session this shard numbers (another
+    /// shard read it from TUN).
+    Egress(Vec<u8>),
+    /// Finish: the daemon is stopping.
+    Stop,
+}
+
+/// Traffic for the control thread.
+#[derive(Debug)]
+pub struct ToControl {
+    /// The shard that received it (its sockets share the port).
+    pub shard: u16,
+    /// Which listen address it arrived on (index into the listen list).
+    pub socket: usize,
+    /// The sender.
+    pub from: SocketAddr,
+    /// The datagram as received.
+    pub datagram: Vec<u8>,
+}
+
+/// The two queues to the control thread: keepalives, acks and everything
+/// of tunnels already up go first, so a setup storm (new tunnels, new
+/// calls) never starves the existing tunnels' HELLOs.
+#[derive(Debug, Clone)]
+pub struct ControlQueues {
+    /// Traffic of established tunnels.
+    pub urgent: Sender<ToControl>,
+    /// New tunnels (SCCRQ to tunnel 0) and new calls (ICRQ, OCRP...).
+    pub setup: Sender<ToControl>,
+    /// Wakes the control thread.
+    pub wake: Wake,
+}
+
+/// Counters a shard keeps for itself (plain integers, read at scrape time
+/// through the control thread).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardCounters {
+    /// Datagrams handed to the control thread.
+    pub to_control: u64,
+    /// Of those, dropped because the control queue was full.
+    pub control_queue_full: u64,
+    /// TUN writes that failed (queue full).
+    pub tun_write_errors: u64,
+    /// Receive batches and their datagrams.
+    pub recv_batches: u64,
+    /// Datagrams received.
+    pub datagrams_in: u64,
+    /// Datagrams sent.
+    pub datagrams_out: u64,
+}
+
+/// Everything one shard thread owns.
+#[derive(Debug)]
+pub struct Shard {
+    /// Its index (tunnel IDs `id % shards == index` are its own).
+    pub index: u16,
+    /// Its socket of each listen address.
+    pub sockets: Vec<OwnedFd>,
+    /// Its TUN queue.
+    pub tun: OwnedFd,
+    /// Its session table replica.
+    pub table: SessionTable,
+    /// Commands from the control thread.
+    pub commands: Receiver<ShardCommand>,
+    /// Wakes this shard.
+    pub wake: Wake,
+    /// Queues to the control thread.
+    pub control: ControlQueues,
+    /// Every shard's command queue and wake (for `Egress::Forward`).
+    pub peers: Vec<(Sender<ShardCommand>, Wake)>,
+    /// Counters.
+    pub counters: ShardCounters,
+}
+
+impl Shard {
+    /// Run until told to stop.
+    pub fn run(mut self) -> Self {
+        let mut recv = RecvBatch::new(BATCH, MAX_PACKET);
+        let mut sends: Vec<SendBatch> = self.sockets.iter().map(|_| SendBatch::new()).collect();
+        let mut reply = vec![0u8; MAX_PACKET + 16];
+        let mut tun_buf = vec![0u8; MAX_HEADROOM + MAX_PACKET];
+        let mut fds: Vec<i32> = self.sockets.iter().map(|s| s.as_raw_fd()).collect();
+        fds.push(self.tun.as_raw_fd());
+        fds.push(self.wake.fd());
+        let mut ready = Vec::with_capacity(fds.len());
+        loop {
+            if poll_readable(&fds, Duration::from_millis(200), &mut ready).is_err() {
+                continue;
+            }
+            if ready.last() == Some(&true) {
+                self.wake.clear();
+            }
+            if !self.commands(&mut sends, &mut tun_buf) {
+                return self;
+            }
+            for socket in 0..self.sockets.len() {
+                if ready.get(socket) == Some(&true) {
+                    self.ingress(socket, &mut recv, &mut sends, &mut reply);
+                }
+            }
+            if ready.get(self.sockets.len()) == Some(&true) {
+                self.egress(&mut sends, &mut tun_buf);
+            }
+            for (socket, batch) in self.sockets.iter().zip(sends.iter_mut()) {
+                if !batch.is_empty() {
+                    if let Ok(n) = batch.flush(socket.as_raw_fd()) {
+                        self.counters.datagrams_out += n as u64;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Apply queued commands; false when told to stop.
+    fn commands(&mut self, sends: &mut [SendBatch], buf: &mut [u8]) -> bool {
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                ShardCommand::Install(entry) => {
+                    self.table.install(*entry);
+                }
+                ShardCommand::Remove(key) => {
+                    self.table.remove(key);
+                }
+                ShardCommand::Egress(packet) => {
+                    let len = packet.len().min(buf.len() - MAX_HEADROOM);
+                    buf[MAX_HEADROOM..MAX_HEADROOM + len].copy_from_slice(&packet[..len]);
+                    self.frame(sends, buf, len);
+                }
+                ShardCommand::Stop => return false,
+            }
+        }
+        true
+    }
+
+    fn ingress(
+        &mut self,
+        socket: usize,
+        recv: &mut RecvBatch,
+        sends: &mut [SendBatch],
+        reply: &mut [u8],
+    ) {
+        let fd = self.sockets[socket].as_raw_fd();
+        let Ok(n) = recv.recv(fd) else { return };
+        if n == 0 {
+            return;
+        }
+        self.counters.recv_batches += 1;
+        self.counters.datagrams_in += n as u64;
+        for i in 0..n {
+            let Some((datagram, from)) = recv.get_mut(i) else {
+                continue;
+            };
+            let mut unknown = false;
+            match decap(&mut self.table, from, datagram, reply) {
+                Ingress::ToTun { packet } => {
+                    if write_packet(self.tun.as_raw_fd(), packet).is_err() {
+                        self.counters.tun_write_errors += 1;
+                    }
+                }
+                Ingress::Reply { len, to } => sends[socket].push(to, &reply[..len]),
+                Ingress::ToControl { datagram, .. } => {
+                    let datagram = datagram.to_vec();
+                    self.pass_to_control(socket, from, datagram, true);
+                }
+                Ingress::Control { datagram } => {
+                    let urgent = !is_setup_message(datagram);
+                    let datagram = datagram.to_vec();
+                    self.pass_to_control(socket, from, datagram, urgent);
+                }
+                // A session still negotiating PPP is not in the table
+                // yet: its frames are the control thread's, which also
+                // drops those of sessions nobody knows.
+                Ingress::Drop(DropReason::UnknownSession) => unknown = true,
+                Ingress::Drop(_) => {}
+            }
+            if unknown {
+                if let Some((datagram, from)) = recv.get(i) {
+                    let datagram = datagram.to_vec();
+                    self.pass_to_control(socket, from, datagram, true);
+                }
+            }
+        }
+    }
+
+    fn pass_to_control(&mut self, socket: usize, from: SocketAddr, datagram: Vec<u8>, urgent: bool) {
+        let message = ToControl {
+            shard: self.index,
+            socket,
+            from,
+            datagram,
+        };
+        let queue = if urgent {
+            &self.control.urgent
+        } else {
+            &self.control.setup
+        };
+        match queue.try_send(message) {
+            Ok(()) => {
+                self.counters.to_control += 1;
+                self.control.wake.wake();
+            }
+            // A full queue sheds load: the peer retransmits (§5.8).
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.counters.control_queue_full += 1;
+            }
+        }
+    }
+
+    fn egress(&mut self, sends: &mut [SendBatch], buf: &mut [u8]) {
+        for _ in 0..BATCH {
+            let Ok(n) = read_packet(self.tun.as_raw_fd(), &mut buf[MAX_HEADROOM..]) else {
+                return;
+            };
+            if n == 0 {
+                return;
+            }
+            self.frame(sends, buf, n);
+        }
+    }
+
+    /// Frame the IP packet at `buf[MAX_HEADROOM..][..len]` and queue it.
+    fn frame(&mut self, sends: &mut [SendBatch], buf: &mut [u8], len: usize) {
+        match encap(&mut self.table, buf, MAX_HEADROOM, len) {
+            Egress::Send { datagram, to } => {
+                let socket = socket_for(&to, self.sockets.len());
+                sends[socket].push(to, &buf[datagram]);
+            }
+            Egress::Forward { shard } => {
+                if let Some((tx, wake)) = self.peers.get(usize::from(shard)) {
+                    let packet = buf[MAX_HEADROOM..MAX_HEADROOM + len].to_vec();
+                    if tx.try_send(ShardCommand::Egress(packet)).is_ok() {
+                        wake.wake();
+                    }
+                }
+            }
+            Egress::TooBig { .. } | Egress::Drop(_) => {}
+        }
+    }
+}
+
+/// Which of our sockets sends to `to`: the daemon binds IPv4 listen
+/// addresses before IPv6 ones; with one of each, the family decides.
+fn socket_for(to: &SocketAddr, sockets: usize) -> usize {
+    match to {
+        SocketAddr::V6(_) if sockets > 1 => sockets - 1,
+        _ => 0,
+    }
+}
+
+/// New tunnels and new calls wait behind established tunnels' traffic:
+/// a control message to tunnel 0 (SCCRQ), or whose first AVP names ICRQ or
+/// OCRQ (RFC 2661 §4.1: Message Type comes first).
+fn is_setup_message(datagram: &[u8]) -> bool {
+    let Ok(packet) = Packet::new_checked(datagram) else {
+        return false;
+    };
+    if packet.tunnel_id() == 0 {
+        return true;
+    }
+    let body = packet.payload();
+    // AVP header (6) then the 2-byte Message Type value.
+    let Some(value) = body.get(6..8) else {
+        return false;
+    };
+    let vendor_and_type = body.get(2..6) == Some(&[0, 0, 0, 0][..]);
+    let message_type = u16::from_be_bytes([value[0], value[1]]);
+    // ICRQ (10), OCRQ (7).
+    vendor_and_type && matches!(message_type, 7 | 10)
+}
