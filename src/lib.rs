@@ -20,4 +20,6 @@ pub mod dataplane;
 pub mod io;
 pub mod proto;
 pub mod sim;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod wire;

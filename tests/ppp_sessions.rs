@@ -54,7 +54,12 @@ fn lac_node() -> Node<NoAaa> {
 }
 
 fn pair(methods: &[AuthMethod], pool: &str, link: Link) -> (Pair, u16) {
-    let mut net = Net::new(lac_node(), lns_node(methods, pool), link, 3, Instant::now());
+    pair_with(lns_node(methods, pool), link)
+}
+
+/// A LAC and `lns` with one tunnel up between them.
+fn pair_with<A: Aaa>(lns: Node<A>, link: Link) -> (Net<Node<NoAaa>, Node<A>>, u16) {
+    let mut net = Net::new(lac_node(), lns, link, 3, Instant::now());
     let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
     assert!(net.run_until(Duration::from_secs(30), |n| n
         .a_events
@@ -543,13 +548,7 @@ fn a_late_answer_to_a_withdrawn_aaa_request_is_ignored() {
     )
     .unwrap();
     let lns = Node::new(L2tpConfig::new(Role::Lns), config, aaa, vec![pool], 7);
-    let mut net = Net::new(lac_node(), lns, Link::CLEAN, 3, Instant::now());
-    let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
-    net.run_until(Duration::from_secs(30), |n| {
-        n.a_events
-            .iter()
-            .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))
-    });
+    let (mut net, tunnel) = pair_with(lns, Link::CLEAN);
     net.a
         .dial(
             net.now,

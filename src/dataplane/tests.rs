@@ -1091,24 +1091,7 @@ fn random_datagrams_never_panic_and_answers_are_well_formed() {
     let mut table = table();
     let seeds = seeds();
     for _ in 0..50_000 {
-        let mut bytes = if rng.random_bool(0.2) {
-            let len = rng.random_range(0..96);
-            (0..len).map(|_| rng.random::<u8>()).collect()
-        } else {
-            seeds[rng.random_range(0..seeds.len())].clone()
-        };
-        for _ in 0..rng.random_range(0..4) {
-            if bytes.is_empty() {
-                break;
-            }
-            let at = rng.random_range(0..bytes.len());
-            match rng.random_range(0..4) {
-                0 => bytes[at] = rng.random(),
-                1 => bytes.truncate(at),
-                2 => bytes.insert(at, rng.random()),
-                _ => bytes[at] ^= 1 << rng.random_range(0..8),
-            }
-        }
+        let mut bytes = crate::testkit::mutated_input(&mut rng, &seeds, 0.2, 96);
         let original = bytes.clone();
         let mut reply = vec![0u8; rng.random_range(0..128)];
         match decap_vec(&mut table, &mut bytes, &mut reply) {

@@ -47,17 +47,9 @@ impl RecvBatch {
         let mut headers: Vec<libc::mmsghdr> = iovecs
             .iter_mut()
             .zip(self.addrs.iter_mut())
-            .map(|(iov, addr)| libc::mmsghdr {
-                msg_hdr: libc::msghdr {
-                    msg_name: std::ptr::from_mut(addr).cast(),
-                    msg_namelen: socklen(std::mem::size_of::<libc::sockaddr_storage>()),
-                    msg_iov: std::ptr::from_mut(iov),
-                    msg_iovlen: 1,
-                    msg_control: std::ptr::null_mut(),
-                    msg_controllen: 0,
-                    msg_flags: 0,
-                },
-                msg_len: 0,
+            .map(|(iov, addr)| {
+                let len = socklen(std::mem::size_of::<libc::sockaddr_storage>());
+                message(addr, len, iov)
             })
             .collect();
         let count = u32::try_from(capacity).unwrap_or(u32::MAX);
@@ -167,18 +159,7 @@ impl SendBatch {
             let mut headers: Vec<libc::mmsghdr> = self.entries[sent..]
                 .iter_mut()
                 .zip(iovecs.iter_mut())
-                .map(|((_, _, addr, addr_len), iov)| libc::mmsghdr {
-                    msg_hdr: libc::msghdr {
-                        msg_name: std::ptr::from_mut(addr).cast(),
-                        msg_namelen: *addr_len,
-                        msg_iov: std::ptr::from_mut(iov),
-                        msg_iovlen: 1,
-                        msg_control: std::ptr::null_mut(),
-                        msg_controllen: 0,
-                        msg_flags: 0,
-                    },
-                    msg_len: 0,
-                })
+                .map(|((_, _, addr, addr_len), iov)| message(addr, *addr_len, iov))
                 .collect();
             let count = u32::try_from(headers.len()).unwrap_or(u32::MAX);
             // SAFETY: headers point into `self.data` and `self.entries`,
@@ -207,6 +188,27 @@ impl SendBatch {
     fn clear(&mut self) {
         self.data.clear();
         self.entries.clear();
+    }
+}
+
+/// One datagram's header for `recvmmsg`/`sendmmsg`: its address and its
+/// single buffer.
+fn message(
+    addr: &mut libc::sockaddr_storage,
+    addr_len: libc::socklen_t,
+    iov: &mut libc::iovec,
+) -> libc::mmsghdr {
+    libc::mmsghdr {
+        msg_hdr: libc::msghdr {
+            msg_name: std::ptr::from_mut(addr).cast(),
+            msg_namelen: addr_len,
+            msg_iov: std::ptr::from_mut(iov),
+            msg_iovlen: 1,
+            msg_control: std::ptr::null_mut(),
+            msg_controllen: 0,
+            msg_flags: 0,
+        },
+        msg_len: 0,
     }
 }
 

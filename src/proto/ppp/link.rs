@@ -971,6 +971,19 @@ mod tests {
         packets
     }
 
+    /// alice's PAP Authenticate-Request.
+    fn alice_pap_request() -> Vec<u8> {
+        let mut request = Vec::new();
+        crate::wire::ppp::pap::Pap::Request {
+            identifier: 5,
+            peer_id: b"alice",
+            password: b"secret",
+        }
+        .emit(&mut request)
+        .unwrap();
+        request
+    }
+
     /// A server link demanding `methods` whose LCP is Opened with a peer
     /// that asked for `peer_mru`.
     fn opened_server(now: Instant, peer_mru: u16, methods: &[AuthMethod]) -> Link {
@@ -1030,15 +1043,7 @@ mod tests {
         let now = Instant::now();
         let assigned = Ipv4Addr::new(100, 64, 0, 1);
         let mut link = opened_server(now, 1500, &[AuthMethod::Pap]);
-        let mut request = Vec::new();
-        crate::wire::ppp::pap::Pap::Request {
-            identifier: 5,
-            peer_id: b"alice",
-            password: b"secret",
-        }
-        .emit(&mut request)
-        .unwrap();
-        link.receive(now, protocol::PAP, &request);
+        link.receive(now, protocol::PAP, &alice_pap_request());
         let accept = AuthOutcome::Accept {
             attributes: Default::default(),
         };
@@ -1088,15 +1093,7 @@ mod tests {
         let now = Instant::now();
         let mut link = opened_server(now, 1500, &[AuthMethod::Pap]);
         assert_eq!(link.phase(), Phase::Authenticate);
-        let mut request = Vec::new();
-        crate::wire::ppp::pap::Pap::Request {
-            identifier: 5,
-            peer_id: b"alice",
-            password: b"secret",
-        }
-        .emit(&mut request)
-        .unwrap();
-        link.receive(now, protocol::PAP, &request);
+        link.receive(now, protocol::PAP, &alice_pap_request());
         assert!(matches!(
             link.poll_event(),
             Some(LinkEvent::Authenticate(_))

@@ -197,24 +197,7 @@ mod totality {
         let mut rng = StdRng::seed_from_u64(0x1661_1662);
         let seeds: Vec<Vec<u8>> = SEEDS.iter().map(|s| hex(s)).collect();
         for _ in 0..20_000 {
-            let mut bytes = if rng.random_bool(0.3) {
-                let len = rng.random_range(0..64);
-                (0..len).map(|_| rng.random::<u8>()).collect()
-            } else {
-                seeds[rng.random_range(0..seeds.len())].clone()
-            };
-            for _ in 0..rng.random_range(0..4) {
-                if bytes.is_empty() {
-                    break;
-                }
-                let at = rng.random_range(0..bytes.len());
-                match rng.random_range(0..4) {
-                    0 => bytes[at] = rng.random(),
-                    1 => bytes.truncate(at),
-                    2 => bytes.insert(at, rng.random()),
-                    _ => bytes[at] ^= 1 << rng.random_range(0..8),
-                }
-            }
+            let bytes = crate::testkit::mutated_input(&mut rng, &seeds, 0.3, 64);
             exercise(&bytes);
             exercise_packet(&bytes);
         }
