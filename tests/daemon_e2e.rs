@@ -16,6 +16,7 @@ use lns::proto::aaa::{users, LocalAaa, Pool};
 use lns::proto::l2tp::{CallInfo, Event, L2tpConfig, Role, TunnelDownReason};
 use lns::proto::node::{NoAaa, Node, NodeEvent, SessionKey, Subscriber};
 use lns::proto::ppp::link::LinkConfig;
+use lns::wire::l2tp::Packet;
 use lns::wire::ppp::frame::protocol;
 use lns::wire::ppp::lcp::AuthMethod;
 
@@ -66,6 +67,8 @@ struct Lac {
     node: Node<NoAaa>,
     socket: UdpSocket,
     events: Vec<NodeEvent>,
+    /// Ns of every sequenced data message received, per (tunnel, session).
+    data_ns: std::collections::HashMap<(u16, u16), Vec<u16>>,
 }
 
 impl Lac {
@@ -85,6 +88,7 @@ impl Lac {
             node,
             socket,
             events: Vec::new(),
+            data_ns: Default::default(),
         }
     }
 
@@ -104,6 +108,12 @@ impl Lac {
                 return true;
             }
             if let Ok((n, from)) = self.socket.recv_from(&mut buf) {
+                if let Ok(packet) = Packet::new_checked(&buf[..n]) {
+                    if let (false, Some(ns)) = (packet.is_control(), packet.ns()) {
+                        let key = (packet.tunnel_id(), packet.session_id());
+                        self.data_ns.entry(key).or_default().push(ns);
+                    }
+                }
                 self.node.handle_datagram(now, from, &buf[..n]);
             }
             if self.node.poll_timeout().is_some_and(|at| at <= now) {
@@ -164,8 +174,13 @@ fn sessions_come_up_and_ip_crosses_the_tun_both_ways() {
                 password: b"secret".to_vec(),
                 proxy: n % 2 == 1,
             };
+            // Every third call asks for sequenced data messages (§5.4).
+            let call = CallInfo {
+                sequencing_required: n % 3 == 0,
+                ..CallInfo::default()
+            };
             lac.node
-                .dial(Instant::now(), tunnel, CallInfo::default(), subscriber)
+                .dial(Instant::now(), tunnel, call, subscriber)
                 .unwrap();
         }
         assert!(
@@ -252,6 +267,18 @@ fn sessions_come_up_and_ip_crosses_the_tun_both_ways() {
             stats.contains(&format!("sessions_online {}", SESSIONS - 1)),
             "{stats}"
         );
+
+        // Sequenced sessions: the LNS numbered every data message it sent —
+        // PPP negotiation from the control thread, then data and the kill's
+        // LCP Terminate from the owner shard — 0, 1, 2, ... without a gap
+        // or a repeat; the others carry no Ns.
+        let sequenced = SESSIONS.div_ceil(3);
+        assert_eq!(lac.data_ns.len(), sequenced, "{:?}", lac.data_ns);
+        for (key, ns) in &lac.data_ns {
+            let expected: Vec<u16> = (0..ns.len() as u16).collect();
+            assert_eq!(ns, &expected, "session {key:?}");
+            assert!(ns.len() >= 4, "negotiation and data: {ns:?}");
+        }
 
         // Graceful stop: StopCCN reaches the LAC, the daemon exits.
         running.stop();

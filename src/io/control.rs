@@ -44,6 +44,8 @@ pub struct SessionInfo {
     pub ipv4: Option<std::net::Ipv4Addr>,
     /// When it came up.
     pub since: Instant,
+    /// The shard that numbers its data messages, when it is sequenced.
+    pub sequenced_by: Option<u16>,
 }
 
 /// What the control thread's owner can observe.
@@ -308,7 +310,27 @@ impl<A: Aaa> Control<A> {
 
     /// Send what the node queued and act on its events.
     fn flush(&mut self) {
-        while let Some(transmit) = self.node.poll_transmit() {
+        while let Some((key, transmit)) = self.node.poll_transmit_keyed() {
+            // RFC 2661 §5.4: every data message of a sequenced session is
+            // numbered, ours included; once the session is in the data
+            // plane its owner shard holds the counter.
+            let owner = key.and_then(|k| Some((k, self.sessions.get(&k)?.sequenced_by?)));
+            if let Some((key, shard)) = owner {
+                if let Some((tx, wake)) = self.shards.get(usize::from(shard)) {
+                    let command = ShardCommand::Numbered {
+                        key,
+                        to: transmit.remote,
+                        datagram: transmit.payload,
+                    };
+                    if tx.try_send(command).is_ok() {
+                        wake.wake();
+                        self.counters.sent += 1;
+                    } else {
+                        self.counters.send_errors += 1;
+                    }
+                    continue;
+                }
+            }
             let socket = self
                 .sockets
                 .iter()
@@ -327,6 +349,7 @@ impl<A: Aaa> Control<A> {
             match event {
                 NodeEvent::SessionUp { key, up } => self.install(key, &up),
                 NodeEvent::SessionDown { key, reason } => self.remove(key, reason),
+                NodeEvent::Data { key, packet, .. } => self.late_data(key, packet),
                 NodeEvent::L2tp(Event::TunnelUp { tunnel, .. }) => {
                     tracing::info!(tunnel, "tunnel up");
                 }
@@ -375,9 +398,32 @@ impl<A: Aaa> Control<A> {
                 user,
                 ipv4: up.ipv4,
                 since: Instant::now(),
+                sequenced_by: entry.sequencing.map(|s| s.owner),
             },
         );
         self.counters.sessions_up += 1;
+    }
+
+    /// An IP packet the subscriber sent right after PPP came up, before its
+    /// shard had the session: hand it to that shard's TUN queue, provided
+    /// it comes from the subscriber's own address.
+    fn late_data(&mut self, key: SessionKey, packet: Vec<u8>) {
+        let Some(info) = self.sessions.get(&key) else {
+            return;
+        };
+        let source_ok = match (packet.first().map(|b| b >> 4), info.ipv4) {
+            (Some(4), Some(ip)) => packet.get(12..16) == Some(&ip.octets()[..]),
+            _ => false,
+        };
+        if !source_ok {
+            return;
+        }
+        let shards = self.shards.len().max(1);
+        if let Some((tx, wake)) = self.shards.get(usize::from(key.0) % shards) {
+            if tx.try_send(ShardCommand::ToTun(packet)).is_ok() {
+                wake.wake();
+            }
+        }
     }
 
     fn remove(&mut self, key: SessionKey, reason: Option<DownReason>) {

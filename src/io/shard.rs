@@ -22,7 +22,8 @@ use super::batch::{RecvBatch, SendBatch};
 use super::tun::{read_packet, write_packet};
 use super::wake::{poll_readable, Wake};
 use crate::dataplane::{
-    decap, encap, DropReason, Egress, Ingress, SessionEntry, SessionKey, SessionTable, MAX_HEADROOM,
+    decap, encap, stamp_ns, DropReason, Egress, Ingress, SessionEntry, SessionKey, SessionTable,
+    Stamp, MAX_HEADROOM,
 };
 use crate::wire::l2tp::Packet;
 
@@ -44,6 +45,19 @@ pub enum ShardCommand {
     /// An IP packet of a sequenced session this shard numbers (another
     /// shard read it from TUN).
     Egress(Vec<u8>),
+    /// A data message the control thread framed for a sequenced session
+    /// this shard numbers: stamp its Ns and send it.
+    Numbered {
+        /// The session.
+        key: SessionKey,
+        /// The LAC.
+        to: SocketAddr,
+        /// The datagram.
+        datagram: Vec<u8>,
+    },
+    /// A subscriber's IP packet that reached the control thread because it
+    /// overtook its session's install: write it to TUN.
+    ToTun(Vec<u8>),
     /// Finish: the daemon is stopping.
     Stop,
 }
@@ -168,6 +182,22 @@ impl Shard {
                     let len = packet.len().min(buf.len() - MAX_HEADROOM);
                     buf[MAX_HEADROOM..MAX_HEADROOM + len].copy_from_slice(&packet[..len]);
                     self.frame(sends, buf, len);
+                }
+                ShardCommand::Numbered {
+                    key,
+                    to,
+                    mut datagram,
+                } => match stamp_ns(&mut self.table, key, &mut datagram) {
+                    Stamp::Stamped { .. } | Stamp::Unchanged => {
+                        let socket = socket_for(&to, self.sockets.len());
+                        sends[socket].push(to, &datagram);
+                    }
+                    Stamp::Forward { .. } | Stamp::Drop(_) => {}
+                },
+                ShardCommand::ToTun(packet) => {
+                    if write_packet(self.tun.as_raw_fd(), &packet).is_err() {
+                        self.counters.tun_write_errors += 1;
+                    }
                 }
                 ShardCommand::Stop => return false,
             }

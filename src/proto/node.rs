@@ -121,7 +121,8 @@ pub struct Node<A: Aaa> {
     tickets: FxHashMap<u64, SessionKey>,
     next_ticket: u64,
     timers: BinaryHeap<Reverse<(Instant, SessionKey)>>,
-    transmits: VecDeque<Transmit>,
+    /// Data messages we framed, with the session they belong to.
+    transmits: VecDeque<(SessionKey, Transmit)>,
     events: VecDeque<NodeEvent>,
 }
 
@@ -306,10 +307,11 @@ impl<A: Aaa> Node<A> {
             return false;
         };
         let datagram = data_datagram(ctx, proto, packet);
-        self.transmits.push_back(Transmit {
+        let transmit = Transmit {
             remote: ctx.remote,
             payload: datagram,
-        });
+        };
+        self.transmits.push_back((key, transmit));
         true
     }
 
@@ -343,9 +345,17 @@ impl<A: Aaa> Node<A> {
 
     /// Next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits
-            .pop_front()
-            .or_else(|| self.endpoint.poll_transmit())
+        self.poll_transmit_keyed().map(|(_, transmit)| transmit)
+    }
+
+    /// Next datagram to send, with the session of a data message (a PPP
+    /// frame): the daemon numbers a sequenced session's frames on the shard
+    /// that owns its Ns once the session is in the data plane.
+    pub fn poll_transmit_keyed(&mut self) -> Option<(Option<SessionKey>, Transmit)> {
+        match self.transmits.pop_front() {
+            Some((key, transmit)) => Some((Some(key), transmit)),
+            None => self.endpoint.poll_transmit().map(|t| (None, t)),
+        }
     }
 
     /// Next event.
@@ -602,10 +612,11 @@ impl<A: Aaa> Node<A> {
                     offset,
                 } => {
                     let datagram = frame_in_place(ctx, protocol, packet, offset);
-                    self.transmits.push_back(Transmit {
+                    let transmit = Transmit {
                         remote: ctx.remote,
                         payload: datagram,
-                    });
+                    };
+                    self.transmits.push_back((key, transmit));
                 }
                 LinkEvent::Authenticate(request) => {
                     let ticket = self.next_ticket;
