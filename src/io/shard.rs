@@ -225,7 +225,13 @@ impl Shard {
         }
     }
 
-    fn pass_to_control(&mut self, socket: usize, from: SocketAddr, datagram: Vec<u8>, urgent: bool) {
+    fn pass_to_control(
+        &mut self,
+        socket: usize,
+        from: SocketAddr,
+        datagram: Vec<u8>,
+        urgent: bool,
+    ) {
         let message = ToControl {
             shard: self.index,
             socket,
