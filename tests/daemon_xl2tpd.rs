@@ -15,6 +15,7 @@
 //! that it skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -331,8 +332,10 @@ fn daemon_serves_xl2tpd_lac_across_namespaces() {
     // xl2tpd disconnects its LAC (`d NAME` on its control pipe: StopCCN);
     // the daemon acks, the tunnel goes (after the hold), and the daemon
     // keeps answering.
+    // Non-blocking: fails at once instead of hanging if xl2tpd is gone.
     std::fs::OpenOptions::new()
         .write(true)
+        .custom_flags(libc::O_NONBLOCK)
         .open(dir.join("l2tp-control"))
         .and_then(|mut pipe| std::io::Write::write_all(&mut pipe, b"d interop\n"))
         .unwrap();
