@@ -12,42 +12,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lns::proto::l2tp::{Endpoint, Event, L2tpConfig, Role, SessionDownReason, TunnelState};
 use lns::wire::l2tp::avps::stopccn_result;
 use lns::wire::l2tp::{MessageType, ResultCode};
 
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-            .map(|dir| dir.join(program))
-            .find(|path| path.is_file())
-    })
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
+use support::tools::{is_root, tshark_flagged, tshark_lines, which, Capture, Killed};
 
 /// Pumps datagrams between the socket and the endpoint until `done`.
 struct Shell {
@@ -128,23 +102,12 @@ fn xl2tpd_lac_brings_up_tunnel_and_call() {
     write(&dir.join("l2tp-secrets"), "* * interop-secret\n");
     write(&dir.join("options.l2tp"), "noauth\nnodefaultroute\n");
 
-    let capture = dir.join("interop.pcap");
-    let tshark = which("tshark").map(|tshark| {
-        let child = Command::new(tshark)
-            .args(["-q", "-i", "lo", "-f", &format!("udp port {port}"), "-w"])
-            .arg(&capture)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // tshark writes the file header once it is capturing.
-        let ready = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < ready && std::fs::metadata(&capture).map_or(true, |m| m.len() == 0) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        Killed(child)
-    });
+    let tshark = Capture::start(
+        &[],
+        "lo",
+        &format!("udp port {port}"),
+        &dir.join("interop.pcap"),
+    );
 
     let log = std::fs::File::create(dir.join("xl2tpd.log")).unwrap();
     let lac = Killed(
@@ -234,34 +197,15 @@ fn xl2tpd_lac_brings_up_tunnel_and_call() {
     assert_eq!(stats.fsm_errors, 0);
     drop(lac);
 
-    if let Some(mut capture_process) = tshark {
-        // SIGINT lets tshark flush what it captured; SIGKILL would not.
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = Command::new("kill")
-            .arg("-INT")
-            .arg(capture_process.0.id().to_string())
-            .status();
-        let _ = capture_process.0.wait();
-        let out = Command::new(which("tshark").unwrap())
-            .args(["-r"])
-            .arg(&capture)
-            .args([
-                "-d",
-                &format!("udp.port=={port},l2tp"),
-                "-Y",
-                "_ws.malformed || _ws.expert.severity >= warning",
-            ])
-            .output()
-            .unwrap();
-        let flagged = String::from_utf8_lossy(&out.stdout);
-        assert!(flagged.trim().is_empty(), "tshark flagged:\n{flagged}");
-        let all = Command::new(which("tshark").unwrap())
-            .args(["-r"])
-            .arg(&capture)
-            .args(["-d", &format!("udp.port=={port},l2tp"), "-Y", "l2tp"])
-            .output()
-            .unwrap();
-        let packets = String::from_utf8_lossy(&all.stdout).lines().count();
+    if let Some(capture) = tshark {
+        let pcap = capture.finish();
+        let flagged = tshark_flagged(&pcap, port);
+        assert!(
+            flagged.is_empty(),
+            "tshark flagged:\n{}",
+            flagged.join("\n")
+        );
+        let packets = tshark_lines(&pcap, port, "l2tp").len();
         assert!(packets >= 8, "capture holds only {packets} L2TP packets");
     } else {
         eprintln!("\n*** tshark not installed: capture dissection check skipped ***\n");

@@ -21,7 +21,7 @@ use crate::proto::l2tp::Event;
 use crate::proto::node::{Node, NodeEvent, SessionKey};
 use crate::proto::ppp::link::{DownReason, LinkUp};
 use crate::wire::l2tp::avps::stopccn_result;
-use crate::wire::l2tp::ResultCode;
+use crate::wire::l2tp::{MessageType, ResultCode};
 
 /// Datagrams taken from a queue per round before looking at the other:
 /// the urgent queue gets a larger share.
@@ -238,6 +238,30 @@ impl<A: Aaa> Control<A> {
                 for (name, value) in lines {
                     let _ = writeln!(out, "{name} {value}");
                 }
+                let s = l2tp.stats();
+                let lines = [
+                    ("l2tp_tunnels_established_total", s.tunnels_established),
+                    ("l2tp_tunnels_closed_total", s.tunnels_closed),
+                    ("l2tp_calls_established_total", s.sessions_established),
+                    ("l2tp_calls_closed_total", s.sessions_closed),
+                    ("l2tp_malformed_messages", s.malformed_messages),
+                    ("l2tp_fsm_errors", s.fsm_errors),
+                    ("l2tp_auth_failures", s.auth_failures),
+                ];
+                for (name, value) in lines {
+                    let _ = writeln!(out, "{name} {value}");
+                }
+                for (name, message_type) in [
+                    ("sccrq", MessageType::Sccrq),
+                    ("scccn", MessageType::Scccn),
+                    ("stopccn", MessageType::StopCcn),
+                    ("hello", MessageType::Hello),
+                    ("icrq", MessageType::Icrq),
+                    ("iccn", MessageType::Iccn),
+                    ("cdn", MessageType::Cdn),
+                ] {
+                    let _ = writeln!(out, "l2tp_received_{name} {}", s.received(message_type));
+                }
                 for pool in self.node.pools() {
                     let _ = writeln!(
                         out,
@@ -355,6 +379,18 @@ impl<A: Aaa> Control<A> {
                 }
                 NodeEvent::L2tp(Event::TunnelDown { tunnel, reason }) => {
                     tracing::info!(tunnel, ?reason, "tunnel down");
+                }
+                NodeEvent::L2tp(Event::SessionUp {
+                    tunnel, session, ..
+                }) => {
+                    tracing::info!(tunnel, session, "call connected");
+                }
+                NodeEvent::L2tp(Event::SessionDown {
+                    tunnel,
+                    session,
+                    reason,
+                }) => {
+                    tracing::info!(tunnel, session, ?reason, "call cleared");
                 }
                 _ => {}
             }

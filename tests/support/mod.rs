@@ -36,3 +36,5 @@ pub fn decode(datagram: &[u8], secret: Option<&[u8]>) -> (HeaderRepr, Option<Con
         (header, Some(ControlMessage::parse(body, secret).unwrap()))
     }
 }
+
+pub mod tools;
