@@ -241,7 +241,7 @@ fn sessions_come_up_and_ip_crosses_the_tun_both_ways() {
         // gateway address; it arrives from the subscriber's address.
         let server = UdpSocket::bind((GATEWAY, 5000)).unwrap();
         server
-            .set_read_timeout(Some(Duration::from_secs(2)))
+            .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         for (key, ip) in &ups {
             let packet = udp_packet(*ip, GATEWAY, 7, 5000, b"hello upstream");
