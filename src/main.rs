@@ -353,6 +353,7 @@ fn run(args: &[String]) -> ExitCode {
         listen = ?running.bound,
         shards = settings.shards,
         tun = %running.tun_name,
+        io = %running.io_path,
         management = ?settings.management,
         "lns running"
     );

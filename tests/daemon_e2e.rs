@@ -9,9 +9,11 @@
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use lns::config::IoMode;
 use lns::io::daemon::{self, RuntimeSettings};
 use lns::io::manage;
 use lns::io::netns::{in_private_netns, ipv4_checksum, link_up};
+use lns::io::uring::{self, IoPath};
 use lns::proto::aaa::{users, LocalAaa, Pool};
 use lns::proto::l2tp::{CallInfo, Event, L2tpConfig, Role, TunnelDownReason};
 use lns::proto::node::{NoAaa, Node, NodeEvent, SessionKey, Subscriber};
@@ -42,7 +44,7 @@ fn lns_node(shards: u16) -> Node<LocalAaa> {
     Node::new(l2tp, link, aaa, vec![pool], 11)
 }
 
-fn settings(shards: u16) -> RuntimeSettings {
+fn settings(shards: u16, io: IoMode) -> RuntimeSettings {
     RuntimeSettings {
         listen: vec!["127.0.0.1:0".parse().unwrap()],
         shards,
@@ -57,12 +59,14 @@ fn settings(shards: u16) -> RuntimeSettings {
             ipv6: 1396,
         }),
         socket_buffer: 1 << 20,
-        management: Some(manage_path()),
+        management: Some(manage_path(io)),
+        io,
     }
 }
 
-fn manage_path() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("lns-e2e-{}/lns.sock", std::process::id()))
+/// One socket per test: the two paths' tests run side by side.
+fn manage_path(io: IoMode) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("lns-e2e-{}-{io:?}/lns.sock", std::process::id()))
 }
 
 /// The library's LAC on a real socket, driven in real time.
@@ -192,17 +196,41 @@ fn check_capture(pcap: &std::path::Path, port: u16) {
 }
 
 #[test]
-fn sessions_come_up_and_ip_crosses_the_tun_both_ways() {
-    let ran = in_private_netns(|| {
+fn sessions_come_up_and_ip_crosses_the_tun_both_ways_on_the_fallback() {
+    end_to_end(
+        IoMode::Fallback,
+        "sessions_come_up_and_ip_crosses_the_tun_both_ways_on_the_fallback",
+    );
+}
+
+#[test]
+fn sessions_come_up_and_ip_crosses_the_tun_both_ways_on_io_uring() {
+    let name = "sessions_come_up_and_ip_crosses_the_tun_both_ways_on_io_uring";
+    if let Err(reason) = uring::probe(IoMode::IoUring) {
+        eprintln!("SKIPPED {name}: io_uring is unavailable here: {reason}");
+        return;
+    }
+    end_to_end(IoMode::IoUring, name);
+}
+
+/// The whole scenario with the shards on `io`.
+fn end_to_end(io: IoMode, name: &str) {
+    // The shards log which path they run (`--nocapture` shows it).
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let ran = in_private_netns(move || {
         link_up("lo").unwrap();
-        let running = daemon::start(&settings(2), lns_node(2), None).unwrap();
+        let running = daemon::start(&settings(2, io), lns_node(2), None).unwrap();
+        match io {
+            IoMode::Fallback => assert!(matches!(running.io_path, IoPath::Fallback(_))),
+            _ => assert_eq!(running.io_path, IoPath::IoUring),
+        }
         let lns_addr: SocketAddr = running.bound[0];
         // Everything between the LAC and the daemon, for tshark.
         let capture = Capture::start(
             &[],
             "lo",
             &format!("udp port {}", lns_addr.port()),
-            &std::env::temp_dir().join(format!("lns-e2e-{}.pcap", std::process::id())),
+            &std::env::temp_dir().join(format!("lns-e2e-{}-{io:?}.pcap", std::process::id())),
         );
 
         let mut lac = Lac::new();
@@ -291,16 +319,16 @@ fn sessions_come_up_and_ip_crosses_the_tun_both_ways() {
 
         // Management: the sessions are listed; killing one clears it at
         // the LAC (LCP Terminate, then CDN) and the others stay.
-        let listing = manage::request(&manage_path(), "show sessions").unwrap();
+        let listing = manage::request(&manage_path(io), "show sessions").unwrap();
         for (_, ip) in &ups {
             assert!(listing.contains(&ip.to_string()), "{listing}");
         }
-        let tunnels = manage::request(&manage_path(), "show tunnels").unwrap();
+        let tunnels = manage::request(&manage_path(io), "show tunnels").unwrap();
         assert_eq!(tunnels.lines().count(), 2, "{tunnels}");
         let lns_session = listing.lines().nth(1).unwrap();
         let fields: Vec<&str> = lns_session.split_whitespace().collect();
         let answer = manage::request(
-            &manage_path(),
+            &manage_path(io),
             &format!("kill session {} {}", fields[0], fields[1]),
         )
         .unwrap();
@@ -309,7 +337,7 @@ fn sessions_come_up_and_ip_crosses_the_tun_both_ways() {
             .events
             .iter()
             .any(|e| matches!(e, NodeEvent::SessionDown { .. }))));
-        let stats = manage::request(&manage_path(), "show stats").unwrap();
+        let stats = manage::request(&manage_path(io), "show stats").unwrap();
         assert!(
             stats.contains(&format!("sessions_online {}", SESSIONS - 1)),
             "{stats}"
@@ -351,9 +379,6 @@ fn sessions_come_up_and_ip_crosses_the_tun_both_ways() {
         }
     });
     if !ran {
-        eprintln!(
-            "SKIPPED sessions_come_up_and_ip_crosses_the_tun_both_ways: \
-             needs root with network namespaces and /dev/net/tun"
-        );
+        eprintln!("SKIPPED {name}: needs root with network namespaces and /dev/net/tun");
     }
 }

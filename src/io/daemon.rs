@@ -15,7 +15,9 @@ use super::manage;
 use super::shard::{ControlQueues, Shard};
 use super::tun::Tun;
 use super::udp::{bind_group, local_addr, SocketOptions};
+use super::uring::{self, IoPath, UringShard};
 use super::wake::Wake;
+use crate::config::IoMode;
 use crate::dataplane::SessionTable;
 use crate::proto::aaa::Aaa;
 use crate::proto::node::Node;
@@ -49,6 +51,9 @@ pub struct RuntimeSettings {
     pub socket_buffer: usize,
     /// The management socket (none: no management).
     pub management: Option<std::path::PathBuf>,
+    /// The shards' I/O path: io_uring where the probe allows (`Auto`),
+    /// always (`IoUring`: no start without it) or never (`Fallback`).
+    pub io: IoMode,
 }
 
 /// A running daemon.
@@ -61,6 +66,9 @@ pub struct Running {
     pub bound: Vec<SocketAddr>,
     /// The TUN device's name.
     pub tun_name: String,
+    /// The I/O path the shards were started on (a shard whose own ring
+    /// cannot be set up logs it and runs the fallback).
+    pub io_path: IoPath,
     control_wake: Wake,
     reload: Arc<AtomicBool>,
     manage: Option<JoinHandle<()>>,
@@ -116,6 +124,7 @@ pub fn start<A: Aaa + Send + 'static>(
     reloader: Option<Reloader<A>>,
 ) -> io::Result<Running> {
     let shards = settings.shards.max(1);
+    let io_path = uring::choose(settings.io)?;
     let mut tun = Tun::open(&settings.tun_name, usize::from(shards), true)?;
     tun.set_mtu(settings.tun_mtu)?;
     tun.set_queue_len(settings.tun_queue_len)?;
@@ -182,13 +191,14 @@ pub fn start<A: Aaa + Send + 'static>(
         };
         let core =
             (settings.pin && !cores.is_empty()).then(|| cores[usize::from(index) % cores.len()]);
+        let path = io_path.clone();
         let thread = std::thread::Builder::new()
             .name(format!("lns-shard-{index}"))
             .spawn(move || {
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
-                shard.run();
+                run_shard(shard, &path);
             })?;
         shard_threads.push(thread);
     }
@@ -231,9 +241,32 @@ pub fn start<A: Aaa + Send + 'static>(
         shards: shard_threads,
         bound,
         tun_name,
+        io_path,
         control_wake,
         reload,
         manage,
         manage_stop,
     })
+}
+
+/// Run `shard` on `path`, logging which and why.
+fn run_shard(shard: Shard, path: &IoPath) {
+    let index = shard.index;
+    match path {
+        IoPath::IoUring => match UringShard::new(shard) {
+            Ok(ring) => {
+                tracing::info!(shard = index, "shard I/O: io_uring");
+                ring.run();
+            }
+            Err(failed) => {
+                let (shard, e) = *failed;
+                tracing::warn!(shard = index, "shard I/O: fallback (ring setup: {e})");
+                shard.run();
+            }
+        },
+        IoPath::Fallback(reason) => {
+            tracing::info!(shard = index, "shard I/O: fallback ({reason})");
+            shard.run();
+        }
+    }
 }

@@ -51,6 +51,7 @@ pub fn prepare(
         mss_clamp: config.mss_clamp(false).map(Into::into),
         socket_buffer: 8 << 20,
         management: Some(config.management.socket.clone()),
+        io: config.runtime.io,
     };
     let users_config = config.clone();
     let reloader: Reloader<LocalAaa> = Box::new(move |aaa: &mut LocalAaa| {

@@ -13,4 +13,5 @@ pub mod shard;
 pub mod signals;
 pub mod tun;
 pub mod udp;
+pub mod uring;
 pub mod wake;

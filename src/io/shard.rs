@@ -9,11 +9,12 @@
 //! control thread (install/remove sessions, stop) arrive on a channel with
 //! an eventfd to wake the poll.
 //!
-//! This is the portable path (`poll` + `recvmmsg`/`sendmmsg` + TUN
-//! `read`/`write`); the io_uring path drives the same per-packet code.
+//! `Shard::run` is the portable path (`poll` + `recvmmsg`/`sendmmsg` + TUN
+//! `read`/`write`); the io_uring path (`super::uring`) drives the same
+//! per-packet code (`datagram`, `frame`, `commands`) through [`Output`].
 
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -129,8 +130,37 @@ pub struct Shard {
     pub counters: ShardCounters,
 }
 
+/// Where the per-packet code puts what it produces: datagrams to send and
+/// IP packets for TUN. The two loops differ only in how they hand these to
+/// the kernel (a `sendmmsg` batch and `write`, or ring submissions).
+pub trait Output {
+    /// Queue `datagram` to `to` on our socket of listen address `socket`.
+    fn send(&mut self, socket: usize, to: SocketAddr, datagram: &[u8]);
+    /// Write `packet` to TUN; false when it could not be queued.
+    fn to_tun(&mut self, packet: &[u8]) -> bool;
+}
+
+/// The portable loop's output: one `sendmmsg` batch per socket, TUN
+/// written at once.
+struct PollOutput<'a> {
+    sends: &'a mut [SendBatch],
+    tun: RawFd,
+}
+
+impl Output for PollOutput<'_> {
+    fn send(&mut self, socket: usize, to: SocketAddr, datagram: &[u8]) {
+        if let Some(batch) = self.sends.get_mut(socket) {
+            batch.push(to, datagram);
+        }
+    }
+
+    fn to_tun(&mut self, packet: &[u8]) -> bool {
+        write_packet(self.tun, packet).is_ok()
+    }
+}
+
 impl Shard {
-    /// Run until told to stop.
+    /// Run the portable loop until told to stop.
     pub fn run(mut self) -> Self {
         let mut recv = RecvBatch::new(BATCH, MAX_PACKET);
         let mut sends: Vec<SendBatch> = self.sockets.iter().map(|_| SendBatch::new()).collect();
@@ -147,16 +177,20 @@ impl Shard {
             if ready.last() == Some(&true) {
                 self.wake.clear();
             }
-            if !self.commands(&mut sends, &mut tun_buf) {
+            let mut out = PollOutput {
+                sends: &mut sends,
+                tun: self.tun.as_raw_fd(),
+            };
+            if !self.commands(&mut out, &mut tun_buf) {
                 return self;
             }
             for socket in 0..self.sockets.len() {
                 if ready.get(socket) == Some(&true) {
-                    self.ingress(socket, &mut recv, &mut sends, &mut reply);
+                    self.ingress(socket, &mut recv, &mut out, &mut reply);
                 }
             }
             if ready.get(self.sockets.len()) == Some(&true) {
-                self.egress(&mut sends, &mut tun_buf);
+                self.egress(&mut out, &mut tun_buf);
             }
             for (socket, batch) in self.sockets.iter().zip(sends.iter_mut()) {
                 if !batch.is_empty() {
@@ -168,8 +202,9 @@ impl Shard {
         }
     }
 
-    /// Apply queued commands; false when told to stop.
-    fn commands(&mut self, sends: &mut [SendBatch], buf: &mut [u8]) -> bool {
+    /// Apply queued commands; false when told to stop. `buf` is scratch
+    /// room for a forwarded packet (`MAX_HEADROOM + MAX_PACKET`).
+    pub fn commands(&mut self, out: &mut impl Output, buf: &mut [u8]) -> bool {
         while let Ok(command) = self.commands.try_recv() {
             match command {
                 ShardCommand::Install(entry) => {
@@ -181,7 +216,7 @@ impl Shard {
                 ShardCommand::Egress(packet) => {
                     let len = packet.len().min(buf.len() - MAX_HEADROOM);
                     buf[MAX_HEADROOM..MAX_HEADROOM + len].copy_from_slice(&packet[..len]);
-                    self.frame(sends, buf, len);
+                    self.frame(out, buf, len);
                 }
                 ShardCommand::Numbered {
                     key,
@@ -190,12 +225,12 @@ impl Shard {
                 } => match stamp_ns(&mut self.table, key, &mut datagram) {
                     Stamp::Stamped { .. } | Stamp::Unchanged => {
                         let socket = socket_for(&to, self.sockets.len());
-                        sends[socket].push(to, &datagram);
+                        out.send(socket, to, &datagram);
                     }
                     Stamp::Forward { .. } | Stamp::Drop(_) => {}
                 },
                 ShardCommand::ToTun(packet) => {
-                    if write_packet(self.tun.as_raw_fd(), &packet).is_err() {
+                    if !out.to_tun(&packet) {
                         self.counters.tun_write_errors += 1;
                     }
                 }
@@ -209,7 +244,7 @@ impl Shard {
         &mut self,
         socket: usize,
         recv: &mut RecvBatch,
-        sends: &mut [SendBatch],
+        out: &mut impl Output,
         reply: &mut [u8],
     ) {
         let fd = self.sockets[socket].as_raw_fd();
@@ -220,38 +255,47 @@ impl Shard {
         self.counters.recv_batches += 1;
         self.counters.datagrams_in += n as u64;
         for i in 0..n {
-            let Some((datagram, from)) = recv.get_mut(i) else {
-                continue;
-            };
-            let mut unknown = false;
-            match decap(&mut self.table, from, datagram, reply) {
-                Ingress::ToTun { packet } => {
-                    if write_packet(self.tun.as_raw_fd(), packet).is_err() {
-                        self.counters.tun_write_errors += 1;
-                    }
-                }
-                Ingress::Reply { len, to } => sends[socket].push(to, &reply[..len]),
-                Ingress::ToControl { datagram, .. } => {
-                    let datagram = datagram.to_vec();
-                    self.pass_to_control(socket, from, datagram, true);
-                }
-                Ingress::Control { datagram } => {
-                    let urgent = !is_setup_message(datagram);
-                    let datagram = datagram.to_vec();
-                    self.pass_to_control(socket, from, datagram, urgent);
-                }
-                // A session still negotiating PPP is not in the table
-                // yet: its frames are the control thread's, which also
-                // drops those of sessions nobody knows.
-                Ingress::Drop(DropReason::UnknownSession) => unknown = true,
-                Ingress::Drop(_) => {}
+            if let Some((datagram, from)) = recv.get_mut(i) {
+                self.datagram(socket, from, datagram, reply, out);
             }
-            if unknown {
-                if let Some((datagram, from)) = recv.get(i) {
-                    let datagram = datagram.to_vec();
-                    self.pass_to_control(socket, from, datagram, true);
+        }
+    }
+
+    /// One datagram received on `socket` from `from`: to TUN, answered
+    /// (`reply` is scratch room for the answer), or to the control thread.
+    pub fn datagram(
+        &mut self,
+        socket: usize,
+        from: SocketAddr,
+        datagram: &mut [u8],
+        reply: &mut [u8],
+        out: &mut impl Output,
+    ) {
+        let mut unknown = false;
+        match decap(&mut self.table, from, datagram, reply) {
+            Ingress::ToTun { packet } => {
+                if !out.to_tun(packet) {
+                    self.counters.tun_write_errors += 1;
                 }
             }
+            Ingress::Reply { len, to } => out.send(socket, to, &reply[..len]),
+            Ingress::ToControl { datagram, .. } => {
+                let datagram = datagram.to_vec();
+                self.pass_to_control(socket, from, datagram, true);
+            }
+            Ingress::Control { datagram } => {
+                let urgent = !is_setup_message(datagram);
+                let datagram = datagram.to_vec();
+                self.pass_to_control(socket, from, datagram, urgent);
+            }
+            // A session still negotiating PPP is not in the table
+            // yet: its frames are the control thread's, which also
+            // drops those of sessions nobody knows.
+            Ingress::Drop(DropReason::UnknownSession) => unknown = true,
+            Ingress::Drop(_) => {}
+        }
+        if unknown {
+            self.pass_to_control(socket, from, datagram.to_vec(), true);
         }
     }
 
@@ -285,7 +329,7 @@ impl Shard {
         }
     }
 
-    fn egress(&mut self, sends: &mut [SendBatch], buf: &mut [u8]) {
+    fn egress(&mut self, out: &mut impl Output, buf: &mut [u8]) {
         for _ in 0..BATCH {
             let Ok(n) = read_packet(self.tun.as_raw_fd(), &mut buf[MAX_HEADROOM..]) else {
                 return;
@@ -293,16 +337,16 @@ impl Shard {
             if n == 0 {
                 return;
             }
-            self.frame(sends, buf, n);
+            self.frame(out, buf, n);
         }
     }
 
     /// Frame the IP packet at `buf[MAX_HEADROOM..][..len]` and queue it.
-    fn frame(&mut self, sends: &mut [SendBatch], buf: &mut [u8], len: usize) {
+    pub fn frame(&mut self, out: &mut impl Output, buf: &mut [u8], len: usize) {
         match encap(&mut self.table, buf, MAX_HEADROOM, len) {
             Egress::Send { datagram, to } => {
                 let socket = socket_for(&to, self.sockets.len());
-                sends[socket].push(to, &buf[datagram]);
+                out.send(socket, to, &buf[datagram]);
             }
             Egress::Forward { shard } => {
                 if let Some((tx, wake)) = self.peers.get(usize::from(shard)) {
