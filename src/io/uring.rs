@@ -456,8 +456,10 @@ impl UringShard {
             for cqe in &completions {
                 received += self.complete(cqe);
             }
+            // Hand back this round's receive buffers (those of dropped,
+            // truncated datagrams too).
+            self.bufs.publish();
             if received > 0 {
-                self.bufs.publish();
                 self.shard.counters.recv_batches += 1;
                 self.shard.counters.datagrams_in += received;
             }
