@@ -130,6 +130,19 @@ impl Lac {
         done(self)
     }
 
+    /// The LNS closed the tunnel (StopCCN).
+    fn stopped_by_peer(&self) -> bool {
+        self.events.iter().any(|e| {
+            matches!(
+                e,
+                NodeEvent::L2tp(Event::TunnelDown {
+                    reason: TunnelDownReason::PeerStop(_),
+                    ..
+                })
+            )
+        })
+    }
+
     fn ups(&self) -> Vec<(SessionKey, Ipv4Addr)> {
         self.events
             .iter()
@@ -357,17 +370,7 @@ fn end_to_end(io: IoMode, name: &str) {
 
         // Graceful stop: StopCCN reaches the LAC, the daemon exits.
         running.stop();
-        assert!(
-            lac.run_until(Duration::from_secs(10), |l| l.events.iter().any(
-                |e| matches!(
-                    e,
-                    NodeEvent::L2tp(Event::TunnelDown {
-                        reason: TunnelDownReason::PeerStop(_),
-                        ..
-                    })
-                )
-            ))
-        );
+        assert!(lac.run_until(Duration::from_secs(10), Lac::stopped_by_peer));
         let counters = running.wait();
         assert_eq!(counters.sessions_up, SESSIONS as u64);
 
@@ -503,16 +506,6 @@ fn measure(io: IoMode) {
     lac.socket
         .set_read_timeout(Some(Duration::from_millis(5)))
         .unwrap();
-    lac.run_until(Duration::from_secs(10), |l| {
-        l.events.iter().any(|e| {
-            matches!(
-                e,
-                NodeEvent::L2tp(Event::TunnelDown {
-                    reason: TunnelDownReason::PeerStop(_),
-                    ..
-                })
-            )
-        })
-    });
+    lac.run_until(Duration::from_secs(10), Lac::stopped_by_peer);
     running.wait();
 }
