@@ -660,6 +660,88 @@ mod tests {
         assert!(matches!(choose(IoMode::Fallback).unwrap(), IoPath::Fallback(r) if r == reason));
     }
 
+    /// The loop without root: a UDP socket, a datagram socket pair standing
+    /// in for the TUN queue (its reads find nothing: EAGAIN, then a poll).
+    /// A HELLO reaches the urgent queue with its sender; Stop ends the loop
+    /// with nothing left in flight.
+    #[test]
+    fn a_hello_reaches_the_control_thread_and_stop_drains_the_ring() {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        use std::time::Duration;
+
+        use crossbeam_channel::bounded;
+
+        use crate::dataplane::SessionTable;
+        use crate::io::shard::{ControlQueues, ShardCommand};
+        use crate::io::wake::Wake;
+
+        if let Err(reason) = probe(IoMode::Auto) {
+            eprintln!("SKIPPED the io_uring loop test: {reason}");
+            return;
+        }
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let mut pair = [0i32; 2];
+        // SAFETY: socketpair(2) fills two descriptors we own at once.
+        let rc = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK,
+                0,
+                pair.as_mut_ptr(),
+            )
+        };
+        assert_eq!(rc, 0);
+        // SAFETY: fresh descriptors.
+        let (tun, _tun_peer) =
+            unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+        let (urgent_tx, urgent_rx) = bounded(16);
+        let (setup_tx, _setup_rx) = bounded(16);
+        let (command_tx, command_rx) = bounded(16);
+        let wake = Wake::new().unwrap();
+        let shard = Shard {
+            index: 0,
+            sockets: vec![OwnedFd::from(socket)],
+            tun,
+            table: SessionTable::new(0),
+            commands: command_rx,
+            wake: wake.clone(),
+            control: ControlQueues {
+                urgent: urgent_tx,
+                setup: setup_tx,
+                wake: Wake::new().unwrap(),
+            },
+            peers: vec![(command_tx.clone(), wake.clone())],
+            counters: Default::default(),
+        };
+        // The ring lives and dies on the shard's thread (it is not `Send`).
+        let thread =
+            std::thread::spawn(move || UringShard::new(shard).map_err(|e| e.1).unwrap().run());
+
+        // A HELLO (T L S, Length 20, tunnel 10, Ns 3, Nr 4, Message Type 6).
+        let hello = [
+            0xc8, 0x02, 0x00, 0x14, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x03, 0x00, 0x04, //
+            0x80, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06,
+        ];
+        let lac = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        lac.send_to(&hello, addr).unwrap();
+        let got = urgent_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(got.from, lac.local_addr().unwrap());
+        assert_eq!(got.datagram, hello);
+        assert_eq!(got.socket, 0);
+
+        let stop = std::time::Instant::now();
+        command_tx.send(ShardCommand::Stop).unwrap();
+        wake.wake();
+        let shard = thread.join().unwrap();
+        // Operations the kernel would not give back keep `shutdown` waiting
+        // a full second before it leaks them.
+        assert!(stop.elapsed() < Duration::from_millis(900));
+        assert_eq!(shard.counters.datagrams_in, 1);
+        assert_eq!(shard.counters.to_control, 1);
+    }
+
     #[test]
     fn auto_runs_io_uring_or_says_why_not() {
         match (probe(IoMode::Auto), choose(IoMode::Auto).unwrap()) {
