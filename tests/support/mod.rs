@@ -37,4 +37,5 @@ pub fn decode(datagram: &[u8], secret: Option<&[u8]>) -> (HeaderRepr, Option<Con
     }
 }
 
+pub mod daemon;
 pub mod tools;

@@ -1,0 +1,163 @@
+//! The daemon under test, in a private network namespace: its settings,
+//! a control plane, and the library's LAC on a real socket (shared by the
+//! end-to-end tests and the throughput bench).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use lns::config::IoMode;
+use lns::io::daemon::RuntimeSettings;
+use lns::io::netns::ipv4_checksum;
+use lns::proto::aaa::{users, LocalAaa, Pool};
+use lns::proto::l2tp::{Event, L2tpConfig, Role, TunnelDownReason};
+use lns::proto::node::{NoAaa, Node, NodeEvent, SessionKey};
+use lns::proto::ppp::link::LinkConfig;
+use lns::wire::l2tp::Packet;
+use lns::wire::ppp::lcp::AuthMethod;
+
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+pub const SESSIONS: usize = 6;
+
+pub fn lns_node(shards: u16) -> Node<LocalAaa> {
+    let mut l2tp = L2tpConfig::new(Role::Lns);
+    l2tp.spread = shards;
+    let mut link = LinkConfig::server(GATEWAY, [Some(Ipv4Addr::new(192, 0, 2, 53)), None]);
+    link.lcp.auth = vec![AuthMethod::ChapMd5, AuthMethod::Pap];
+    link.ipv6cp = false;
+    let aaa = LocalAaa::new(users::parse("*@isp.example password=secret\n").unwrap());
+    let pool = Pool::new(
+        "subscribers",
+        vec!["100.64.1.0/24".parse().unwrap()],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    Node::new(l2tp, link, aaa, vec![pool], 11)
+}
+
+pub fn settings(shards: u16, io: IoMode) -> RuntimeSettings {
+    RuntimeSettings {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        shards,
+        pin: false,
+        tun_name: "lnse2e0".into(),
+        tun_queue_len: 4096,
+        tun_mtu: 1456,
+        gateway: GATEWAY,
+        routes: vec![(Ipv4Addr::new(100, 64, 1, 0), 24)],
+        mss_clamp: Some(lns::dataplane::MssClamp {
+            ipv4: 1416,
+            ipv6: 1396,
+        }),
+        socket_buffer: 1 << 20,
+        management: Some(manage_path(io)),
+        io,
+    }
+}
+
+/// One socket per test: the two paths' tests run side by side.
+pub fn manage_path(io: IoMode) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("lns-e2e-{}-{io:?}/lns.sock", std::process::id()))
+}
+
+/// The library's LAC on a real socket, driven in real time.
+pub struct Lac {
+    pub node: Node<NoAaa>,
+    pub socket: UdpSocket,
+    pub events: Vec<NodeEvent>,
+    /// Ns of every sequenced data message received, per (tunnel, session).
+    pub data_ns: std::collections::HashMap<(u16, u16), Vec<u16>>,
+}
+
+impl Lac {
+    pub fn new() -> Lac {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let node = Node::new(
+            L2tpConfig::new(Role::Lac),
+            LinkConfig::client(b"", b""),
+            NoAaa::default(),
+            vec![],
+            12,
+        );
+        Lac {
+            node,
+            socket,
+            events: Vec::new(),
+            data_ns: Default::default(),
+        }
+    }
+
+    /// Exchange datagrams and run timers until `done` or `limit`.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Lac) -> bool) -> bool {
+        let end = Instant::now() + limit;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < end {
+            let now = Instant::now();
+            while let Some(t) = self.node.poll_transmit() {
+                self.socket.send_to(&t.payload, t.remote).unwrap();
+            }
+            while let Some(e) = self.node.poll_event() {
+                self.events.push(e);
+            }
+            if done(self) {
+                return true;
+            }
+            if let Ok((n, from)) = self.socket.recv_from(&mut buf) {
+                if let Ok(packet) = Packet::new_checked(&buf[..n]) {
+                    if let (false, Some(ns)) = (packet.is_control(), packet.ns()) {
+                        let key = (packet.tunnel_id(), packet.session_id());
+                        self.data_ns.entry(key).or_default().push(ns);
+                    }
+                }
+                self.node.handle_datagram(now, from, &buf[..n]);
+            }
+            if self.node.poll_timeout().is_some_and(|at| at <= now) {
+                self.node.handle_timeout(now);
+            }
+        }
+        done(self)
+    }
+
+    /// The LNS closed the tunnel (StopCCN).
+    pub fn stopped_by_peer(&self) -> bool {
+        self.events.iter().any(|e| {
+            matches!(
+                e,
+                NodeEvent::L2tp(Event::TunnelDown {
+                    reason: TunnelDownReason::PeerStop(_),
+                    ..
+                })
+            )
+        })
+    }
+
+    pub fn ups(&self) -> Vec<(SessionKey, Ipv4Addr)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                NodeEvent::SessionUp { key, up } => Some((*key, up.ipv4?)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// An IPv4/UDP packet with a valid header checksum (UDP checksum 0).
+pub fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, body: &[u8]) -> Vec<u8> {
+    let total = u16::try_from(28 + body.len()).unwrap();
+    let mut p = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0];
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    let sum = ipv4_checksum(&p);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&(total - 20).to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(body);
+    p
+}
