@@ -690,3 +690,82 @@ fn tunnels_and_calls_over_ipv6() {
         Event::TunnelUp { remote, .. } if remote.is_ipv6()
     )));
 }
+
+/// Admission rates: an LNS taking 2 new tunnels and 3 new calls a second
+/// refuses the rest of a burst at once with the RFC's answers (StopCCN
+/// 2/4, CDN 4) and accepts again once the second has passed.
+#[test]
+fn admission_rates_refuse_the_excess_of_a_burst() {
+    let mut lns = lns_config();
+    lns.limits.new_tunnels_per_second = Some(2);
+    lns.limits.new_sessions_per_second = Some(3);
+    let mut pair = Pair::new(lac_config(), lns, Link::CLEAN, 5, Instant::now());
+    let tunnels: Vec<u16> = (0..5)
+        .map(|_| pair.lac.connect(pair.now, pair.lns_addr).unwrap())
+        .collect();
+    pair.run_for(Duration::from_millis(500));
+    let up: Vec<u16> = pair
+        .lac_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TunnelUp { tunnel, .. } => Some(*tunnel),
+            _ => None,
+        })
+        .collect();
+    let refused = pair
+        .lac_events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::TunnelDown { reason: TunnelDownReason::PeerStop(rc), .. }
+                    if rc.result == stopccn_result::GENERAL_ERROR
+                        && rc.error == Some(error_code::NO_RESOURCES)
+            )
+        })
+        .count();
+    assert_eq!((up.len(), refused), (2, 3), "{:?}", pair.lac_events);
+    assert!(up.iter().all(|t| tunnels.contains(t)));
+
+    // Six calls at once on a tunnel that is up: three connect.
+    let tunnel = up[0];
+    for _ in 0..6 {
+        pair.lac
+            .open_session(pair.now, tunnel, CallInfo::default())
+            .unwrap();
+    }
+    pair.run_for(Duration::from_millis(500));
+    let calls_up = |events: &[Event]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::SessionUp { .. }))
+            .count()
+    };
+    let calls_refused = pair
+        .lac_events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::SessionDown { reason: SessionDownReason::PeerDisconnect(rc), .. }
+                    if rc.result == cdn_result::TEMPORARY_NO_FACILITIES
+            )
+        })
+        .count();
+    assert_eq!((calls_up(&pair.lac_events), calls_refused), (3, 3));
+
+    // A second later the buckets have refilled.
+    pair.run_for(Duration::from_secs(1));
+    pair.lac
+        .open_session(pair.now, tunnel, CallInfo::default())
+        .unwrap();
+    pair.lac.connect(pair.now, pair.lns_addr).unwrap();
+    pair.run_for(Duration::from_millis(500));
+    assert_eq!(calls_up(&pair.lac_events), 4);
+    let tunnels_up = pair
+        .lac_events
+        .iter()
+        .filter(|e| matches!(e, Event::TunnelUp { .. }))
+        .count();
+    assert_eq!(tunnels_up, 3);
+}

@@ -251,6 +251,10 @@ impl Config {
             max_sessions_per_tunnel: s.max_sessions_per_tunnel,
             max_half_open_tunnels: s.max_half_open_tunnels,
             max_half_open_sessions: s.max_half_open_sessions,
+            new_tunnels_per_second: self.runtime.new_tunnels_per_second,
+            tunnel_rate_result: self.runtime.tunnel_refusal_result,
+            new_sessions_per_second: self.runtime.new_sessions_per_second,
+            session_rate_result: self.runtime.session_refusal_result,
         };
         c.shard = shard;
         c

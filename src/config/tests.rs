@@ -102,7 +102,16 @@ fn defaults_match_the_core_defaults() {
     let l2tp = c.l2tp_config(ShardSpec::SINGLE);
     let core = L2tpConfig::new(Role::Lns);
     assert_eq!(l2tp.reliable, core.reliable);
-    assert_eq!(l2tp.limits, core.limits);
+    // The library endpoint has no admission rate of its own; the daemon's
+    // defaults set one.
+    assert_eq!(
+        l2tp.limits,
+        Limits {
+            new_tunnels_per_second: Some(500),
+            new_sessions_per_second: Some(20_000),
+            ..core.limits
+        }
+    );
     assert_eq!(l2tp.hello_interval, core.hello_interval);
     assert_eq!(l2tp.setup_timeout, core.setup_timeout);
     assert_eq!(l2tp.stop_hold, core.stop_hold);
@@ -686,6 +695,11 @@ max_half_open_sessions = 20
             max_sessions_per_tunnel: 200,
             max_half_open_tunnels: 10,
             max_half_open_sessions: 20,
+            // The embedded runtime defaults: 500 tunnels/s, 20,000 calls/s.
+            new_tunnels_per_second: Some(500),
+            tunnel_rate_result: 2,
+            new_sessions_per_second: Some(20_000),
+            session_rate_result: 4,
         }
     );
     assert_eq!(l.shard, ShardSpec { index: 1, count: 4 });

@@ -30,6 +30,18 @@ pub struct Limits {
     pub max_half_open_tunnels: usize,
     /// Sessions still in setup across the endpoint.
     pub max_half_open_sessions: usize,
+    /// New tunnels accepted per second (`None`: no limit); SCCRQs beyond
+    /// it are refused with StopCCN `tunnel_rate_result` (error 4, no
+    /// resources).
+    pub new_tunnels_per_second: Option<u32>,
+    /// StopCCN Result Code for an SCCRQ over the rate (default 2).
+    pub tunnel_rate_result: u16,
+    /// New calls accepted per second (`None`: no limit); ICRQs and OCRQs
+    /// beyond it are refused with CDN `session_rate_result`.
+    pub new_sessions_per_second: Option<u32>,
+    /// CDN Result Code for a call over the rate (default 4, temporary lack
+    /// of facilities: the LAC may try again).
+    pub session_rate_result: u16,
 }
 
 impl Default for Limits {
@@ -39,6 +51,10 @@ impl Default for Limits {
             max_sessions_per_tunnel: 65_535,
             max_half_open_tunnels: 1_024,
             max_half_open_sessions: 65_536,
+            new_tunnels_per_second: None,
+            tunnel_rate_result: 2,
+            new_sessions_per_second: None,
+            session_rate_result: 4,
         }
     }
 }

@@ -21,6 +21,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rustc_hash::FxHashMap;
 
+use super::admission::RateLimit;
 use super::config::{L2tpConfig, Role};
 use super::event::{CallInfo, Event, TunnelDownReason};
 use super::ids::{IdAllocator, ShardSpec};
@@ -103,6 +104,10 @@ pub struct EndpointStats {
     pub sessions_closed: u64,
     /// Incoming or outgoing calls refused.
     pub sessions_refused: u64,
+    /// SCCRQs refused by the admission rate.
+    pub tunnels_rate_limited: u64,
+    /// Calls refused by the admission rate.
+    pub sessions_rate_limited: u64,
     /// Messages we failed to encode (a bug or oversized configuration).
     pub emit_failures: u64,
 }
@@ -149,6 +154,7 @@ pub struct Ctx<'a> {
     pub(crate) stats: &'a mut EndpointStats,
     pub(crate) half_open_tunnels: &'a mut usize,
     pub(crate) half_open_sessions: &'a mut usize,
+    pub(crate) session_rate: &'a mut Option<RateLimit>,
 }
 
 /// Why a command failed.
@@ -214,6 +220,8 @@ pub struct Endpoint {
     stats: EndpointStats,
     half_open_tunnels: usize,
     half_open_sessions: usize,
+    tunnel_rate: Option<RateLimit>,
+    session_rate: Option<RateLimit>,
     scratch: Vec<u8>,
 }
 
@@ -221,6 +229,8 @@ impl Endpoint {
     /// An endpoint with `config`; `seed` feeds its RNG (challenges, Random
     /// Vectors, IDs). The runtime seeds from the OS; tests use constants.
     pub fn new(config: L2tpConfig, seed: u64) -> Self {
+        let tunnel_rate = config.limits.new_tunnels_per_second.map(RateLimit::new);
+        let session_rate = config.limits.new_sessions_per_second.map(RateLimit::new);
         Endpoint {
             tunnel_ids: if config.shard == ShardSpec::SINGLE && config.spread > 1 {
                 IdAllocator::spread(config.spread, config.id_hold)
@@ -237,6 +247,8 @@ impl Endpoint {
             stats: EndpointStats::default(),
             half_open_tunnels: 0,
             half_open_sessions: 0,
+            tunnel_rate,
+            session_rate,
             scratch: Vec::with_capacity(1500),
         }
     }
@@ -461,6 +473,12 @@ impl Endpoint {
         {
             Some((
                 stopccn_result::GENERAL_ERROR,
+                Some(error_code::NO_RESOURCES),
+            ))
+        } else if self.tunnel_rate.as_mut().is_some_and(|r| !r.admit(now)) {
+            self.stats.tunnels_rate_limited += 1;
+            Some((
+                self.config.limits.tunnel_rate_result,
                 Some(error_code::NO_RESOURCES),
             ))
         } else {
@@ -697,6 +715,7 @@ impl Endpoint {
             stats: &mut self.stats,
             half_open_tunnels: &mut self.half_open_tunnels,
             half_open_sessions: &mut self.half_open_sessions,
+            session_rate: &mut self.session_rate,
         }
     }
 
@@ -718,6 +737,7 @@ impl Endpoint {
             stats,
             half_open_tunnels,
             half_open_sessions,
+            session_rate,
             scratch,
             ..
         } = self;
@@ -730,6 +750,7 @@ impl Endpoint {
             stats,
             half_open_tunnels,
             half_open_sessions,
+            session_rate,
         };
         let out = f(tunnel, &mut ctx);
         while tunnel.channel.poll_transmit(now, scratch) {

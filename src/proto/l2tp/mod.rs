@@ -8,6 +8,7 @@
 //! - [`ids`]: tunnel and session ID allocation with shard encoding and hold.
 //! - [`auth`]: tunnel authentication (§5.1.1).
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod endpoint;

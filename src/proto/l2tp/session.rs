@@ -216,9 +216,14 @@ impl Tunnel {
         };
         let mut call = CallInfo::default();
         absorb(&mut call, msg);
-        let id = match self.admit(ctx) {
-            Ok(()) => self.insert_session(ctx, peer_id, state, call),
-            Err(_) => None,
+        // Limits first, then the admission rate, so a refused call spends
+        // no token.
+        let admitted =
+            self.admit(ctx).is_ok() && ctx.session_rate.as_mut().is_none_or(|r| r.admit(ctx.now));
+        let id = if admitted {
+            self.insert_session(ctx, peer_id, state, call)
+        } else {
+            None
         };
         let Some(id) = id else {
             // §4.4.2: CDN result 4, "temporary lack of facilities".
