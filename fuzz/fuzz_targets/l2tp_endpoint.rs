@@ -55,6 +55,12 @@ const LIMITS: Limits = Limits {
     max_sessions_per_tunnel: 4,
     max_half_open_tunnels: 4,
     max_half_open_sessions: 6,
+    // Rates low enough that fuzzed bursts meet them (refusals are answers
+    // like any other and must keep every invariant).
+    new_tunnels_per_second: Some(4),
+    tunnel_rate_result: 2,
+    new_sessions_per_second: Some(8),
+    session_rate_result: 4,
 };
 
 fn lac_addr() -> SocketAddr {
