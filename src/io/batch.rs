@@ -9,13 +9,32 @@ use std::os::fd::RawFd;
 use super::udp::{sockaddr_from, sockaddr_to};
 
 /// Buffers for up to `capacity` datagrams of at most `size` bytes.
-#[derive(Debug)]
 pub struct RecvBatch {
     size: usize,
     data: Vec<u8>,
     addrs: Vec<libc::sockaddr_storage>,
     lens: Vec<usize>,
     filled: usize,
+    /// The system call's arrays, refilled (not reallocated) every call.
+    scratch: Scratch,
+}
+
+/// `iovec` and `mmsghdr` arrays kept between calls so a batch costs no
+/// allocation; their pointers are rewritten before each use.
+#[derive(Default)]
+struct Scratch {
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+}
+
+impl std::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("size", &self.size)
+            .field("capacity", &self.lens.len())
+            .field("filled", &self.filled)
+            .finish()
+    }
 }
 
 impl RecvBatch {
@@ -29,6 +48,7 @@ impl RecvBatch {
             addrs: vec![unsafe { std::mem::zeroed() }; capacity],
             lens: vec![0; capacity],
             filled: 0,
+            scratch: Scratch::default(),
         }
     }
 
@@ -36,22 +56,22 @@ impl RecvBatch {
     /// datagrams now held, 0 when none was waiting.
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
         let capacity = self.lens.len();
-        let mut iovecs: Vec<libc::iovec> = self
-            .data
-            .chunks_mut(self.size)
-            .map(|chunk| libc::iovec {
-                iov_base: chunk.as_mut_ptr().cast(),
-                iov_len: chunk.len(),
-            })
-            .collect();
-        let mut headers: Vec<libc::mmsghdr> = iovecs
-            .iter_mut()
-            .zip(self.addrs.iter_mut())
-            .map(|(iov, addr)| {
-                let len = socklen(std::mem::size_of::<libc::sockaddr_storage>());
-                message(addr, len, iov)
-            })
-            .collect();
+        let Scratch { iovecs, headers } = &mut self.scratch;
+        iovecs.clear();
+        iovecs.extend(self.data.chunks_mut(self.size).map(|chunk| libc::iovec {
+            iov_base: chunk.as_mut_ptr().cast(),
+            iov_len: chunk.len(),
+        }));
+        headers.clear();
+        headers.extend(
+            iovecs
+                .iter_mut()
+                .zip(self.addrs.iter_mut())
+                .map(|(iov, addr)| {
+                    let len = socklen(std::mem::size_of::<libc::sockaddr_storage>());
+                    message(addr, len, iov)
+                }),
+        );
         let count = u32::try_from(capacity).unwrap_or(u32::MAX);
         // SAFETY: every header points at live buffers owned by `self` (and
         // the local iovec vector), valid for the lengths given.
@@ -73,7 +93,7 @@ impl RecvBatch {
             };
         }
         self.filled = n.unsigned_abs() as usize;
-        for (len, header) in self.lens.iter_mut().zip(&headers).take(self.filled) {
+        for (len, header) in self.lens.iter_mut().zip(headers.iter()).take(self.filled) {
             *len = header.msg_len as usize;
         }
         Ok(self.filled)
@@ -113,10 +133,20 @@ impl RecvBatch {
 }
 
 /// Datagrams queued for one `sendmmsg`.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SendBatch {
     data: Vec<u8>,
     entries: Vec<(usize, usize, libc::sockaddr_storage, libc::socklen_t)>,
+    scratch: Scratch,
+}
+
+impl std::fmt::Debug for SendBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendBatch")
+            .field("queued", &self.entries.len())
+            .field("bytes", &self.data.len())
+            .finish()
+    }
 }
 
 impl SendBatch {
@@ -149,18 +179,23 @@ impl SendBatch {
     pub fn flush(&mut self, fd: RawFd) -> io::Result<usize> {
         let mut sent = 0;
         while sent < self.entries.len() {
-            let mut iovecs: Vec<libc::iovec> = self.entries[sent..]
-                .iter()
-                .map(|(start, len, _, _)| libc::iovec {
-                    iov_base: self.data[*start..].as_ptr().cast_mut().cast(),
-                    iov_len: *len,
-                })
-                .collect();
-            let mut headers: Vec<libc::mmsghdr> = self.entries[sent..]
-                .iter_mut()
-                .zip(iovecs.iter_mut())
-                .map(|((_, _, addr, addr_len), iov)| message(addr, *addr_len, iov))
-                .collect();
+            let Scratch { iovecs, headers } = &mut self.scratch;
+            iovecs.clear();
+            iovecs.extend(
+                self.entries[sent..]
+                    .iter()
+                    .map(|(start, len, _, _)| libc::iovec {
+                        iov_base: self.data[*start..].as_ptr().cast_mut().cast(),
+                        iov_len: *len,
+                    }),
+            );
+            headers.clear();
+            headers.extend(
+                self.entries[sent..]
+                    .iter_mut()
+                    .zip(iovecs.iter_mut())
+                    .map(|((_, _, addr, addr_len), iov)| message(addr, *addr_len, iov)),
+            );
             let count = u32::try_from(headers.len()).unwrap_or(u32::MAX);
             // SAFETY: headers point into `self.data` and `self.entries`,
             // both alive and unmoved for the call.

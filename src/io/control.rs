@@ -14,7 +14,7 @@ use rustc_hash::FxHashMap;
 
 use super::manage::{Command, Query};
 use super::shard::{ShardCommand, ToControl};
-use super::wake::{poll_readable, Wake};
+use super::wake::{Poller, Wake};
 use crate::dataplane::{Ipv6Ifids, Sequencing, SessionEntry};
 use crate::proto::aaa::Aaa;
 use crate::proto::l2tp::Event;
@@ -111,7 +111,7 @@ impl<A: Aaa> Control<A> {
     /// Run until stopped; then StopCCN to every tunnel, wait for the acks
     /// (at most [`STOP_GRACE`]) and stop the shards.
     pub fn run(mut self) -> Self {
-        let mut ready = Vec::new();
+        let mut poller = Poller::new(&[self.wake.fd()]);
         let mut stopping: Option<Instant> = None;
         loop {
             let now = Instant::now();
@@ -148,7 +148,7 @@ impl<A: Aaa> Control<A> {
                 })
                 .min(Duration::from_millis(100));
             if self.urgent.is_empty() && self.setup.is_empty() && self.queries.is_empty() {
-                let _ = poll_readable(&[self.wake.fd()], wait, &mut ready);
+                let _ = poller.wait(wait);
                 self.wake.clear();
             }
         }

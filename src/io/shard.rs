@@ -21,7 +21,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::batch::{RecvBatch, SendBatch};
 use super::tun::{read_packet, write_packet};
-use super::wake::{poll_readable, Wake};
+use super::wake::{Poller, Wake};
 use crate::dataplane::{
     decap, encap, stamp_ns, DropReason, Egress, Ingress, SessionEntry, SessionKey, SessionTable,
     Stamp, MAX_HEADROOM,
@@ -169,12 +169,13 @@ impl Shard {
         let mut fds: Vec<i32> = self.sockets.iter().map(|s| s.as_raw_fd()).collect();
         fds.push(self.tun.as_raw_fd());
         fds.push(self.wake.fd());
-        let mut ready = Vec::with_capacity(fds.len());
+        let mut poller = Poller::new(&fds);
+        let (tun_index, wake_index) = (self.sockets.len(), self.sockets.len() + 1);
         loop {
-            if poll_readable(&fds, Duration::from_millis(200), &mut ready).is_err() {
+            if poller.wait(Duration::from_millis(200)).is_err() {
                 continue;
             }
-            if ready.last() == Some(&true) {
+            if poller.ready(wake_index) {
                 self.wake.clear();
             }
             let mut out = PollOutput {
@@ -185,11 +186,11 @@ impl Shard {
                 return self;
             }
             for socket in 0..self.sockets.len() {
-                if ready.get(socket) == Some(&true) {
+                if poller.ready(socket) {
                     self.ingress(socket, &mut recv, &mut out, &mut reply);
                 }
             }
-            if ready.get(self.sockets.len()) == Some(&true) {
+            if poller.ready(tun_index) {
                 self.egress(&mut out, &mut tun_buf);
             }
             for (socket, batch) in self.sockets.iter().zip(sends.iter_mut()) {

@@ -46,34 +46,50 @@ impl Wake {
     }
 }
 
-/// Wait until one of `fds` is readable or `timeout` passes; returns which
-/// are readable (same order as `fds`).
-pub fn poll_readable(fds: &[RawFd], timeout: Duration, ready: &mut Vec<bool>) -> io::Result<()> {
-    let mut polls: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    let count = libc::nfds_t::try_from(polls.len()).unwrap_or(libc::nfds_t::MAX);
-    // SAFETY: `polls` is a live array of `count` pollfd.
-    let rc = unsafe { libc::poll(polls.as_mut_ptr(), count, ms) };
-    ready.clear();
-    if rc < 0 {
-        let err = io::Error::last_os_error();
-        if err.kind() == io::ErrorKind::Interrupted {
-            ready.resize(fds.len(), false);
-            return Ok(());
-        }
-        return Err(err);
-    }
-    ready.extend(
-        polls
+/// `poll(2)` over a fixed set of descriptors, its array built once (the
+/// shard loop polls every round).
+#[derive(Debug)]
+pub struct Poller {
+    polls: Vec<libc::pollfd>,
+}
+
+impl Poller {
+    /// Watch `fds` for readability.
+    pub fn new(fds: &[RawFd]) -> Poller {
+        let polls = fds
             .iter()
-            .map(|p| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0),
-    );
-    Ok(())
+            .map(|&fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        Poller { polls }
+    }
+
+    /// Wait until one descriptor is readable or `timeout` passes (an
+    /// interrupted wait returns with nothing ready).
+    pub fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        for p in &mut self.polls {
+            p.revents = 0;
+        }
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        let count = libc::nfds_t::try_from(self.polls.len()).unwrap_or(libc::nfds_t::MAX);
+        // SAFETY: `polls` is a live array of `count` pollfd.
+        let rc = unsafe { libc::poll(self.polls.as_mut_ptr(), count, ms) };
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether descriptor `i` (in the order given to `new`) was ready.
+    pub fn ready(&self, i: usize) -> bool {
+        self.polls
+            .get(i)
+            .is_some_and(|p| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0)
+    }
 }
