@@ -181,6 +181,39 @@ fn end_to_end(io: IoMode, name: &str) {
             assert!(packet.ends_with(b"hello downstream"));
         }
 
+        // Renegotiation: a Configure-Request on one open link restarts LCP
+        // (RFC 1661 §3.2). The daemon holds the session's IP on the shards
+        // meanwhile, runs LCP, authentication and IPCP again, installs it
+        // again; the LAC's link sees the same, and data crosses after.
+        let (renegotiated, ip) = ups[0];
+        let path = lac.node.data_path(renegotiated).unwrap();
+        lac.socket
+            .send_to(
+                &support::lcp_configure_request(path.peer_tunnel, path.peer_session),
+                lns_addr,
+            )
+            .unwrap();
+        assert!(lac.run_until(Duration::from_secs(10), |l| {
+            l.events.iter().any(
+                |e| matches!(e, NodeEvent::SessionRenegotiating { key } if *key == renegotiated),
+            ) && l.ups().len() == SESSIONS + 1
+        }));
+        assert_eq!(lac.ups()[SESSIONS], (renegotiated, ip), "same address");
+        let stats = manage::request(&manage_path(io), "show stats").unwrap();
+        assert!(stats.contains("sessions_renegotiated_total 1"), "{stats}");
+        assert!(
+            stats.contains(&format!("sessions_online {SESSIONS}")),
+            "{stats}"
+        );
+        let packet = udp_packet(ip, GATEWAY, 7, 5000, b"after renegotiation");
+        assert!(lac.node.send_data(renegotiated, protocol::IPV4, &packet));
+        lac.run_until(Duration::from_millis(50), |_| false);
+        let (n, from) = server.recv_from(&mut buf).unwrap();
+        assert_eq!(
+            (&buf[..n], from),
+            (&b"after renegotiation"[..], SocketAddr::from((ip, 7)))
+        );
+
         // Management: the sessions are listed; killing one clears it at
         // the LAC (LCP Terminate, then CDN) and the others stay.
         let listing = manage::request(&manage_path(io), "show sessions").unwrap();

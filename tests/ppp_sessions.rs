@@ -12,11 +12,11 @@ use lns::proto::ppp::auth::AuthFailure;
 use lns::proto::ppp::link::{DownReason, LinkConfig, LinkUp};
 use lns::sim::{Link, Net};
 use lns::wire::l2tp::avps::cdn_result;
-use lns::wire::l2tp::HeaderRepr;
-use lns::wire::ppp::cp::emit_with;
 use lns::wire::ppp::frame::protocol;
-use lns::wire::ppp::frame::FrameHeader;
 use lns::wire::ppp::lcp::AuthMethod;
+
+mod support;
+use support::lcp_configure_request;
 
 const USERS: &str = "\
 alice@isp.example   password=secret
@@ -512,21 +512,6 @@ impl Aaa for SlowAaa {
     }
 }
 
-/// An LCP Configure-Request from the subscriber's side of `lns_key`.
-fn lcp_request_datagram(lns_key: SessionKey) -> Vec<u8> {
-    let mut ppp = Vec::new();
-    FrameHeader::new(protocol::LCP, false, false).emit_vec(&mut ppp);
-    emit_with(1, 0x77, &mut ppp, |b| {
-        b.extend_from_slice(&[1, 4, 0x05, 0x78, 5, 6, 0x12, 0x34, 0x56, 0x78])
-    })
-    .unwrap();
-    let header = HeaderRepr::data(lns_key.0, lns_key.1);
-    let mut datagram = vec![0; header.header_len()];
-    header.emit(&mut datagram, ppp.len()).unwrap();
-    datagram.extend_from_slice(&ppp);
-    datagram
-}
-
 /// A subscriber that renegotiates LCP while AAA is still deciding asks
 /// again; the first question is withdrawn and its late answer ignored, so
 /// the session comes up once, with one address from the pool.
@@ -570,7 +555,7 @@ fn a_late_answer_to_a_withdrawn_aaa_request_is_ignored() {
         .unwrap();
 
     // The subscriber restarts LCP; both ends renegotiate and PAP runs again.
-    let datagram = lcp_request_datagram(lns_key);
+    let datagram = lcp_configure_request(lns_key.0, lns_key.1);
     let (now, from) = (net.now, net.a_addr);
     net.b.handle_datagram(now, from, &datagram);
     assert!(net.run_until(Duration::from_secs(30), |n| n.b.aaa().held.len() == 2));
@@ -594,3 +579,85 @@ fn a_late_answer_to_a_withdrawn_aaa_request_is_ignored() {
 }
 
 const SESSIONS: u32 = 200;
+
+/// RFC 1661 §3.2: a Configure-Request on an Opened LCP sends the link back
+/// to Establish. An up session is reported as renegotiating (the daemon
+/// takes it off the data plane), then up again once LCP, authentication and
+/// the NCPs have run anew, keeping its address; data passes again after.
+#[test]
+fn lcp_renegotiation_of_an_up_session_pauses_and_resumes_it() {
+    let (mut net, lac_key, lns_key) = bring_up(
+        &[AuthMethod::Pap],
+        subscriber("alice@isp.example", "secret", false),
+    );
+    let address = ups(&net.b_events)[0].1.ipv4.unwrap();
+    let renegotiating = |events: &[NodeEvent]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, NodeEvent::SessionRenegotiating { .. }))
+            .count()
+    };
+    assert_eq!(renegotiating(&net.b_events), 0);
+
+    let datagram = lcp_configure_request(lns_key.0, lns_key.1);
+    let (now, from) = (net.now, net.a_addr);
+    net.b.handle_datagram(now, from, &datagram);
+    assert!(
+        net.run_until(Duration::from_secs(30), |n| ups(&n.b_events).len() == 2
+            && ups(&n.a_events).len() == 2),
+        "LAC {:?}\nLNS {:?}",
+        net.a_events,
+        net.b_events
+    );
+    // Paused once on each end, before the second Up; never down.
+    for events in [&net.b_events, &net.a_events] {
+        assert_eq!(renegotiating(events), 1);
+        let paused_at = events
+            .iter()
+            .position(|e| matches!(e, NodeEvent::SessionRenegotiating { .. }))
+            .unwrap();
+        let second_up = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e, NodeEvent::SessionUp { .. }))
+            .nth(1)
+            .unwrap()
+            .0;
+        assert!(paused_at < second_up);
+        assert!(downs(events).is_empty());
+    }
+    assert!(net
+        .b_events
+        .contains(&NodeEvent::SessionRenegotiating { key: lns_key }));
+    assert_eq!(ups(&net.b_events)[1].1.ipv4, Some(address));
+    assert_eq!(ups(&net.a_events)[1].1.ipv4, Some(address));
+    assert_eq!(net.b.pools()[0].in_use(), 1);
+
+    let upstream = vec![
+        0x45, 0, 0, 20, 1, 2, 3, 4, 64, 17, 0, 0, 100, 64, 0, 1, 192, 0, 2, 9,
+    ];
+    assert!(net.a.send_data(lac_key, protocol::IPV4, &upstream));
+    net.run_for(Duration::from_millis(50));
+    assert!(net.b_events.contains(&NodeEvent::Data {
+        key: lns_key,
+        protocol: protocol::IPV4,
+        packet: upstream
+    }));
+}
+
+/// An LCP Terminate is an ending, not a renegotiation: Down alone.
+#[test]
+fn hang_up_is_not_reported_as_renegotiation() {
+    let (mut net, lac_key, _) = bring_up(
+        &[AuthMethod::Pap],
+        subscriber("alice@isp.example", "secret", false),
+    );
+    let now = net.now;
+    net.a.hang_up(now, lac_key);
+    assert!(net.run_until(Duration::from_secs(30), |n| !downs(&n.b_events).is_empty()));
+    for events in [&net.a_events, &net.b_events] {
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, NodeEvent::SessionRenegotiating { .. })));
+    }
+}

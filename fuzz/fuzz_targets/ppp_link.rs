@@ -48,7 +48,8 @@
 //!   packet, only for a Code or protocol the end does not know, and fits the
 //!   peer's MRU (RFC 1661 §5.6, §5.7);
 //! - right after `handle_timeout(now)`, `poll_timeout()` is later than `now`;
-//! - the client never asks AAA; Up comes at most once and only after an
+//! - the client never asks AAA; Up comes once, and once more only after
+//!   each Renegotiating (which only an up link reports), and only after an
 //!   Accept (when a method is configured), for the user accepted last, with
 //!   a method from the list and an IPv4 address that AAA gave (never one the
 //!   subscriber picked); Down comes at most once, nothing follows it, and a
@@ -521,6 +522,7 @@ enum End {
 /// What each end reported, and what its invariants need to know.
 #[derive(Debug, Default)]
 struct Track {
+    /// The standing Up (cleared by Renegotiating).
     up: Option<LinkUp>,
     down: Option<DownReason>,
     /// Largest MRU the peer may have been granted (RFC 1661 §6.1 default
@@ -763,6 +765,13 @@ impl World {
                     self.pending = Some(*request);
                 }
                 LinkEvent::Up(up) => self.on_up(end, *up),
+                LinkEvent::Renegotiating => {
+                    // Only an up link renegotiates; Up must come again.
+                    let track = self.track(end);
+                    assert!(track.up.is_some(), "{end:?} renegotiating while not up");
+                    assert!(track.down.is_none(), "{end:?} renegotiating after Down");
+                    track.up = None;
+                }
                 LinkEvent::Down(reason) => {
                     self.track(end).down = Some(reason);
                 }

@@ -80,6 +80,10 @@ pub fn encap(table: &mut SessionTable, buf: &mut [u8], headroom: usize, len: usi
         return dropped(table, DropReason::NoRoute);
     };
     let counters = &mut table.counters;
+    if slot.paused {
+        counters.drop(DropReason::Renegotiating);
+        return Egress::Drop(DropReason::Renegotiating);
+    }
     let entry = &mut slot.entry;
     if len > usize::from(entry.mtu) {
         counters.drop(DropReason::TooBig);

@@ -102,6 +102,10 @@ pub fn decap<'a>(
     let info = end - frame.payload.len();
     let entry = &slot.entry;
     match frame.protocol {
+        protocol::IPV4 | protocol::IPV6 if slot.paused => {
+            counters.drop(DropReason::Renegotiating);
+            Ingress::Drop(DropReason::Renegotiating)
+        }
         protocol::IPV4 | protocol::IPV6 => {
             let v6 = frame.protocol == protocol::IPV6;
             let len = match check_source(entry, v6, frame.payload) {
@@ -128,7 +132,9 @@ pub fn decap<'a>(
             slot.stats.bytes_in += len as u64;
             Ingress::ToTun { packet }
         }
-        protocol::LCP => {
+        // While LCP renegotiates, Echo is the control thread's to answer
+        // (or not: RFC 1661 §5.8 answers only in Opened).
+        protocol::LCP if !slot.paused => {
             let answer = echo_reply(entry, shard, frame.payload, reply);
             match answer {
                 Some(len) => {

@@ -143,11 +143,14 @@ pub enum DropReason {
     TooBig,
     /// Egress: the caller's buffer or headroom cannot hold the headers.
     BufferTooSmall,
+    /// Either way: the session's PPP is renegotiating (RFC 1661 §3.2: no
+    /// network-layer packet passes until its NCP is Opened again).
+    Renegotiating,
 }
 
 impl DropReason {
     /// Number of reasons (size of the counter array).
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -163,6 +166,7 @@ impl DropReason {
         DropReason::NotIp,
         DropReason::TooBig,
         DropReason::BufferTooSmall,
+        DropReason::Renegotiating,
     ];
 
     /// Snake-case name for a metric label.
@@ -180,6 +184,7 @@ impl DropReason {
             DropReason::NotIp => "not_ip",
             DropReason::TooBig => "too_big",
             DropReason::BufferTooSmall => "buffer_too_small",
+            DropReason::Renegotiating => "ppp_renegotiating",
         }
     }
 
@@ -236,6 +241,9 @@ impl Counters {
 pub(super) struct Slot {
     pub(super) entry: SessionEntry,
     pub(super) stats: SessionStats,
+    /// PPP renegotiates: IP is dropped both ways, LCP goes to the control
+    /// thread, and sequencing keeps counting. The next install clears it.
+    pub(super) paused: bool,
 }
 
 /// A shard's replica of every data-plane session.
@@ -305,7 +313,9 @@ impl SessionTable {
 
     /// Install a session, or replace the one with the same key (a
     /// renegotiated address, a new MSS clamp); a replaced session keeps its
-    /// statistics, and its old entry is returned.
+    /// statistics and its data sequence counter (this table's Ns is newer
+    /// than the control thread's), is no longer paused, and its old entry
+    /// is returned.
     ///
     /// An address still indexed for another session moves to this one
     /// (last writer wins, as a route replace does) and is counted in
@@ -332,9 +342,13 @@ impl SessionTable {
                 (slot, None)
             }
         };
+        let mut entry = entry;
         let stats = match &old {
             Some(old) => {
                 self.unindex(slot, &old.entry);
+                if let (Some(new), Some(was)) = (&mut entry.sequencing, &old.entry.sequencing) {
+                    new.next_ns = was.next_ns;
+                }
                 old.stats
             }
             None => SessionStats::default(),
@@ -353,8 +367,34 @@ impl SessionTable {
                 }
             }
         }
-        self.slots[slot as usize] = Some(Slot { entry, stats });
+        self.slots[slot as usize] = Some(Slot {
+            entry,
+            stats,
+            paused: false,
+        });
         old.map(|s| s.entry)
+    }
+
+    /// Hold a session's IP traffic while its PPP renegotiates (see
+    /// [`DropReason::Renegotiating`]); false when the key is unknown.
+    pub fn pause(&mut self, key: SessionKey) -> bool {
+        let Some(&slot) = self.by_key.get(&pack(key)) else {
+            return false;
+        };
+        match self.slots.get_mut(slot as usize) {
+            Some(Some(slot)) => {
+                slot.paused = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the session is paused for a renegotiation.
+    pub fn is_paused(&self, key: SessionKey) -> bool {
+        self.slot_by_key(key)
+            .and_then(|slot| self.slot(slot))
+            .is_some_and(|slot| slot.paused)
     }
 
     /// Remove a session; its entry and final statistics (for the accounting

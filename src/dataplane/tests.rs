@@ -1131,3 +1131,73 @@ fn random_datagrams_never_panic_and_answers_are_well_formed() {
         }
     }
 }
+
+// ------------------------------------------------------------ renegotiation
+
+#[test]
+fn a_paused_session_holds_ip_both_ways_and_keeps_its_ns() {
+    let mut table = table();
+    assert!(table.pause((10, 101)));
+    assert!(!table.pause((99, 99)), "unknown key");
+    assert!(table.is_paused((10, 101)) && !table.is_paused((10, 100)));
+
+    // Ingress IP is dropped and counted; the other sessions are untouched.
+    let mut reply = [0u8; 64];
+    let ip = ipv4_udp(SUB_B, Ipv4Addr::new(192, 0, 2, 9), 40);
+    let mut datagram = data_message((10, 101), Form::default(), &ppp(&FULL_V4, &ip));
+    assert_eq!(
+        decap_vec(&mut table, &mut datagram, &mut reply),
+        Ingress::Drop(DropReason::Renegotiating)
+    );
+    let ip_a = ipv4_udp(SUB_A, Ipv4Addr::new(192, 0, 2, 9), 40);
+    let mut datagram = data_message((10, 100), Form::default(), &ppp(&FULL_V4, &ip_a));
+    assert!(matches!(
+        decap_vec(&mut table, &mut datagram, &mut reply),
+        Ingress::ToTun { .. }
+    ));
+    // LCP (an Echo-Request included) is the control thread's meanwhile.
+    let mut echo = data_message((10, 101), Form::default(), &ECHO_REQUEST);
+    assert!(matches!(
+        decap_vec(&mut table, &mut echo, &mut reply),
+        Ingress::ToControl { key: (10, 101), .. }
+    ));
+    assert_eq!(table.counters().echo_replies, 0);
+
+    // Egress is dropped too, and takes no Ns.
+    let packet = ipv4_udp(Ipv4Addr::new(192, 0, 2, 80), SUB_B, 40);
+    let mut buf = tun_buffer(DATA_HEADROOM, &packet);
+    assert_eq!(
+        encap(&mut table, &mut buf, DATA_HEADROOM, packet.len()),
+        Egress::Drop(DropReason::Renegotiating)
+    );
+    assert_eq!(table.counters().dropped(DropReason::Renegotiating), 2);
+
+    // The renegotiation's own frames are still numbered: 5, 6.
+    let form = Form {
+        sequence: Some(0),
+        ..Form::default()
+    };
+    for ns in [5, 6] {
+        let mut frame = data_message((7, 71), form, &ECHO_REQUEST);
+        assert_eq!(
+            stamp_ns(&mut table, (10, 101), &mut frame),
+            Stamp::Stamped { ns }
+        );
+    }
+
+    // Back up: the control thread installs the entry again with its own
+    // (older) counter; the table's newer Ns wins and traffic passes.
+    assert!(table.install(entry_b()).is_some());
+    assert!(!table.is_paused((10, 101)));
+    let mut buf = tun_buffer(DATA_HEADROOM, &packet);
+    assert!(matches!(
+        encap(&mut table, &mut buf, DATA_HEADROOM, packet.len()),
+        Egress::Send { .. }
+    ));
+    assert_eq!(buf[8..10], [0, 7], "Ns continues after the renegotiation");
+    let mut datagram = data_message((10, 101), Form::default(), &ppp(&FULL_V4, &ip));
+    assert!(matches!(
+        decap_vec(&mut table, &mut datagram, &mut reply),
+        Ingress::ToTun { .. }
+    ));
+}

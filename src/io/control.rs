@@ -46,6 +46,8 @@ pub struct SessionInfo {
     pub since: Instant,
     /// The shard that numbers its data messages, when it is sequenced.
     pub sequenced_by: Option<u16>,
+    /// PPP is renegotiating: off the data plane until it is up again.
+    pub renegotiating: bool,
 }
 
 /// What the control thread's owner can observe.
@@ -55,6 +57,9 @@ pub struct ControlCounters {
     pub sessions_up: u64,
     /// Sessions that ended.
     pub sessions_down: u64,
+    /// Up sessions whose PPP renegotiated LCP (taken off the data plane
+    /// until they came back up).
+    pub renegotiations: u64,
     /// Datagrams processed from each queue.
     pub urgent_in: u64,
     /// New tunnels and calls.
@@ -207,7 +212,11 @@ impl<A: Aaa> Control<A> {
                 let mut sessions: Vec<&SessionInfo> = self.sessions.values().collect();
                 sessions.sort_by_key(|s| s.key);
                 for s in sessions {
-                    let ip = s.ipv4.map_or("-".to_string(), |ip| ip.to_string());
+                    let ip = match (s.renegotiating, s.ipv4) {
+                        (true, _) => "renegotiating".to_string(),
+                        (false, Some(ip)) => ip.to_string(),
+                        (false, None) => "-".to_string(),
+                    };
                     let _ = writeln!(
                         out,
                         "{:>6} {:>7} {:<15} {:<28} {:>8} {}",
@@ -229,6 +238,7 @@ impl<A: Aaa> Control<A> {
                     ("sessions_online", self.sessions.len() as u64),
                     ("sessions_up_total", c.sessions_up),
                     ("sessions_down_total", c.sessions_down),
+                    ("sessions_renegotiated_total", c.renegotiations),
                     ("control_datagrams_urgent", c.urgent_in),
                     ("control_datagrams_setup", c.setup_in),
                     ("control_datagrams_sent", c.sent),
@@ -372,6 +382,7 @@ impl<A: Aaa> Control<A> {
         while let Some(event) = self.node.poll_event() {
             match event {
                 NodeEvent::SessionUp { key, up } => self.install(key, &up),
+                NodeEvent::SessionRenegotiating { key } => self.pause(key),
                 NodeEvent::SessionDown { key, reason } => self.remove(key, reason),
                 NodeEvent::Data { key, packet, .. } => self.late_data(key, packet),
                 NodeEvent::L2tp(Event::TunnelUp { tunnel, .. }) => {
@@ -425,19 +436,44 @@ impl<A: Aaa> Control<A> {
             wake.wake();
         }
         let user = String::from_utf8_lossy(&up.user).into_owned();
-        tracing::info!(tunnel = key.0, session = key.1, %user, ipv4 = ?up.ipv4, "session up");
-        self.sessions.insert(
+        let info = SessionInfo {
             key,
-            SessionInfo {
-                key,
-                lac: path.remote,
-                user,
-                ipv4: up.ipv4,
-                since: Instant::now(),
-                sequenced_by: entry.sequencing.map(|s| s.owner),
-            },
-        );
+            lac: path.remote,
+            user,
+            ipv4: up.ipv4,
+            since: Instant::now(),
+            sequenced_by: entry.sequencing.map(|s| s.owner),
+            renegotiating: false,
+        };
+        if let Some(old) = self.sessions.get_mut(&key) {
+            // Back after a renegotiation: same session, new terms.
+            tracing::info!(tunnel = key.0, session = key.1, user = %info.user, ipv4 = ?up.ipv4, "session up again");
+            *old = SessionInfo {
+                since: old.since,
+                ..info
+            };
+            return;
+        }
+        tracing::info!(tunnel = key.0, session = key.1, user = %info.user, ipv4 = ?up.ipv4, "session up");
+        self.sessions.insert(key, info);
         self.counters.sessions_up += 1;
+    }
+
+    /// PPP renegotiates: the shards hold the session's IP traffic (no
+    /// data may pass meanwhile, and its address or MRU may change) but keep
+    /// its entry, whose data sequence counter numbers the renegotiation's
+    /// frames; the next `SessionUp` installs it again.
+    fn pause(&mut self, key: SessionKey) {
+        let Some(info) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        info.renegotiating = true;
+        for (tx, wake) in &self.shards {
+            let _ = tx.send(ShardCommand::Pause(key));
+            wake.wake();
+        }
+        tracing::info!(tunnel = key.0, session = key.1, "session renegotiating PPP");
+        self.counters.renegotiations += 1;
     }
 
     /// An IP packet the subscriber sent right after PPP came up, before its

@@ -43,6 +43,9 @@ pub enum ShardCommand {
     Install(Box<SessionEntry>),
     /// A session ended.
     Remove(SessionKey),
+    /// A session's PPP renegotiates: hold its IP traffic until the next
+    /// `Install` (the entry, and its data sequence counter, stay).
+    Pause(SessionKey),
     /// An IP packet of a sequenced session this shard numbers (another
     /// shard read it from TUN).
     Egress(Vec<u8>),
@@ -213,6 +216,9 @@ impl Shard {
                 }
                 ShardCommand::Remove(key) => {
                     self.table.remove(key);
+                }
+                ShardCommand::Pause(key) => {
+                    self.table.pause(key);
                 }
                 ShardCommand::Egress(packet) => {
                     let len = packet.len().min(buf.len() - MAX_HEADROOM);

@@ -42,6 +42,13 @@ pub enum NodeEvent {
         /// What PPP agreed.
         up: Box<LinkUp>,
     },
+    /// PPP on an up session is negotiating afresh (LCP left Opened): its
+    /// data must stop until the next `SessionUp`, which carries what was
+    /// agreed this time.
+    SessionRenegotiating {
+        /// Which session.
+        key: SessionKey,
+    },
     /// A session ended (PPP, L2TP or both).
     SessionDown {
         /// Which session.
@@ -629,6 +636,9 @@ impl<A: Aaa> Node<A> {
                     self.aaa.start(now, AuthTicket(ticket), *request);
                 }
                 LinkEvent::Up(up) => self.events.push_back(NodeEvent::SessionUp { key, up }),
+                LinkEvent::Renegotiating => self
+                    .events
+                    .push_back(NodeEvent::SessionRenegotiating { key }),
                 LinkEvent::Down(reason) => ended = Some(reason),
             }
         }

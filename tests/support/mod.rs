@@ -37,5 +37,24 @@ pub fn decode(datagram: &[u8], secret: Option<&[u8]>) -> (HeaderRepr, Option<Con
     }
 }
 
+/// An LCP Configure-Request (MRU 1400, a Magic-Number) from the
+/// subscriber's side of the LNS session `(tunnel, session)`: on an open
+/// link it starts a renegotiation (RFC 1661 §3.2).
+pub fn lcp_configure_request(tunnel: u16, session: u16) -> Vec<u8> {
+    use lns::wire::ppp::cp::emit_with;
+    use lns::wire::ppp::frame::{protocol, FrameHeader};
+    let mut ppp = Vec::new();
+    FrameHeader::new(protocol::LCP, false, false).emit_vec(&mut ppp);
+    emit_with(1, 0x77, &mut ppp, |b| {
+        b.extend_from_slice(&[1, 4, 0x05, 0x78, 5, 6, 0x12, 0x34, 0x56, 0x78])
+    })
+    .unwrap();
+    let header = HeaderRepr::data(tunnel, session);
+    let mut datagram = vec![0; header.header_len()];
+    header.emit(&mut datagram, ppp.len()).unwrap();
+    datagram.extend_from_slice(&ppp);
+    datagram
+}
+
 pub mod daemon;
 pub mod tools;

@@ -167,8 +167,14 @@ pub enum LinkEvent {
     /// Ask AAA; answer with [`Link::auth_verdict`]. (Boxed, as is `Up`:
     /// events queue per link, and `Send` is the common one.)
     Authenticate(Box<AuthRequest>),
-    /// The network phase is done: addresses agreed.
+    /// The network phase is done: addresses agreed. Reported again, with
+    /// what was agreed anew, after each [`LinkEvent::Renegotiating`].
     Up(Box<LinkUp>),
+    /// LCP left Opened because the peer (or we) started negotiating afresh
+    /// on a link that was up: no data may pass until the next `Up`
+    /// (RFC 1661 §3.2, the link goes back to Establish). Not reported when
+    /// the link is terminating; `Down` follows then.
+    Renegotiating,
     /// The link is finished.
     Down(DownReason),
 }
@@ -240,6 +246,8 @@ pub struct Link {
     echo_id: u8,
     down_reason: Option<DownReason>,
     up_reported: bool,
+    /// Renegotiating was reported and Up has not followed yet.
+    paused: bool,
     /// Spare bytes at the front of every packet buffer we build.
     headroom: usize,
     events: VecDeque<LinkEvent>,
@@ -285,6 +293,7 @@ impl Link {
             echo_id: 0,
             down_reason: None,
             up_reported: false,
+            paused: false,
             headroom: 0,
             events: VecDeque::new(),
         }
@@ -640,6 +649,14 @@ impl Link {
                         if self.phase != Phase::Dead {
                             self.phase = Phase::Establish;
                             self.auth = Auth::None;
+                            let terminating = matches!(
+                                self.lcp.state(),
+                                fsm::State::Closing | fsm::State::Stopping
+                            );
+                            if self.up_reported && !self.paused && !terminating {
+                                self.paused = true;
+                                self.events.push_back(LinkEvent::Renegotiating);
+                            }
                         }
                     }
                     Output::LayerFinished => self.lcp_finished(),
@@ -760,17 +777,17 @@ impl Link {
             return self.close(now, DownReason::AuthFailed(failure));
         }
         self.phase = Phase::Network;
+        // Each pass through the network phase (the first, or one after a
+        // renegotiation) settles the NCPs afresh.
+        self.ipcp_failed = !self.config.ipcp;
+        self.ipv6cp_failed = !self.config.ipv6cp;
         if self.config.ipcp {
             self.ipcp.up(now, &mut self.ipcp_neg);
             self.ipcp.open(now, &mut self.ipcp_neg);
-        } else {
-            self.ipcp_failed = true;
         }
         if self.config.ipv6cp {
             self.ipv6cp.up(now, &mut self.ipv6cp_neg);
             self.ipv6cp.open(now, &mut self.ipv6cp_neg);
-        } else {
-            self.ipv6cp_failed = true;
         }
     }
 
@@ -781,8 +798,9 @@ impl Link {
         }
         let ipcp_open = self.ipcp.state() == fsm::State::Opened;
         let ipv6cp_open = self.ipv6cp.state() == fsm::State::Opened;
-        if self.up_reported {
-            // Back up after a renegotiation: Up was reported already.
+        if self.up_reported && !self.paused {
+            // Up stands already, or the link is ending for want of a
+            // network protocol.
             if ipcp_open || ipv6cp_open {
                 self.phase = Phase::Running;
             }
@@ -793,15 +811,22 @@ impl Link {
         if !(ipcp_settled && ipv6cp_settled) {
             return false;
         }
+        // After a renegotiation Up is reported again with what was agreed
+        // this time (the address or the MRU may have changed).
+        self.paused = false;
+        self.up_reported = true;
         if !ipcp_open && !ipv6cp_open {
-            // Report once; the close below ends the link.
-            self.up_reported = true;
+            // The close below ends the link.
             self.down_reason.get_or_insert(DownReason::NoNetwork);
             self.lcp.close(now, b"no network protocol".to_vec());
             return true;
         }
         self.phase = Phase::Running;
-        self.up_reported = true;
+        self.report_up(ipcp_open, ipv6cp_open);
+        true
+    }
+
+    fn report_up(&mut self, ipcp_open: bool, ipv6cp_open: bool) {
         let ipcp = self.ipcp_neg.agreed();
         let ipv6cp = self.ipv6cp_neg.agreed();
         let client = matches!(self.config.role, LinkRole::Client { .. });
@@ -820,7 +845,6 @@ impl Link {
             ipv6_local: ipv6cp.local.filter(|_| ipv6cp_open),
             proxied: self.proxied,
         })));
-        true
     }
 
     fn lcp_finished(&mut self) {
