@@ -3,15 +3,19 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use lns::proto::l2tp::auth::challenge_response;
 use lns::proto::l2tp::{
-    CallInfo, CommandError, Event, L2tpConfig, Limits, ProxyAuth, ProxyLcp, SessionDownReason,
-    SessionState, ShardSpec, TunnelDownReason, TunnelState,
+    CallInfo, CommandError, Endpoint, Event, L2tpConfig, Limits, PeerSecrets, ProxyAuth, ProxyLcp,
+    SessionDownReason, SessionState, ShardSpec, TunnelDownReason, TunnelState,
 };
 use lns::sim::{lac_config, lns_config, Link, Pair};
 use lns::wire::l2tp::avps::{cdn_result, error_code, stopccn_result, CallErrors};
-use lns::wire::l2tp::{MessageType, ResultCode};
+use lns::wire::l2tp::message::AvpTypeSet;
+use lns::wire::l2tp::{Avp, ControlMessage, MessageType, Packet, ResultCode};
+use lns::wire::prefix::IpPrefix;
 use std::time::Instant;
 
 fn clear(result: u16) -> ResultCode {
@@ -768,4 +772,437 @@ fn admission_rates_refuse_the_excess_of_a_burst() {
         .filter(|e| matches!(e, Event::TunnelUp { .. }))
         .count();
     assert_eq!(tunnels_up, 3);
+}
+
+// ---------------------------------------------------------------------------
+// Per-peer tunnel secrets: one LNS, several LACs at their own addresses.
+
+/// One LNS and several LACs, each at its own address, on a clean link
+/// without latency. Enough to see which secret each tunnel ends up with.
+struct Star {
+    now: Instant,
+    lns: Endpoint,
+    lns_addr: SocketAddr,
+    lns_events: Vec<Event>,
+    lacs: Vec<StarLac>,
+}
+
+struct StarLac {
+    addr: SocketAddr,
+    endpoint: Endpoint,
+    events: Vec<Event>,
+    /// Datagrams this LAC sent.
+    sent: Vec<Vec<u8>>,
+    /// Datagrams the LNS sent to this LAC.
+    received: Vec<Vec<u8>>,
+}
+
+impl Star {
+    fn new(lns: L2tpConfig, lacs: Vec<(&str, L2tpConfig)>) -> Self {
+        Star {
+            now: Instant::now(),
+            lns: Endpoint::new(lns, 0x1d5),
+            lns_addr: "192.0.2.2:1701".parse().unwrap(),
+            lns_events: Vec::new(),
+            lacs: lacs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (addr, config))| StarLac {
+                    addr: addr.parse().unwrap(),
+                    endpoint: Endpoint::new(config, 0x1ac + i as u64),
+                    events: Vec::new(),
+                    sent: Vec::new(),
+                    received: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Deliver datagrams until nobody has anything left to send.
+    fn exchange(&mut self) {
+        loop {
+            let mut moved = false;
+            for lac in &mut self.lacs {
+                while let Some(t) = lac.endpoint.poll_transmit() {
+                    assert_eq!(t.remote, self.lns_addr);
+                    let _ = self.lns.handle_datagram(self.now, lac.addr, &t.payload);
+                    lac.sent.push(t.payload);
+                    moved = true;
+                }
+                lac.events
+                    .extend(std::iter::from_fn(|| lac.endpoint.poll_event()));
+            }
+            while let Some(t) = self.lns.poll_transmit() {
+                let lac = self.lacs.iter_mut().find(|l| l.addr == t.remote).unwrap();
+                let _ = lac
+                    .endpoint
+                    .handle_datagram(self.now, self.lns_addr, &t.payload);
+                lac.received.push(t.payload);
+                moved = true;
+            }
+            let lns = &mut self.lns;
+            self.lns_events
+                .extend(std::iter::from_fn(|| lns.poll_event()));
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn run_for(&mut self, span: Duration) {
+        let end = self.now + span;
+        loop {
+            self.exchange();
+            let next = self
+                .lacs
+                .iter_mut()
+                .filter_map(|l| l.endpoint.poll_timeout())
+                .chain(self.lns.poll_timeout())
+                .min();
+            match next {
+                Some(at) if at <= end => {
+                    self.now = self.now.max(at);
+                    for lac in &mut self.lacs {
+                        lac.endpoint.handle_timeout(self.now);
+                    }
+                    self.lns.handle_timeout(self.now);
+                }
+                _ => break,
+            }
+        }
+        self.now = end;
+    }
+
+    /// Every LAC opens a tunnel; a few seconds pass.
+    fn connect_all(&mut self) -> Vec<u16> {
+        let (now, lns_addr) = (self.now, self.lns_addr);
+        let tunnels = self
+            .lacs
+            .iter_mut()
+            .map(|l| l.endpoint.connect(now, lns_addr).unwrap())
+            .collect();
+        self.run_for(Duration::from_secs(5));
+        tunnels
+    }
+
+    /// Whether LAC `i`'s tunnel came up on both ends.
+    fn up(&self, i: usize) -> bool {
+        let lac = &self.lacs[i];
+        lac.events
+            .iter()
+            .any(|e| matches!(e, Event::TunnelUp { .. }))
+            && self
+                .lns_events
+                .iter()
+                .any(|e| matches!(e, Event::TunnelUp { remote, .. } if *remote == lac.addr))
+    }
+
+    /// The StopCCN result that ended LAC `i`'s tunnel, by either end.
+    fn stopped_with(&self, i: usize) -> Option<u16> {
+        self.lacs[i].events.iter().find_map(|e| match e {
+            Event::TunnelDown {
+                reason: TunnelDownReason::LocalStop(rc) | TunnelDownReason::PeerStop(rc),
+                ..
+            } => Some(rc.result),
+            _ => None,
+        })
+    }
+
+    /// The first message of `message_type` in `datagrams`, read with `secret`.
+    fn find(
+        datagrams: &[Vec<u8>],
+        secret: Option<&[u8]>,
+        message_type: MessageType,
+    ) -> Option<ControlMessage> {
+        datagrams
+            .iter()
+            .filter_map(|d| support::decode(d, secret).1)
+            .find(|m| m.message_type == message_type)
+    }
+}
+
+fn prefix(text: &str) -> IpPrefix {
+    text.parse().unwrap()
+}
+
+fn lac_with_secret(secret: &[u8]) -> L2tpConfig {
+    let mut lac = lac_config();
+    lac.secret = Some(secret.to_vec());
+    lac
+}
+
+/// An LNS that knows LAC alpha (192.0.2.1) and the beta network
+/// (198.51.100.0/24), and has no secret for anyone else.
+fn two_peer_lns() -> L2tpConfig {
+    let mut lns = lns_config();
+    lns.peer_secrets = PeerSecrets::new()
+        .with(prefix("192.0.2.1"), &b"alpha"[..])
+        .with(prefix("198.51.100.0/24"), &b"beta"[..]);
+    lns
+}
+
+#[test]
+fn two_lacs_each_authenticate_with_their_own_secret() {
+    // LAC alpha picks its secret for the LNS from its own peer table (the
+    // LAC side of the same lookup); beta has one secret for everyone.
+    let mut alpha = lac_config();
+    alpha.peer_secrets = PeerSecrets::new().with(prefix("192.0.2.0/24"), &b"alpha"[..]);
+    let mut star = Star::new(
+        two_peer_lns(),
+        vec![
+            ("192.0.2.1:1701", alpha),
+            ("198.51.100.7:1701", lac_with_secret(b"beta")),
+        ],
+    );
+    star.connect_all();
+    assert!(star.up(0) && star.up(1), "{:?}", star.lns_events);
+    assert_eq!(star.lns.stats().auth_failures, 0);
+    assert_eq!(star.lns.stats().tunnels_established, 2);
+    // Both ends were challenged, and each answered with its own secret.
+    for (i, secret) in [(0, &b"alpha"[..]), (1, &b"beta"[..])] {
+        let lac = &star.lacs[i];
+        let sccrq = Star::find(&lac.sent, Some(secret), MessageType::Sccrq).unwrap();
+        let sccrp = Star::find(&lac.received, Some(secret), MessageType::Sccrp).unwrap();
+        let scccn = Star::find(&lac.sent, Some(secret), MessageType::Scccn).unwrap();
+        assert_eq!(
+            sccrp.challenge_response(),
+            Some(&challenge_response(
+                MessageType::Sccrp,
+                secret,
+                sccrq.challenge().unwrap()
+            ))
+        );
+        assert_eq!(
+            scccn.challenge_response(),
+            Some(&challenge_response(
+                MessageType::Scccn,
+                secret,
+                sccrp.challenge().unwrap()
+            ))
+        );
+    }
+    assert_eq!(
+        star.lns.secret_for("192.0.2.1".parse().unwrap()),
+        Some(&b"alpha"[..])
+    );
+    assert_eq!(star.lns.secret_for("192.0.2.3".parse().unwrap()), None);
+}
+
+#[test]
+fn a_lac_with_the_other_peers_secret_is_refused() {
+    let mut star = Star::new(
+        two_peer_lns(),
+        vec![
+            ("192.0.2.1:1701", lac_with_secret(b"alpha")),
+            // In the beta network, but holding alpha's secret.
+            ("198.51.100.7:1701", lac_with_secret(b"alpha")),
+        ],
+    );
+    star.connect_all();
+    assert!(star.up(0));
+    assert!(!star.up(1));
+    // The LNS answered the impostor's challenge with beta's secret; the LAC
+    // saw the wrong answer and stopped with result 4.
+    assert_eq!(star.stopped_with(1), Some(stopccn_result::NOT_AUTHORIZED));
+    assert_eq!(star.lacs[1].endpoint.stats().auth_failures, 1);
+    // The LNS tunnel of that LAC went down on the LAC's StopCCN.
+    assert!(star.lns_events.iter().any(|e| matches!(
+        e,
+        Event::TunnelDown { reason: TunnelDownReason::PeerStop(rc), .. }
+            if rc.result == stopccn_result::NOT_AUTHORIZED
+    )));
+    assert_eq!(star.lns.stats().tunnels_established, 1);
+}
+
+/// A LAC that does not challenge the LNS (many do not) but answers the
+/// LNS's challenge with another peer's secret, or not at all: the LNS
+/// itself refuses it with StopCCN result 4 and counts the failure.
+#[test]
+fn lns_refuses_a_challenge_response_made_with_another_peers_secret() {
+    let mut lns = Endpoint::new(two_peer_lns(), 21);
+    let now = Instant::now();
+    let sccrq = |peer_tunnel| {
+        ControlMessage::new(MessageType::Sccrq)
+            .with(Avp::ProtocolVersion {
+                version: 1,
+                revision: 0,
+            })
+            .with(Avp::HostName(b"impostor".to_vec()))
+            .with(Avp::FramingCapabilities(3))
+            .with(Avp::AssignedTunnelId(peer_tunnel))
+    };
+    for (n, (addr, response)) in [
+        ("198.51.100.7:1701", Some(&b"alpha"[..])),
+        ("198.51.100.8:1701", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let lac: SocketAddr = addr.parse().unwrap();
+        let peer_tunnel = 40 + n as u16;
+        lns.handle_datagram(
+            now,
+            lac,
+            &support::control_datagram(0, 0, 0, 0, &sccrq(peer_tunnel)),
+        )
+        .unwrap();
+        let sccrp = support::decode(&lns.poll_transmit().unwrap().payload, Some(b"beta"))
+            .1
+            .unwrap();
+        let ours = sccrp.assigned_tunnel_id().unwrap();
+        let mut scccn = ControlMessage::new(MessageType::Scccn);
+        if let Some(secret) = response {
+            scccn.avps.push(Avp::ChallengeResponse(challenge_response(
+                MessageType::Scccn,
+                secret,
+                sccrp.challenge().unwrap(),
+            )));
+        }
+        lns.handle_datagram(now, lac, &support::control_datagram(ours, 0, 1, 1, &scccn))
+            .unwrap();
+        let stop = std::iter::from_fn(|| lns.poll_transmit())
+            .find_map(|t| support::decode(&t.payload, Some(b"beta")).1)
+            .unwrap();
+        assert_eq!(stop.message_type, MessageType::StopCcn);
+        assert_eq!(
+            stop.result_code().unwrap().result,
+            stopccn_result::NOT_AUTHORIZED
+        );
+        assert_eq!(lns.stats().auth_failures, n as u64 + 1);
+    }
+    assert_eq!(lns.stats().tunnels_established, 0);
+    assert!(!std::iter::from_fn(|| lns.poll_event()).any(|e| matches!(e, Event::TunnelUp { .. })));
+}
+
+#[test]
+fn uncovered_lac_without_a_default_secret_is_not_authenticated() {
+    let mut star = Star::new(
+        two_peer_lns(),
+        vec![
+            ("203.0.113.9:1701", lac_config()),
+            // Covered: the same LAC without a secret cannot get in there.
+            ("198.51.100.9:1701", lac_config()),
+        ],
+    );
+    star.connect_all();
+    assert!(star.up(0));
+    let sccrp = Star::find(&star.lacs[0].received, None, MessageType::Sccrp).unwrap();
+    assert_eq!(sccrp.challenge(), None, "the LNS did not challenge");
+    assert!(!star.up(1));
+    assert_eq!(star.stopped_with(1), Some(stopccn_result::NOT_AUTHORIZED));
+    assert_eq!(star.lns.stats().tunnels_established, 1);
+}
+
+#[test]
+fn longest_prefix_wins_over_a_shorter_one_and_the_default() {
+    let mut lns = lns_config();
+    lns.secret = Some(b"default".to_vec());
+    lns.peer_secrets = PeerSecrets::new()
+        .with(prefix("192.0.2.0/24"), &b"net"[..])
+        .with(prefix("192.0.2.7"), &b"host"[..])
+        .with(prefix("2001:db8::/32"), &b"v6"[..]);
+    let lacs = vec![
+        ("192.0.2.7:1701", lac_with_secret(b"host")),
+        ("192.0.2.8:1701", lac_with_secret(b"net")),
+        ("203.0.113.1:1701", lac_with_secret(b"default")),
+        ("[2001:db8::7]:1701", lac_with_secret(b"v6")),
+        // An IPv4 LAC seen through an IPv6 socket is still 192.0.2.7.
+        ("[::ffff:192.0.2.7]:1701", lac_with_secret(b"host")),
+        // Holding the shorter prefix's secret, or the default, is not enough.
+        ("192.0.2.7:1702", lac_with_secret(b"net")),
+        ("192.0.2.8:1702", lac_with_secret(b"default")),
+        ("[2001:db8::7]:1702", lac_with_secret(b"default")),
+    ];
+    let mut star = Star::new(lns, lacs);
+    star.connect_all();
+    let up: Vec<bool> = (0..star.lacs.len()).map(|i| star.up(i)).collect();
+    assert_eq!(
+        up,
+        [true, true, true, true, true, false, false, false],
+        "{:?}",
+        star.lns_events
+    );
+    for i in 5..8 {
+        assert_eq!(star.stopped_with(i), Some(stopccn_result::NOT_AUTHORIZED));
+        assert_eq!(star.lacs[i].endpoint.stats().auth_failures, 1);
+    }
+    assert_eq!(star.lns.stats().tunnels_established, 5);
+}
+
+#[test]
+fn hidden_avps_use_each_peers_secret() {
+    let mut lns = two_peer_lns();
+    lns.secret = Some(b"default".to_vec());
+    lns.hidden_avps = AvpTypeSet(u64::MAX);
+    let hiding = |secret: &[u8], host: &[u8]| {
+        let mut lac = lac_with_secret(secret);
+        lac.host_name = host.to_vec();
+        // Everything the emitter may hide, SCCRQ's Host Name included: the
+        // LNS must read the SCCRQ with this peer's secret.
+        lac.hidden_avps = AvpTypeSet(u64::MAX);
+        lac
+    };
+    let mut star = Star::new(
+        lns,
+        vec![
+            ("192.0.2.1:1701", hiding(b"alpha", b"lac-alpha")),
+            ("198.51.100.7:1701", hiding(b"beta", b"lac-beta")),
+            ("203.0.113.1:1701", hiding(b"default", b"lac-other")),
+        ],
+    );
+    let tunnels = star.connect_all();
+    let secrets: [&[u8]; 3] = [b"alpha", b"beta", b"default"];
+    for i in 0..secrets.len() {
+        assert!(star.up(i), "LAC {i}: {:?}", star.lacs[i].events);
+        let host = star.lacs[i].endpoint.config().host_name.clone();
+        // The LNS recovered the hidden Host Name of each LAC.
+        assert!(star.lns_events.iter().any(|e| matches!(
+            e,
+            Event::TunnelUp { remote, host_name, .. }
+                if *remote == star.lacs[i].addr && *host_name == host
+        )));
+        let sccrq = &star.lacs[i].sent[0];
+        assert!(!sccrq.windows(host.len()).any(|w| w == host));
+        // Another peer's secret does not read this LAC's SCCRQ.
+        let other = secrets[(i + 1) % 3];
+        let body = Packet::new_checked(&sccrq[..]).unwrap().payload().to_vec();
+        let wrong = ControlMessage::parse(&body, Some(other));
+        assert!(wrong.is_err() || wrong.unwrap().host_name() != Some(&host[..]));
+        assert_eq!(
+            ControlMessage::parse(&body, Some(secrets[i]))
+                .unwrap()
+                .host_name(),
+            Some(&host[..])
+        );
+        star.lacs[i]
+            .endpoint
+            .open_session(star.now, tunnels[i], subscriber_call(i as u32))
+            .unwrap();
+    }
+    star.run_for(Duration::from_secs(5));
+    let calls: Vec<Vec<u8>> = star
+        .lns_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SessionUp { call, .. } => call.proxy_auth.name.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls.len(), 3);
+    for (i, secret) in secrets.into_iter().enumerate() {
+        let name = format!("user{i}@isp").into_bytes();
+        assert!(calls.contains(&name));
+        let iccn = star.lacs[i]
+            .sent
+            .iter()
+            .find(|d| {
+                support::decode(d, Some(secret))
+                    .1
+                    .is_some_and(|m| m.message_type == MessageType::Iccn)
+            })
+            .unwrap();
+        assert!(!iccn.windows(name.len()).any(|w| w == &name[..]));
+    }
+    assert_eq!(star.lns.stats().auth_failures, 0);
+    assert_eq!(star.lns.stats().malformed_messages, 0);
 }

@@ -18,8 +18,10 @@
 //! must always hold:
 //!
 //! - every datagram either end sends is a well-formed control packet whose
-//!   body (unless a ZLB) parses with that end's secret, carries a message
-//!   type its role may send, and, from the LNS, a non-zero Tunnel ID;
+//!   body (unless a ZLB) parses with that tunnel's secret (the LNS has
+//!   per-peer secrets: strangers in 198.51.100.0/24 get their own),
+//!   carries a message type its role may send, and, from the LNS, a
+//!   non-zero Tunnel ID;
 //! - right after `handle_timeout(now)`, `poll_timeout()` is later than `now`;
 //! - an endpoint with tunnels always has a timer (or nothing would ever
 //!   reap them);
@@ -33,22 +35,26 @@
 #![no_main]
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use lns::proto::l2tp::auth::challenge_response;
 use lns::proto::l2tp::{
-    CallInfo, Endpoint, Event, L2tpConfig, Limits, ProxyAuth, ProxyLcp, Role, TunnelState,
+    CallInfo, Endpoint, Event, L2tpConfig, Limits, PeerSecrets, ProxyAuth, ProxyLcp, Role,
+    TunnelState,
 };
 use lns::wire::l2tp::avps::CallErrors;
 use lns::wire::l2tp::message::{AvpTypeSet, Hiding};
 use lns::wire::l2tp::{
     Avp, AvpHeader, ControlMessage, HeaderRepr, MessageType, Packet, ResultCode,
 };
+use lns::wire::prefix::IpPrefix;
 
 const SECRET: &[u8] = b"secret";
+/// With `secret`, the LNS's per-peer secret for 198.51.100.0/24.
+const OTHER_SECRET: &[u8] = b"another peer's secret";
 const MAX_OPS: usize = 96;
 const LIMITS: Limits = Limits {
     max_tunnels: 8,
@@ -461,12 +467,20 @@ impl World {
                 SECRET.to_vec()
             }
         });
+        let mut lns = config(Role::Lns, lns_secret.as_deref(), s.hide_all);
+        if s.secret {
+            // The LAC's network by its own entry, a stranger's network by
+            // another secret, everyone else by the default.
+            let prefix = |addr: [u8; 4], len| {
+                IpPrefix::new(IpAddr::from(addr), len).expect("a network address")
+            };
+            lns.peer_secrets = PeerSecrets::new()
+                .with(prefix([192, 0, 2, 0], 24), SECRET)
+                .with(prefix([198, 51, 100, 0], 24), OTHER_SECRET);
+        }
         World {
             now: Instant::now(),
-            lns: Endpoint::new(
-                config(Role::Lns, lns_secret.as_deref(), s.hide_all),
-                s.lns_seed,
-            ),
+            lns: Endpoint::new(lns, s.lns_seed),
             lac: Endpoint::new(
                 config(Role::Lac, lac_secret.as_deref(), s.hide_all),
                 s.lac_seed,
@@ -483,10 +497,20 @@ impl World {
         }
     }
 
+    /// The secret of an LNS tunnel with a peer at `remote` (see `World::new`).
+    fn lns_secret_for(&self, remote: SocketAddr) -> Option<&'static [u8]> {
+        self.lns_secret.as_ref()?;
+        match remote.ip().to_canonical() {
+            IpAddr::V4(v4) if v4.octets()[..3] == [198, 51, 100] => Some(OTHER_SECRET),
+            _ => Some(SECRET),
+        }
+    }
+
     /// Move every transmit and event out of both endpoints, checking each.
     fn drain(&mut self) {
         while let Some(t) = self.lns.poll_transmit() {
-            let (header, msg) = check_transmit(Role::Lns, self.lns_secret.as_deref(), &t.payload);
+            let secret = self.lns_secret_for(t.remote);
+            let (header, msg) = check_transmit(Role::Lns, secret, &t.payload);
             self.learn(t.remote, &header, msg.as_ref());
             if t.remote == lac_addr() {
                 self.to_lac.push_back(t.payload);
@@ -644,6 +668,7 @@ impl World {
         };
         let ns = seq(c.ns, seen.expected_ns);
         let nr = seq(c.nr, seen.ack_all);
+        let tunnel_secret = self.lns_secret_for(from);
 
         const TYPES: [u16; 16] = [1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 0, 99];
         let message_type = MessageType::from(TYPES[usize::from(c.message_type) % TYPES.len()]);
@@ -676,7 +701,7 @@ impl World {
                     let challenge = seen.challenge.clone().unwrap_or_default();
                     Avp::ChallengeResponse(challenge_response(
                         MessageType::Scccn,
-                        SECRET,
+                        tunnel_secret.unwrap_or(SECRET),
                         &challenge,
                     ))
                 }
@@ -735,15 +760,11 @@ impl World {
                 },
             });
         }
-        let hiding = self
-            .lns_secret
-            .as_deref()
-            .filter(|_| c.hide)
-            .map(|secret| Hiding {
-                secret,
-                random_vector: [0x5a; 16],
-                attrs: (0..64).fold(AvpTypeSet::EMPTY, |set, attr| set.with(attr)),
-            });
+        let hiding = tunnel_secret.filter(|_| c.hide).map(|secret| Hiding {
+            secret,
+            random_vector: [0x5a; 16],
+            attrs: (0..64).fold(AvpTypeSet::EMPTY, |set, attr| set.with(attr)),
+        });
         let mut body = Vec::new();
         if msg.emit(&mut body, hiding.as_ref()).is_err() {
             // An oversized fuzzed value: send what was written, which is a
@@ -782,7 +803,10 @@ impl World {
         let seen = self.seen.get(&tunnel).cloned().unwrap_or_default();
         let mut msg = ControlMessage::new(MessageType::Scccn);
         if let Some(challenge) = &seen.challenge {
-            let secret: &[u8] = if correct { SECRET } else { b"wrong" };
+            let secret: &[u8] = match self.lns_secret_for(summary.remote) {
+                Some(secret) if correct => secret,
+                _ => b"wrong",
+            };
             msg.avps.push(Avp::ChallengeResponse(challenge_response(
                 MessageType::Scccn,
                 secret,

@@ -217,14 +217,17 @@ impl Config {
         }
     }
 
-    /// The L2TP endpoint settings of one shard, LNS role. The tunnel secret
-    /// is `l2tp.secret`; per-peer secrets are looked up with
-    /// [`L2tpSection::secret_for`].
+    /// The L2TP endpoint settings of one shard, LNS role. Tunnel secrets
+    /// come from `[[l2tp.peer]]` by longest prefix, then `l2tp.secret`: the
+    /// endpoint's choice for a peer equals [`Config::secret_for`].
     pub fn l2tp_config(&self, shard: ShardSpec) -> L2tpConfig {
         let s = &self.l2tp;
         let mut c = L2tpConfig::new(Role::Lns);
         c.host_name = s.host_name.as_bytes().to_vec();
         c.secret = s.secret.as_ref().map(|x| x.as_bytes().to_vec());
+        for peer in &s.peer {
+            c.peer_secrets.insert(peer.address, peer.secret.as_bytes());
+        }
         c.hidden_avps = match s.hidden_avps {
             HiddenAvps::Off => AvpTypeSet::EMPTY,
             HiddenAvps::Sensitive => L2tpConfig::sensitive_avps(),

@@ -98,7 +98,9 @@ pub struct L2tpSection {
     /// ways (§5.1.1) and may hide AVPs. Default: none (no authentication).
     pub secret: Option<Secret>,
     /// `[[l2tp.peer]]`: per-LAC secrets by source address or prefix; the
-    /// longest matching prefix wins over `secret`. Default: none.
+    /// longest matching prefix wins over `secret`. A tunnel takes its
+    /// secret when it is set up (see [`L2tpSection::secret_for`]); a
+    /// reload does not change it. Default: none.
     pub peer: Vec<PeerSecret>,
     /// `hidden_avps`: `"off"`, `"sensitive"` or `"all"`. Only tunnels with a
     /// secret hide anything. Default `"sensitive"`: subscriber names and
@@ -183,15 +185,15 @@ impl L2tpSection {
     /// The tunnel secret for a LAC at `peer`: the longest `[[l2tp.peer]]`
     /// prefix that covers it, else `secret`, else none.
     pub fn secret_for(&self, peer: IpAddr) -> Option<&Secret> {
-        // An IPv4 LAC reaching an IPv6 socket shows up as ::ffff:a.b.c.d.
-        let peer = match peer {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
-            v4 => v4,
-        };
+        // An IPv4 LAC reaching an IPv6 socket shows up as ::ffff:a.b.c.d;
+        // a prefix may be written that way too. Both match as IPv4.
+        let peer = peer.to_canonical();
         self.peer
             .iter()
-            .filter(|p| p.address.contains(peer))
-            .max_by_key(|p| p.address.prefix_len())
+            .map(|p| (p.address.canonical(), p))
+            .filter(|(prefix, _)| prefix.contains(peer))
+            .max_by_key(|(prefix, _)| prefix.prefix_len())
+            .map(|(_, p)| p)
             .map(|p| &p.secret)
             .or(self.secret.as_ref())
     }

@@ -868,6 +868,55 @@ secret = \"v6\"
     assert_eq!(none.secret_for("192.0.2.7".parse().unwrap()), None);
 }
 
+/// The endpoint built from a config picks, for every peer, the secret
+/// `Config::secret_for` names: `[[l2tp.peer]]` reaches the tunnels.
+#[test]
+fn the_endpoint_takes_the_peer_secrets_of_the_config() {
+    let text = "[l2tp]
+secret = \"everyone\"
+[[l2tp.peer]]
+address = \"192.0.2.0/24\"
+secret = \"net\"
+[[l2tp.peer]]
+address = \"::ffff:192.0.2.7\"
+secret = \"host\"
+[[l2tp.peer]]
+address = \"2001:db8::/32\"
+secret = \"v6\"
+";
+    let c = Config::from_toml_str(text).unwrap();
+    let l2tp = c.l2tp_config(ShardSpec::SINGLE);
+    assert_eq!(l2tp.peer_secrets.len(), 3);
+    assert!(!format!("{l2tp:?}").contains("\"net\""));
+    let endpoint = crate::proto::l2tp::Endpoint::new(l2tp, 1);
+    for ip in [
+        "192.0.2.7",
+        "::ffff:192.0.2.7",
+        "192.0.2.8",
+        "::ffff:192.0.2.8",
+        "2001:db8::5",
+        "203.0.113.1",
+        "2001:db9::1",
+    ] {
+        let ip: IpAddr = ip.parse().unwrap();
+        assert_eq!(endpoint.secret_for(ip), c.secret_for(ip), "{ip}");
+    }
+    assert_eq!(
+        endpoint.secret_for("192.0.2.7".parse().unwrap()),
+        Some(&b"host"[..])
+    );
+    // Without any secret nobody is authenticated.
+    let open = Config::default().l2tp_config(ShardSpec::SINGLE);
+    assert!(open.peer_secrets.is_empty() && open.secret.is_none());
+}
+
+#[test]
+fn a_mapped_peer_prefix_is_the_ipv4_prefix() {
+    let text = "[[l2tp.peer]]\naddress = \"192.0.2.0/24\"\nsecret = \"a\"\n\
+                [[l2tp.peer]]\naddress = \"::ffff:192.0.2.0/120\"\nsecret = \"b\"\n";
+    err_at(text, "l2tp.peer[1].address", 5);
+}
+
 #[test]
 fn a_node_builds_from_a_config() {
     let c = Config::from_toml_str(EXAMPLE).unwrap();

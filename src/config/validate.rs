@@ -145,7 +145,8 @@ fn l2tp(s: &L2tpSection) -> Result<(), Problem> {
                 "must not be empty",
             ));
         }
-        if !prefixes.insert(peer.address) {
+        // `::ffff:192.0.2.0/120` is the same peers as `192.0.2.0/24`.
+        if !prefixes.insert(peer.address.canonical()) {
             return Err(problem(
                 format!("l2tp.peer[{i}].address"),
                 format!("{} has a secret already", peer.address),

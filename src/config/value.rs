@@ -8,7 +8,6 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
@@ -16,6 +15,7 @@ use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
 use crate::proto::aaa::pool::MAX_QUARANTINE;
 use crate::proto::aaa::AddrRange;
 use crate::wire::ppp::lcp::AuthMethod;
+pub use crate::wire::prefix::IpPrefix;
 
 /// The longest duration any key accepts (a year, the pool quarantine's own
 /// ceiling). Protocol timers have tighter limits, checked per key; this
@@ -347,95 +347,6 @@ pub fn addr_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>
     )
 }
 
-/// An IPv4 or IPv6 prefix (`192.0.2.0/24`, `2001:db8::/32`, or one address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IpPrefix {
-    addr: IpAddr,
-    len: u8,
-}
-
-impl IpPrefix {
-    /// `addr/len`; the address must have no bits set past the prefix.
-    pub fn new(addr: IpAddr, len: u8) -> Result<Self, String> {
-        let max = match addr {
-            IpAddr::V4(_) => 32,
-            IpAddr::V6(_) => 128,
-        };
-        if len > max {
-            return Err(format!("prefix length {len} is longer than {max}"));
-        }
-        let prefix = IpPrefix { addr, len };
-        if prefix.host_bits() != 0 {
-            return Err(format!(
-                "{addr}/{len} has host bits set (did you mean the network address?)"
-            ));
-        }
-        Ok(prefix)
-    }
-
-    /// The network address.
-    pub fn addr(&self) -> IpAddr {
-        self.addr
-    }
-
-    /// The prefix length.
-    pub fn prefix_len(&self) -> u8 {
-        self.len
-    }
-
-    /// Whether the prefix covers `ip` (never across address families).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.len))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-
-    /// The address bits past the prefix (zero for a network address).
-    fn host_bits(&self) -> u128 {
-        let len = u32::from(self.len);
-        match self.addr {
-            IpAddr::V4(ip) => u128::from(u32::from(ip) & u32::MAX.checked_shr(len).unwrap_or(0)),
-            IpAddr::V6(ip) => u128::from(ip) & u128::MAX.checked_shr(len).unwrap_or(0),
-        }
-    }
-}
-
-impl FromStr for IpPrefix {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let bad = || format!("{s:?} is not an address or prefix (write e.g. \"192.0.2.0/24\")");
-        let (addr, len) = match s.split_once('/') {
-            Some((addr, len)) => (addr, Some(len)),
-            None => (s, None),
-        };
-        let addr: IpAddr = addr.trim().parse().map_err(|_| bad())?;
-        let len = match len {
-            Some(len) => len.trim().parse().map_err(|_| bad())?,
-            None if addr.is_ipv4() => 32,
-            None => 128,
-        };
-        IpPrefix::new(addr, len)
-    }
-}
-
-impl fmt::Display for IpPrefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.len)
-    }
-}
-
 impl<'de> Deserialize<'de> for IpPrefix {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         parse_str(
@@ -609,29 +520,6 @@ mod tests {
         assert_eq!(v4("[::1]:9"), "[::1]:9");
         assert!(parse_socket_addr("host.example:1701", 1701).is_err());
         assert!(parse_socket_addr("192.0.2.1:99999", 1701).is_err());
-    }
-
-    #[test]
-    fn prefixes_match_their_family_only() {
-        let p: IpPrefix = "192.0.2.0/24".parse().unwrap();
-        assert!(p.contains("192.0.2.200".parse().unwrap()));
-        assert!(!p.contains("192.0.3.1".parse().unwrap()));
-        assert!(!p.contains("::".parse().unwrap()));
-        let all: IpPrefix = "0.0.0.0/0".parse().unwrap();
-        assert!(all.contains("203.0.113.9".parse().unwrap()));
-        let host: IpPrefix = "2001:db8::7".parse().unwrap();
-        assert_eq!(host.prefix_len(), 128);
-        assert!(host.contains("2001:db8::7".parse().unwrap()));
-        assert!(!host.contains("2001:db8::8".parse().unwrap()));
-        let v6: IpPrefix = "2001:db8::/32".parse().unwrap();
-        assert!(v6.contains("2001:db8:ffff::1".parse().unwrap()));
-        assert!("192.0.2.1/24"
-            .parse::<IpPrefix>()
-            .unwrap_err()
-            .contains("host bits"));
-        assert!("192.0.2.0/33".parse::<IpPrefix>().is_err());
-        assert!("::/129".parse::<IpPrefix>().is_err());
-        assert!("example".parse::<IpPrefix>().is_err());
     }
 
     #[test]

@@ -47,3 +47,4 @@ macro_rules! enum_with_unknown {
 pub mod ip;
 pub mod l2tp;
 pub mod ppp;
+pub mod prefix;

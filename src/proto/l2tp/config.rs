@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::ids::ShardSpec;
 use super::reliable::ReliableConfig;
+use super::secrets::PeerSecrets;
 use crate::wire::l2tp::avps::caps;
 use crate::wire::l2tp::message::AvpTypeSet;
 use crate::wire::l2tp::AvpType;
@@ -74,10 +75,15 @@ pub struct L2tpConfig {
     pub framing_capabilities: u32,
     /// Bearer Capabilities AVP we send.
     pub bearer_capabilities: u32,
-    /// Tunnel secret. When set, every tunnel is authenticated (§5.1.1): we
-    /// send a Challenge and require a correct Challenge Response.
+    /// Tunnel secret for peers that `peer_secrets` does not cover. A tunnel
+    /// with a secret is authenticated (§5.1.1): we send a Challenge and
+    /// require a correct Challenge Response. A tunnel without one is not.
     pub secret: Option<Vec<u8>>,
-    /// AVPs to hide (§4.3) when a secret is set.
+    /// Secrets of particular peers or networks of peers (longest prefix
+    /// wins over a shorter one and over `secret`). Each tunnel takes its
+    /// secret from here, by the peer's address, when it is created.
+    pub peer_secrets: PeerSecrets,
+    /// AVPs to hide (§4.3) in tunnels that have a secret.
     pub hidden_avps: AvpTypeSet,
     /// Reliable delivery timers and windows.
     pub reliable: ReliableConfig,
@@ -118,6 +124,7 @@ impl L2tpConfig {
             framing_capabilities: caps::FRAMING_SYNC | caps::FRAMING_ASYNC,
             bearer_capabilities: caps::BEARER_DIGITAL | caps::BEARER_ANALOG,
             secret: None,
+            peer_secrets: PeerSecrets::new(),
             hidden_avps: AvpTypeSet::EMPTY,
             reliable,
             hello_interval: Duration::from_secs(60),

@@ -14,7 +14,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -222,6 +223,8 @@ pub struct Endpoint {
     half_open_sessions: usize,
     tunnel_rate: Option<RateLimit>,
     session_rate: Option<RateLimit>,
+    /// `config.secret`, shared once so new tunnels take it without a copy.
+    default_secret: Option<Arc<[u8]>>,
     scratch: Vec<u8>,
 }
 
@@ -231,6 +234,7 @@ impl Endpoint {
     pub fn new(config: L2tpConfig, seed: u64) -> Self {
         let tunnel_rate = config.limits.new_tunnels_per_second.map(RateLimit::new);
         let session_rate = config.limits.new_sessions_per_second.map(RateLimit::new);
+        let default_secret = config.secret.as_deref().map(Arc::from);
         Endpoint {
             tunnel_ids: if config.shard == ShardSpec::SINGLE && config.spread > 1 {
                 IdAllocator::spread(config.spread, config.id_hold)
@@ -249,6 +253,7 @@ impl Endpoint {
             half_open_sessions: 0,
             tunnel_rate,
             session_rate,
+            default_secret,
             scratch: Vec::with_capacity(1500),
         }
     }
@@ -256,6 +261,20 @@ impl Endpoint {
     /// The configuration.
     pub fn config(&self) -> &L2tpConfig {
         &self.config
+    }
+
+    /// The secret a tunnel with a peer at `peer` gets: the longest
+    /// [`L2tpConfig::peer_secrets`] prefix covering it, else
+    /// [`L2tpConfig::secret`], else none (no authentication).
+    pub fn secret_for(&self, peer: IpAddr) -> Option<&[u8]> {
+        self.shared_secret_for(peer).map(|s| &s[..])
+    }
+
+    fn shared_secret_for(&self, peer: IpAddr) -> Option<&Arc<[u8]>> {
+        self.config
+            .peer_secrets
+            .lookup(peer)
+            .or(self.default_secret.as_ref())
     }
 
     /// Counters.
@@ -437,7 +456,10 @@ impl Endpoint {
         if body.is_empty() {
             return Err(Dropped::NotSccrq);
         }
-        let msg = ControlMessage::parse(body, self.config.secret.as_deref()).map_err(|_| {
+        // The SCCRQ may already hide AVPs (§4.3): read it with the secret
+        // its sender's tunnel will have.
+        let secret = self.shared_secret_for(remote.ip()).cloned();
+        let msg = ControlMessage::parse(body, secret.as_deref()).map_err(|_| {
             self.stats.malformed_messages += 1;
             Dropped::NotSccrq
         })?;
@@ -465,7 +487,7 @@ impl Endpoint {
                 stopccn_result::GENERAL_ERROR,
                 Some(error_code::UNKNOWN_MANDATORY_AVP),
             ))
-        } else if msg.challenge().is_some() && self.config.secret.is_none() {
+        } else if msg.challenge().is_some() && secret.is_none() {
             self.stats.auth_failures += 1;
             Some((stopccn_result::NOT_AUTHORIZED, None))
         } else if self.tunnels.len() >= self.config.limits.max_tunnels
@@ -500,7 +522,8 @@ impl Endpoint {
         };
         let mut tunnel = {
             let ctx = self.ctx(now);
-            Tunnel::new(&ctx, id, remote, TunnelState::WaitScccn { challenge: None })
+            let state = TunnelState::WaitScccn { challenge: None };
+            Tunnel::new(&ctx, id, remote, secret, state)
         };
         tunnel.peer_id = peer_tunnel;
         tunnel.channel.set_peer_tunnel_id(peer_tunnel);
@@ -563,9 +586,11 @@ impl Endpoint {
             .tunnel_ids
             .allocate(now, &mut self.rng)
             .ok_or(CommandError::NoResources)?;
+        let secret = self.shared_secret_for(remote.ip()).cloned();
         let tunnel = {
             let ctx = self.ctx(now);
-            Tunnel::new(&ctx, id, remote, TunnelState::WaitSccrp { challenge: None })
+            let state = TunnelState::WaitSccrp { challenge: None };
+            Tunnel::new(&ctx, id, remote, secret, state)
         };
         self.tunnels.insert(id, tunnel);
         self.half_open_tunnels += 1;

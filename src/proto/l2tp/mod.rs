@@ -7,6 +7,7 @@
 //! - [`endpoint`]: every tunnel of a shard behind one sans-IO interface.
 //! - [`ids`]: tunnel and session ID allocation with shard encoding and hold.
 //! - [`auth`]: tunnel authentication (§5.1.1).
+//! - [`secrets`]: tunnel secrets by peer address.
 
 pub mod admission;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod endpoint;
 pub mod event;
 pub mod ids;
 pub mod reliable;
+pub mod secrets;
 pub mod seq;
 pub mod session;
 pub mod tunnel;
@@ -23,5 +25,6 @@ pub use config::{L2tpConfig, Limits, Role};
 pub use endpoint::{CommandError, Dropped, Endpoint, EndpointStats, Transmit, TunnelSummary};
 pub use event::{CallInfo, Event, ProxyAuth, ProxyLcp, SessionDownReason, TunnelDownReason};
 pub use ids::ShardSpec;
+pub use secrets::PeerSecrets;
 pub use session::SessionState;
 pub use tunnel::TunnelState;

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand::Rng;
@@ -64,6 +65,10 @@ pub struct Tunnel {
     pub peer_id: u16,
     /// FSM state.
     pub state: TunnelState,
+    /// This tunnel's secret, chosen from the peer's address when the tunnel
+    /// was created (see [`PeerSecrets`](super::PeerSecrets)). `None`: no
+    /// authentication and nothing hidden.
+    pub secret: Option<Arc<[u8]>>,
     /// Reliable delivery.
     pub channel: ControlChannel,
     /// The peer's Host Name AVP.
@@ -86,13 +91,21 @@ pub struct Tunnel {
 }
 
 impl Tunnel {
-    /// A tunnel in `state`, with a channel built from the configuration.
-    pub fn new(ctx: &Ctx<'_>, id: u16, remote: SocketAddr, state: TunnelState) -> Self {
+    /// A tunnel in `state` with `secret`, with a channel built from the
+    /// configuration.
+    pub fn new(
+        ctx: &Ctx<'_>,
+        id: u16,
+        remote: SocketAddr,
+        secret: Option<Arc<[u8]>>,
+        state: TunnelState,
+    ) -> Self {
         Tunnel {
             id,
             remote,
             peer_id: 0,
             state,
+            secret,
             channel: ControlChannel::new(ctx.config.reliable.clone()),
             peer_host_name: Vec::new(),
             sessions: FxHashMap::default(),
@@ -111,7 +124,7 @@ impl Tunnel {
         // Draw a Random Vector only when something will be hidden (§4.3);
         // most tunnels run without hiding.
         let config = ctx.config;
-        let hiding = match config.secret.as_deref() {
+        let hiding = match self.secret.as_deref() {
             Some(secret) if config.hidden_avps.0 != 0 => Some(Hiding {
                 secret,
                 random_vector: ctx.rng.random(),
@@ -223,7 +236,7 @@ impl Tunnel {
             ctx.stats.ignored_while_stopping += 1;
             return;
         }
-        let msg = match ControlMessage::parse(body, ctx.config.secret.as_deref()) {
+        let msg = match ControlMessage::parse(body, self.secret.as_deref()) {
             Ok(msg) => msg,
             Err(error) => {
                 ctx.stats.malformed_messages += 1;
@@ -325,13 +338,13 @@ impl Tunnel {
         self.peer_host_name = sccrq.host_name().unwrap_or_default().to_vec();
         let mut reply = self.start_message(ctx, MessageType::Sccrp);
         let mut our_challenge = None;
-        if let Some(secret) = ctx.config.secret.clone() {
+        if let Some(secret) = &self.secret {
             // §5.1.1: answer the peer's challenge, and pose our own so the
             // peer must prove it knows the secret too.
             if let Some(challenge) = sccrq.challenge() {
                 reply.avps.push(Avp::ChallengeResponse(challenge_response(
                     MessageType::Sccrp,
-                    &secret,
+                    secret,
                     challenge,
                 )));
             }
@@ -347,7 +360,7 @@ impl Tunnel {
     pub fn send_sccrq(&mut self, ctx: &mut Ctx<'_>) {
         let mut request = self.start_message(ctx, MessageType::Sccrq);
         let mut our_challenge = None;
-        if ctx.config.secret.is_some() {
+        if self.secret.is_some() {
             our_challenge = Some(pose_challenge(ctx, &mut request));
         }
         self.state = TunnelState::WaitSccrp {
@@ -394,9 +407,10 @@ impl Tunnel {
             return self.refuse(ctx, stopccn_result::BAD_PROTOCOL_VERSION);
         }
         let mut connected = ControlMessage::new(MessageType::Scccn);
-        match (&ctx.config.secret, challenge) {
+        // A refcount, not a copy: `self` is borrowed mutably below.
+        match (self.secret.clone(), challenge) {
             (Some(secret), Some(ours)) => {
-                if !answered(msg, MessageType::Sccrp, secret, &ours) {
+                if !answered(msg, MessageType::Sccrp, &secret, &ours) {
                     ctx.stats.auth_failures += 1;
                     return self.refuse(ctx, stopccn_result::NOT_AUTHORIZED);
                 }
@@ -405,7 +419,7 @@ impl Tunnel {
                         .avps
                         .push(Avp::ChallengeResponse(challenge_response(
                             MessageType::Scccn,
-                            secret,
+                            &secret,
                             theirs,
                         )));
                 }
@@ -426,7 +440,7 @@ impl Tunnel {
         let TunnelState::WaitScccn { challenge } = self.state else {
             return self.fsm_error(ctx, "unexpected SCCCN");
         };
-        if let (Some(secret), Some(ours)) = (&ctx.config.secret, challenge) {
+        if let (Some(secret), Some(ours)) = (&self.secret, challenge) {
             if !answered(msg, MessageType::Scccn, secret, &ours) {
                 ctx.stats.auth_failures += 1;
                 return self.refuse(ctx, stopccn_result::NOT_AUTHORIZED);
