@@ -61,7 +61,8 @@ impl Default for Limits {
 }
 
 /// Everything an [`Endpoint`](super::Endpoint) needs to know up front.
-#[derive(Debug, Clone)]
+/// (`Debug` leaves the default secret out.)
+#[derive(Clone)]
 pub struct L2tpConfig {
     /// LNS or LAC.
     pub role: Role,
@@ -105,6 +106,23 @@ pub struct L2tpConfig {
     /// turn, so each shard owns an even share. Used when `shard` is
     /// [`ShardSpec::SINGLE`]; 1 means no spreading.
     pub spread: u16,
+}
+
+impl std::fmt::Debug for L2tpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("L2tpConfig")
+            .field("role", &self.role)
+            .field("host_name", &String::from_utf8_lossy(&self.host_name))
+            .field("secret", &self.secret.as_ref().map(|_| "(set)"))
+            .field("peer_secrets", &self.peer_secrets)
+            .field("hidden_avps", &self.hidden_avps)
+            .field("reliable", &self.reliable)
+            .field("hello_interval", &self.hello_interval)
+            .field("limits", &self.limits)
+            .field("shard", &self.shard)
+            .field("spread", &self.spread)
+            .finish_non_exhaustive()
+    }
 }
 
 impl L2tpConfig {

@@ -15,7 +15,6 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -27,6 +26,7 @@ use super::config::{L2tpConfig, Role};
 use super::event::{CallInfo, Event, TunnelDownReason};
 use super::ids::{IdAllocator, ShardSpec};
 use super::reliable::ChannelStats;
+use super::secrets::SharedSecret;
 use super::session::{CallRefusal, SessionState};
 use super::tunnel::{Tunnel, TunnelState};
 use crate::wire::l2tp::avps::{error_code, stopccn_result, CallErrors};
@@ -224,7 +224,7 @@ pub struct Endpoint {
     tunnel_rate: Option<RateLimit>,
     session_rate: Option<RateLimit>,
     /// `config.secret`, shared once so new tunnels take it without a copy.
-    default_secret: Option<Arc<[u8]>>,
+    default_secret: Option<SharedSecret>,
     scratch: Vec<u8>,
 }
 
@@ -234,7 +234,7 @@ impl Endpoint {
     pub fn new(config: L2tpConfig, seed: u64) -> Self {
         let tunnel_rate = config.limits.new_tunnels_per_second.map(RateLimit::new);
         let session_rate = config.limits.new_sessions_per_second.map(RateLimit::new);
-        let default_secret = config.secret.as_deref().map(Arc::from);
+        let default_secret = config.secret.as_deref().map(SharedSecret::from);
         Endpoint {
             tunnel_ids: if config.shard == ShardSpec::SINGLE && config.spread > 1 {
                 IdAllocator::spread(config.spread, config.id_hold)
@@ -270,7 +270,7 @@ impl Endpoint {
         self.shared_secret_for(peer).map(|s| &s[..])
     }
 
-    fn shared_secret_for(&self, peer: IpAddr) -> Option<&Arc<[u8]>> {
+    fn shared_secret_for(&self, peer: IpAddr) -> Option<&SharedSecret> {
         self.config
             .peer_secrets
             .lookup(peer)

@@ -25,6 +25,6 @@ pub use config::{L2tpConfig, Limits, Role};
 pub use endpoint::{CommandError, Dropped, Endpoint, EndpointStats, Transmit, TunnelSummary};
 pub use event::{CallInfo, Event, ProxyAuth, ProxyLcp, SessionDownReason, TunnelDownReason};
 pub use ids::ShardSpec;
-pub use secrets::PeerSecrets;
+pub use secrets::{PeerSecrets, SharedSecret};
 pub use session::SessionState;
 pub use tunnel::TunnelState;

@@ -12,6 +12,30 @@ use std::sync::Arc;
 
 use crate::wire::prefix::IpPrefix;
 
+/// One shared secret: cheap to clone, and its `Debug` shows only its
+/// length, so printing a tunnel or a table never logs it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SharedSecret(Arc<[u8]>);
+
+impl std::ops::Deref for SharedSecret {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<T: Into<Arc<[u8]>>> From<T> for SharedSecret {
+    fn from(bytes: T) -> Self {
+        SharedSecret(bytes.into())
+    }
+}
+
+impl fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SharedSecret({} bytes)", self.0.len())
+    }
+}
+
 /// Secrets by peer prefix, looked up by longest prefix match.
 ///
 /// Shared (`Arc`) so that a tunnel holds its secret without a copy. The
@@ -20,7 +44,7 @@ use crate::wire::prefix::IpPrefix;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct PeerSecrets {
     /// Longest prefix first, so the first match is the best one.
-    entries: Vec<(IpPrefix, Arc<[u8]>)>,
+    entries: Vec<(IpPrefix, SharedSecret)>,
 }
 
 impl PeerSecrets {
@@ -34,7 +58,7 @@ impl PeerSecrets {
     /// IPv4 prefix it stands for.
     pub fn insert(&mut self, prefix: IpPrefix, secret: impl Into<Arc<[u8]>>) {
         let prefix = prefix.canonical();
-        let secret = secret.into();
+        let secret = SharedSecret(secret.into());
         if let Some(entry) = self.entries.iter_mut().find(|(p, _)| *p == prefix) {
             entry.1 = secret;
             return;
@@ -56,7 +80,7 @@ impl PeerSecrets {
 
     /// The secret of the longest prefix covering `peer`. An IPv4 peer seen
     /// through an IPv6 socket (`::ffff:192.0.2.7`) matches as IPv4.
-    pub fn lookup(&self, peer: IpAddr) -> Option<&Arc<[u8]>> {
+    pub fn lookup(&self, peer: IpAddr) -> Option<&SharedSecret> {
         let peer = peer.to_canonical();
         self.entries
             .iter()
@@ -166,5 +190,29 @@ mod tests {
         let shown = format!("{t:?}");
         assert!(shown.contains("192.0.2.0"));
         assert!(!shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn configs_endpoints_and_tunnels_print_no_secret() {
+        use crate::proto::l2tp::{Endpoint, L2tpConfig, Role};
+        let mut config = L2tpConfig::new(Role::Lac);
+        config.secret = Some(b"hunter2".to_vec());
+        config
+            .peer_secrets
+            .insert("192.0.2.0/24".parse().unwrap(), &b"swordfish"[..]);
+        let mut lac = Endpoint::new(config, 1);
+        let now = std::time::Instant::now();
+        lac.connect(now, "192.0.2.7:1701".parse().unwrap()).unwrap();
+        lac.connect(now, "198.51.100.7:1701".parse().unwrap())
+            .unwrap();
+        let shown = format!("{lac:?} {:?}", lac.config());
+        for secret in [&b"hunter2"[..], b"swordfish"] {
+            let as_text = String::from_utf8_lossy(secret);
+            let as_list = format!("{secret:?}");
+            let as_list = &as_list[1..as_list.len() - 1];
+            assert!(!shown.contains(&*as_text), "{shown}");
+            assert!(!shown.contains(as_list), "{shown}");
+        }
+        assert!(shown.contains("SharedSecret(9 bytes)"), "{shown}");
     }
 }

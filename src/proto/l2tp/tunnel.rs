@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use rand::Rng;
@@ -14,6 +13,7 @@ use super::endpoint::Ctx;
 use super::event::{Event, SessionDownReason, TunnelDownReason};
 use super::ids::{IdAllocator, ShardSpec};
 use super::reliable::{ControlChannel, Receive};
+use super::secrets::SharedSecret;
 use super::session::Session;
 use crate::wire::l2tp::avps::{cdn_result, error_code, stopccn_result};
 use crate::wire::l2tp::message::Hiding;
@@ -68,7 +68,7 @@ pub struct Tunnel {
     /// This tunnel's secret, chosen from the peer's address when the tunnel
     /// was created (see [`PeerSecrets`](super::PeerSecrets)). `None`: no
     /// authentication and nothing hidden.
-    pub secret: Option<Arc<[u8]>>,
+    pub secret: Option<SharedSecret>,
     /// Reliable delivery.
     pub channel: ControlChannel,
     /// The peer's Host Name AVP.
@@ -97,7 +97,7 @@ impl Tunnel {
         ctx: &Ctx<'_>,
         id: u16,
         remote: SocketAddr,
-        secret: Option<Arc<[u8]>>,
+        secret: Option<SharedSecret>,
         state: TunnelState,
     ) -> Self {
         Tunnel {
