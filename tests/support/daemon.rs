@@ -71,7 +71,12 @@ pub struct Lac {
 
 impl Lac {
     pub fn new() -> Lac {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        Lac::bind("127.0.0.1:0")
+    }
+
+    /// A LAC on a socket bound to `addr` (IPv4 or IPv6).
+    pub fn bind(addr: &str) -> Lac {
+        let socket = UdpSocket::bind(addr).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_millis(5)))
             .unwrap();

@@ -1,0 +1,127 @@
+//! L2TP over IPv6 transport: the daemon listening on `[::1]`, the library's
+//! LAC on an IPv6 socket. Tunnels, PPP sessions and IPv4 subscriber data
+//! both ways through the TUN, the management view, and a graceful stop,
+//! in a private network namespace (needs root and TUN; says so loudly
+//! when it has to skip).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use lns::config::IoMode;
+use lns::io::netns::{in_private_netns, link_up};
+use lns::io::{daemon, manage};
+use lns::proto::l2tp::{CallInfo, Event};
+use lns::proto::node::{NodeEvent, Subscriber};
+use lns::wire::ppp::frame::protocol;
+
+mod support;
+use support::daemon::*;
+
+const CALLS: usize = 3;
+
+#[test]
+fn tunnels_sessions_and_data_over_ipv6_transport() {
+    let ran = in_private_netns(|| {
+        link_up("lo").unwrap();
+        let mut settings = settings(2, IoMode::Auto);
+        settings.listen = vec!["[::1]:0".parse().unwrap()];
+        let socket_path = std::env::temp_dir()
+            .join(format!("lns-e2e-v6-{}", std::process::id()))
+            .join("lns.sock");
+        settings.management = Some(socket_path.clone());
+        let running = daemon::start(&settings, lns_node(2), None).unwrap();
+        let lns_addr: SocketAddr = running.bound[0];
+        assert!(lns_addr.is_ipv6(), "{lns_addr}");
+
+        let mut lac = Lac::bind("[::1]:0");
+        let tunnel = lac
+            .node
+            .endpoint()
+            .connect(Instant::now(), lns_addr)
+            .unwrap();
+        assert!(lac.run_until(Duration::from_secs(10), |l| l
+            .events
+            .iter()
+            .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))));
+        for n in 0..CALLS {
+            let subscriber = Subscriber {
+                user: format!("v6lac{n}@isp.example").into_bytes(),
+                password: b"secret".to_vec(),
+                proxy: n == 1,
+            };
+            // One sequenced call: its Ns are numbered by an IPv6 shard.
+            let call = CallInfo {
+                sequencing_required: n == 2,
+                ..CallInfo::default()
+            };
+            lac.node
+                .dial(Instant::now(), tunnel, call, subscriber)
+                .unwrap();
+        }
+        assert!(
+            lac.run_until(Duration::from_secs(20), |l| l.ups().len() == CALLS),
+            "sessions up: {:?}",
+            lac.ups()
+        );
+        let ups = lac.ups();
+
+        let server = UdpSocket::bind((GATEWAY, 5000)).unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        for (key, ip) in &ups {
+            let packet = udp_packet(*ip, GATEWAY, 7, 5000, b"up over v6");
+            assert!(lac.node.send_data(*key, protocol::IPV4, &packet));
+        }
+        lac.run_until(Duration::from_millis(50), |_| false);
+        let mut buf = [0u8; 2048];
+        let mut senders = Vec::new();
+        for _ in 0..CALLS {
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"up over v6");
+            senders.push(from);
+        }
+        senders.sort();
+        let mut expected: Vec<SocketAddr> = ups
+            .iter()
+            .map(|(_, ip)| SocketAddr::from((*ip, 7)))
+            .collect();
+        expected.sort();
+        assert_eq!(senders, expected);
+
+        for (_, ip) in &ups {
+            server.send_to(b"down over v6", (*ip, 7)).unwrap();
+        }
+        assert!(lac.run_until(Duration::from_secs(5), |l| {
+            l.events
+                .iter()
+                .filter(|e| matches!(e, NodeEvent::Data { .. }))
+                .count()
+                == CALLS
+        }));
+        let sequenced: Vec<_> = lac.data_ns.values().collect();
+        assert_eq!(sequenced.len(), 1, "{:?}", lac.data_ns);
+        let expected: Vec<u16> = (0..sequenced[0].len() as u16).collect();
+        assert_eq!(sequenced[0], &expected);
+
+        // The management view names the LAC by its IPv6 address.
+        let tunnels = manage::request(&socket_path, "show tunnels").unwrap();
+        assert!(tunnels.contains("::1"), "{tunnels}");
+        let stats = manage::request(&socket_path, "show stats").unwrap();
+        assert!(
+            stats.contains(&format!("sessions_online {CALLS}")),
+            "{stats}"
+        );
+
+        running.stop();
+        assert!(lac.run_until(Duration::from_secs(10), Lac::stopped_by_peer));
+        let counters = running.wait();
+        assert_eq!(counters.sessions_up, CALLS as u64);
+    });
+    if !ran {
+        eprintln!(
+            "\n*** SKIPPED tunnels_sessions_and_data_over_ipv6_transport: \
+             needs root with network namespaces and /dev/net/tun ***\n"
+        );
+    }
+}
