@@ -378,8 +378,10 @@ pub struct RuntimeSection {
     /// `tun_queue_len`: the TUN device's transmit queue length; the kernel's
     /// 500 drops under bursts. Default 4096.
     pub tun_queue_len: u32,
-    /// `batch_size`: datagrams or TUN packets moved per system call or ring
-    /// submission. Default 64.
+    /// `batch_size`: datagrams per `recvmmsg`/`sendmmsg` and TUN packets
+    /// read per wakeup on the portable path; on io_uring, 4× as many
+    /// completions per ring round, a quarter as many TUN reads in flight
+    /// and 8× as many provided receive buffers. Default 64, 1 to 4096.
     pub batch_size: u32,
     /// `new_tunnels_per_second`: admission rate of new tunnels (SCCRQ), or
     /// `"off"`. Default 500.

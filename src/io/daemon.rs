@@ -12,7 +12,7 @@ use crossbeam_channel::bounded;
 
 use super::control::{Control, ControlCounters, Reloader};
 use super::manage;
-use super::shard::{ControlQueues, Shard};
+use super::shard::{Batching, ControlQueues, Shard};
 use super::tun::Tun;
 use super::udp::{bind_group, local_addr, SocketOptions};
 use super::uring::{self, IoPath, UringShard};
@@ -54,6 +54,8 @@ pub struct RuntimeSettings {
     /// The shards' I/O path: io_uring where the probe allows (`Auto`),
     /// always (`IoUring`: no start without it) or never (`Fallback`).
     pub io: IoMode,
+    /// Datagrams and TUN packets moved per system call or ring round.
+    pub batching: Batching,
 }
 
 /// A running daemon.
@@ -188,6 +190,7 @@ pub fn start<A: Aaa + Send + 'static>(
             control: queues_to_control.clone(),
             peers: handles.clone(),
             counters: Default::default(),
+            batching: settings.batching,
         };
         let core =
             (settings.pin && !cores.is_empty()).then(|| cores[usize::from(index) % cores.len()]);

@@ -8,6 +8,7 @@ use rand::{RngCore, SeedableRng};
 
 use super::control::Reloader;
 use super::daemon::RuntimeSettings;
+use super::shard::Batching;
 use crate::config::{Config, ConfigError};
 use crate::proto::aaa::LocalAaa;
 use crate::proto::l2tp::ShardSpec;
@@ -52,6 +53,7 @@ pub fn prepare(
         socket_buffer: 8 << 20,
         management: Some(config.management.socket.clone()),
         io: config.runtime.io,
+        batching: Batching::new(config.runtime.batch_size as usize),
     };
     let users_config = config.clone();
     let reloader: Reloader<LocalAaa> = Box::new(move |aaa: &mut LocalAaa| {
@@ -95,6 +97,23 @@ pub fn covering_prefixes(first: Ipv4Addr, last: Ipv4Addr) -> Vec<(Ipv4Addr, u8)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtime_settings_follow_the_config() {
+        let config = Config::from_toml_str(
+            "[runtime]\nbatch_size = 16\nshards = 3\ntun_queue_len = 1000\n\
+             [l2tp]\nlisten = [\"192.0.2.1:1701\"]\n",
+        )
+        .unwrap();
+        let (settings, _, _) = prepare(&config, 2).unwrap();
+        assert_eq!(settings.batching.size, 16);
+        assert_eq!(settings.shards, 3);
+        assert_eq!(settings.tun_queue_len, 1000);
+        assert_eq!(settings.listen, ["192.0.2.1:1701".parse().unwrap()]);
+        let (defaults, _, _) = prepare(&Config::default(), 2).unwrap();
+        assert_eq!(defaults.batching.size, 64);
+        assert_eq!(defaults.shards, 2, "one shard per core");
+    }
 
     #[test]
     fn prefixes_cover_a_range_exactly() {

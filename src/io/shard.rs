@@ -33,6 +33,43 @@ use crate::wire::l2tp::Packet;
 /// starve the other (a per-round budget, as boringtun does).
 pub const BATCH: usize = 64;
 
+/// How much a shard moves per system call or per ring round, from
+/// `runtime.batch_size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Datagrams per `recvmmsg`/`sendmmsg`, TUN packets read per wakeup.
+    pub size: usize,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching { size: BATCH }
+    }
+}
+
+impl Batching {
+    /// `size` datagrams a batch (at least 1).
+    pub fn new(size: usize) -> Self {
+        Batching { size: size.max(1) }
+    }
+
+    /// io_uring: completions handled per round before submitting.
+    pub fn ring_budget(self) -> usize {
+        self.size * 4
+    }
+
+    /// io_uring: TUN reads kept in flight.
+    pub fn tun_reads(self) -> usize {
+        (self.size / 4).clamp(1, 256)
+    }
+
+    /// io_uring: provided receive buffers (a power of two, at most 2^15).
+    pub fn recv_buffers(self) -> u16 {
+        let wanted = (self.size * 8).clamp(8, 1 << 15);
+        u16::try_from(wanted.next_power_of_two()).unwrap_or(1 << 15)
+    }
+}
+
 /// Largest datagram or IP packet we handle (jumbo frames excluded).
 pub const MAX_PACKET: usize = 2048;
 
@@ -131,6 +168,8 @@ pub struct Shard {
     pub peers: Vec<(Sender<ShardCommand>, Wake)>,
     /// Counters.
     pub counters: ShardCounters,
+    /// Batch sizes.
+    pub batching: Batching,
 }
 
 /// Where the per-packet code puts what it produces: datagrams to send and
@@ -165,7 +204,7 @@ impl Output for PollOutput<'_> {
 impl Shard {
     /// Run the portable loop until told to stop.
     pub fn run(mut self) -> Self {
-        let mut recv = RecvBatch::new(BATCH, MAX_PACKET);
+        let mut recv = RecvBatch::new(self.batching.size, MAX_PACKET);
         let mut sends: Vec<SendBatch> = self.sockets.iter().map(|_| SendBatch::new()).collect();
         let mut reply = vec![0u8; MAX_PACKET + 16];
         let mut tun_buf = vec![0u8; MAX_HEADROOM + MAX_PACKET];
@@ -337,7 +376,7 @@ impl Shard {
     }
 
     fn egress(&mut self, out: &mut impl Output, buf: &mut [u8]) {
-        for _ in 0..BATCH {
+        for _ in 0..self.batching.size {
             let Ok(n) = read_packet(self.tun.as_raw_fd(), &mut buf[MAX_HEADROOM..]) else {
                 return;
             };
@@ -396,4 +435,30 @@ fn is_setup_message(datagram: &[u8]) -> bool {
     let message_type = u16::from_be_bytes([value[0], value[1]]);
     // ICRQ (10), OCRQ (7).
     vendor_and_type && matches!(message_type, 7 | 10)
+}
+
+#[cfg(test)]
+mod batching_tests {
+    use super::Batching;
+
+    #[test]
+    fn the_default_batch_keeps_the_tuned_ring_sizes() {
+        let b = Batching::default();
+        assert_eq!(b.size, 64);
+        assert_eq!(
+            (b.ring_budget(), b.tun_reads(), b.recv_buffers()),
+            (256, 16, 512)
+        );
+    }
+
+    #[test]
+    fn extreme_batches_stay_within_the_ring_limits() {
+        let one = Batching::new(0);
+        assert_eq!(one.size, 1);
+        assert_eq!((one.tun_reads(), one.recv_buffers()), (1, 8));
+        let big = Batching::new(4096);
+        assert_eq!((big.tun_reads(), big.recv_buffers()), (256, 1 << 15));
+        let odd = Batching::new(100);
+        assert_eq!(odd.recv_buffers(), 1024, "rounded up to a power of two");
+    }
 }

@@ -13,8 +13,9 @@
 //!
 //! `user_data` is an index into a slab of in-flight operations that own
 //! their memory; a full submission queue spills into a backlog; each round
-//! handles at most [`BUDGET`] completions. [`probe`] decides at start
-//! whether this path can run at all.
+//! handles a bounded number of completions
+//! ([`Batching::ring_budget`](super::shard::Batching::ring_budget)).
+//! [`probe`] decides at start whether this path can run at all.
 
 use std::collections::VecDeque;
 use std::io;
@@ -31,19 +32,12 @@ use crate::dataplane::MAX_HEADROOM;
 
 /// Submission queue entries per shard ring (completion queue: twice that).
 const RING_ENTRIES: u32 = 1024;
-/// Receive buffers in the provided-buffer ring (a power of two).
-const RECV_BUFFERS: u16 = 512;
 /// Buffer group of the receive buffers.
 const BGID: u16 = 0;
 /// `io_uring_recvmsg_out` header, then the source address, then the data.
 const RECV_HEADER: usize = 16;
 const NAME_LEN: usize = std::mem::size_of::<libc::sockaddr_storage>();
 const RECV_BUFFER: usize = RECV_HEADER + NAME_LEN + MAX_PACKET;
-/// TUN reads in flight.
-const TUN_READS: usize = 16;
-/// Completions handled per round before sends are submitted, so one busy
-/// socket cannot starve the TUN queue or the commands.
-pub const BUDGET: usize = 256;
 /// `user_data` of operations nobody waits for (cancellations, timeouts).
 const UNTRACKED: u64 = u64::MAX;
 
@@ -389,7 +383,8 @@ impl UringShard {
             Ok(ring) => ring,
             Err(e) => return Err(Box::new((shard, e))),
         };
-        let bufs = match BufRing::new(&ring, RECV_BUFFERS, RECV_BUFFER) {
+        let batching = shard.batching;
+        let bufs = match BufRing::new(&ring, batching.recv_buffers(), RECV_BUFFER) {
             Ok(bufs) => bufs,
             Err(e) => return Err(Box::new((shard, e))),
         };
@@ -412,7 +407,7 @@ impl UringShard {
             ring,
             bufs,
             msg,
-            tun_bufs: (0..TUN_READS)
+            tun_bufs: (0..batching.tun_reads())
                 .map(|_| vec![0; MAX_HEADROOM + MAX_PACKET])
                 .collect(),
             tun_idle: Vec::new(),
@@ -433,7 +428,10 @@ impl UringShard {
         }
         let wake = self.shard.wake.fd();
         self.ring.arm_poll(wake, Op::Wake);
-        let mut completions: Vec<cqueue::Entry> = Vec::with_capacity(BUDGET);
+        // Completions handled per round before sends are submitted, so one
+        // busy socket cannot starve the TUN queue or the commands.
+        let budget = self.shard.batching.ring_budget();
+        let mut completions: Vec<cqueue::Entry> = Vec::with_capacity(budget);
         loop {
             self.ring.flush_backlog();
             let wait = usize::from(self.ring.backlog.is_empty());
@@ -445,7 +443,7 @@ impl UringShard {
                 Err(e) => tracing::warn!(shard = self.shard.index, "io_uring submit: {e}"),
             }
             completions.clear();
-            completions.extend(self.ring.ring.completion().take(BUDGET));
+            completions.extend(self.ring.ring.completion().take(budget));
             // Commands first, as the portable loop does: a session the
             // control thread installed before its first data frame came
             // must be in the table when that frame is handled. The reaped
@@ -714,6 +712,7 @@ mod tests {
             },
             peers: vec![(command_tx.clone(), wake.clone())],
             counters: Default::default(),
+            batching: Default::default(),
         };
         // The ring lives and dies on the shard's thread (it is not `Send`).
         let thread =

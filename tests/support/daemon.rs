@@ -52,6 +52,7 @@ pub fn settings(shards: u16, io: IoMode) -> RuntimeSettings {
         socket_buffer: 1 << 20,
         management: Some(manage_path(io)),
         io,
+        batching: Default::default(),
     }
 }
 
