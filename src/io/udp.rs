@@ -47,11 +47,52 @@ pub fn steering_program(shards: u16) -> Vec<libc::sock_filter> {
     ]
 }
 
+/// The steering program of the ESP-in-UDP port (UDP 4500, RFC 3948), for
+/// the IPsec path to come: a shard per SPI, as L2TP has a shard per tunnel.
+///
+/// ```text
+///   ld [0]      A = the first 32 bits: the SPI of an ESP packet
+///   mod #shards A = owning shard (SPIs are allocated with spi % shards
+///               naming the shard, as tunnel IDs are)
+///   ret A
+/// ```
+/// RFC 3948 §2.2 gives the zero word ("non-ESP marker") to IKE, so IKE lands
+/// on shard 0 like L2TP's tunnel 0 and goes on to the control thread; a
+/// one-byte NAT-keepalive is too short for the load and lands there too.
+pub fn esp_steering_program(shards: u16) -> Vec<libc::sock_filter> {
+    let shards = u32::from(shards.max(1));
+    vec![
+        bpf(BPF_LD | BPF_W | BPF_ABS, 0, 0, 0),
+        bpf(BPF_ALU | BPF_MOD | BPF_K, 0, 0, shards),
+        bpf(BPF_RET | BPF_A, 0, 0, 0),
+    ]
+}
+
+/// What a reuseport group steers on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steering {
+    /// L2TP (UDP 1701): the tunnel ID.
+    TunnelId,
+    /// ESP in UDP (UDP 4500): the SPI.
+    EspSpi,
+}
+
+impl Steering {
+    /// The classic BPF program for `shards` sockets.
+    pub fn program(self, shards: u16) -> Vec<libc::sock_filter> {
+        match self {
+            Steering::TunnelId => steering_program(shards),
+            Steering::EspSpi => esp_steering_program(shards),
+        }
+    }
+}
+
 // Classic BPF opcodes (linux/filter.h); libc does not export them all.
 const BPF_LD: u16 = 0x00;
 const BPF_ALU: u16 = 0x04;
 const BPF_JMP: u16 = 0x05;
 const BPF_RET: u16 = 0x06;
+const BPF_W: u16 = 0x00;
 const BPF_H: u16 = 0x08;
 const BPF_ABS: u16 = 0x20;
 const BPF_MOD: u16 = 0x90;
@@ -147,7 +188,12 @@ pub fn bind_reuseport(addr: SocketAddr, options: SocketOptions) -> io::Result<Ow
 
 /// Program the reuseport group of `socket` to steer by tunnel ID.
 pub fn attach_steering(socket: &OwnedFd, shards: u16) -> io::Result<()> {
-    let mut program = steering_program(shards);
+    attach_program(socket, Steering::TunnelId, shards)
+}
+
+/// Program the reuseport group of `socket` to steer by `steering`.
+pub fn attach_program(socket: &OwnedFd, steering: Steering, shards: u16) -> io::Result<()> {
+    let mut program = steering.program(shards);
     let fprog = libc::sock_fprog {
         len: u16::try_from(program.len()).unwrap_or(u16::MAX),
         filter: program.as_mut_ptr(),
@@ -330,6 +376,44 @@ mod tests {
         sender.send_to(&[0x00], port).unwrap();
         let (n, _) = sockets[0].recv_from(&mut buf).unwrap();
         assert_eq!(n, 1);
+    }
+
+    /// ESP in UDP: a datagram lands on `spi % shards`; IKE (the non-ESP
+    /// marker) and NAT-keepalives on shard 0.
+    #[test]
+    fn esp_datagrams_land_on_the_shard_that_owns_their_spi() {
+        let shards = 3u16;
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let first = bind_reuseport(addr, SocketOptions::default()).unwrap();
+        let port = local_addr(&first).unwrap();
+        let mut group = vec![first];
+        for _ in 1..shards {
+            group.push(bind_reuseport(port, SocketOptions::default()).unwrap());
+        }
+        attach_program(&group[0], Steering::EspSpi, shards).unwrap();
+        let sockets: Vec<UdpSocket> = group.into_iter().map(UdpSocket::from).collect();
+        for s in &sockets {
+            s.set_nonblocking(false).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        }
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut buf = [0u8; 64];
+        let esp = |spi: u32| {
+            let mut d = spi.to_be_bytes().to_vec();
+            d.extend_from_slice(&[0, 0, 0, 1, 0xee, 0xee]); // sequence, payload
+            d
+        };
+        let ike = [0u8, 0, 0, 0, 0x11, 0x22, 0x33, 0x44];
+        let cases: Vec<(Vec<u8>, usize)> = [256u32, 257, 258, 0x8000_0001, u32::MAX]
+            .into_iter()
+            .map(|spi| (esp(spi), (spi % u32::from(shards)) as usize))
+            .chain([(ike.to_vec(), 0), (vec![0xff], 0)])
+            .collect();
+        for (datagram, owner) in cases {
+            sender.send_to(&datagram, port).unwrap();
+            let (n, _) = sockets[owner].recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &datagram[..]);
+        }
     }
 
     #[test]
