@@ -341,24 +341,32 @@ mod tests {
         d
     }
 
-    /// The datagram lands on the socket the program names, on loopback.
-    #[test]
-    fn datagrams_land_on_the_shard_that_owns_their_tunnel() {
-        let shards = 3u16;
+    /// `count` blocking sockets in one reuseport group on a loopback port,
+    /// steered by `steering` over `shards`.
+    fn loopback_group(count: u16, steering: Steering, shards: u16) -> (Vec<UdpSocket>, SocketAddr) {
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         // Bind the first socket to learn the port, then the rest to it.
         let first = bind_reuseport(addr, SocketOptions::default()).unwrap();
         let port = local_addr(&first).unwrap();
         let mut group = vec![first];
-        for _ in 1..=shards {
+        for _ in 1..count {
             group.push(bind_reuseport(port, SocketOptions::default()).unwrap());
         }
-        attach_steering(&group[0], shards).unwrap();
+        attach_program(&group[0], steering, shards).unwrap();
         let sockets: Vec<UdpSocket> = group.into_iter().map(UdpSocket::from).collect();
         for s in &sockets {
             s.set_nonblocking(false).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         }
+        (sockets, port)
+    }
+
+    /// The datagram lands on the socket the program names, on loopback.
+    #[test]
+    fn datagrams_land_on_the_shard_that_owns_their_tunnel() {
+        let shards = 3u16;
+        // The shards' sockets and the control thread's, last.
+        let (sockets, port) = loopback_group(shards + 1, Steering::TunnelId, shards);
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut buf = [0u8; 64];
         for tunnel in [0u16, 1, 2, 3, 4, 5, 1000, 65535] {
@@ -383,19 +391,7 @@ mod tests {
     #[test]
     fn esp_datagrams_land_on_the_shard_that_owns_their_spi() {
         let shards = 3u16;
-        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let first = bind_reuseport(addr, SocketOptions::default()).unwrap();
-        let port = local_addr(&first).unwrap();
-        let mut group = vec![first];
-        for _ in 1..shards {
-            group.push(bind_reuseport(port, SocketOptions::default()).unwrap());
-        }
-        attach_program(&group[0], Steering::EspSpi, shards).unwrap();
-        let sockets: Vec<UdpSocket> = group.into_iter().map(UdpSocket::from).collect();
-        for s in &sockets {
-            s.set_nonblocking(false).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        }
+        let (sockets, port) = loopback_group(shards, Steering::EspSpi, shards);
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut buf = [0u8; 64];
         let esp = |spi: u32| {
