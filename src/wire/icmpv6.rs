@@ -455,7 +455,7 @@ impl RouterAdvert {
                 }
                 option_type::RDNSS => {
                     // RFC 8106 §5.1: Length is 3 or more and odd.
-                    if body.len() < 38 || (body.len() - 6) % 16 != 0 {
+                    if body.len() < 22 || (body.len() - 6) % 16 != 0 {
                         return Err(NdError::BadOption);
                     }
                     let servers = body[6..]

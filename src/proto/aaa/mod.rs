@@ -9,11 +9,13 @@
 //!
 //! - [`users`]: the local users file (format in its module doc).
 //! - [`pool`]: IPv4 address pools.
+//! - [`prefix`]: IPv6 prefix pools (one /64 per session).
 //! - [`local`]: the backend that checks requests against a users file.
 #![forbid(unsafe_code)]
 
 pub mod local;
 pub mod pool;
+pub mod prefix;
 pub mod users;
 
 use std::fmt;
@@ -25,6 +27,7 @@ use crate::wire::l2tp::avps::proxy_authen_type;
 
 pub use local::LocalAaa;
 pub use pool::{AddrRange, Pool, PoolError, PoolStats, ReleaseError};
+pub use prefix::{PrefixPool, PrefixPoolError};
 pub use users::{Credential, ParseError, UserEntry, UsersFile};
 
 /// The caller's handle on one request; answers carry it back.

@@ -326,3 +326,12 @@ fn cheap_type_sort() {
     assert!(is_link_local(&link_local(PEER).octets()));
     assert!(!is_link_local(&ALL_NODES.octets()));
 }
+
+#[test]
+fn rdnss_with_one_server_reads_back() {
+    let mut ra = sample_ra();
+    ra.rdnss.as_mut().unwrap().servers.truncate(1);
+    let p = ra.emit();
+    assert_eq!(p[p.len() - 24..p.len() - 22], [25, 3]);
+    assert_eq!(RouterAdvert::parse(&p), Ok(ra));
+}
