@@ -8,7 +8,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,12 +16,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rustc_hash::FxHashMap;
 
-use super::aaa::{Aaa, AuthOutcome, AuthTicket, Pool};
+use super::aaa::{Aaa, AuthOutcome, AuthTicket, Pool, PrefixPool};
 use super::l2tp::event::{CallInfo, ProxyAuth, ProxyLcp};
 use super::l2tp::{Endpoint, Event, L2tpConfig, Role, Transmit};
 use super::ppp::lcp::LcpAgreed;
 use super::ppp::link::{DownReason, Link, LinkConfig, LinkEvent, LinkSeed, LinkUp};
+use super::ra::{RaConfig, RaSession, Solicited};
 use crate::crypto::ppp_auth;
+use crate::wire::icmpv6::{self, msg_type, RouterAdvert, RouterSolicitation};
 use crate::wire::l2tp::avps::{cdn_result, error_code, proxy_authen_type};
 use crate::wire::l2tp::{HeaderRepr, Packet, ResultCode};
 use crate::wire::ppp::frame::{protocol, FrameHeader};
@@ -59,8 +61,38 @@ pub enum NodeEvent {
         /// The packet.
         packet: Vec<u8>,
     },
+    /// Client role: a valid Router Advertisement arrived on a session
+    /// (the subscriber's address is a prefix of it plus the interface
+    /// identifier IPv6CP agreed, [`Node::ipv6_address`]).
+    RouterAdvert {
+        /// Which session.
+        key: SessionKey,
+        /// The advertisement.
+        advert: Box<RouterAdvert>,
+    },
     /// An L2TP-level event (tunnels coming and going), passed through.
     L2tp(Event),
+}
+
+/// IPv6 counters of the node (Router Solicitations and Advertisements,
+/// prefix pools).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ipv6Stats {
+    /// Router Advertisements sent (unsolicited and solicited).
+    pub ra_sent: u64,
+    /// Valid Router Solicitations received.
+    pub rs_received: u64,
+    /// Solicitations that failed RFC 4861 §6.1.1, dropped.
+    pub rs_invalid: u64,
+    /// Valid solicitations on a session without IPv6 (no prefix).
+    pub rs_ignored: u64,
+    /// Answers held back by the §6.2.6 rate limit.
+    pub rs_deferred: u64,
+    /// Other link-local ICMPv6 the data plane passed up (Neighbor
+    /// Solicitations: PPP has no link-layer addresses to resolve), dropped.
+    pub nd_ignored: u64,
+    /// Sessions that came up with IPv6CP but found no /64 free.
+    pub prefixes_exhausted: u64,
 }
 
 /// Credentials and proxy behaviour of a simulated subscriber (LAC role).
@@ -97,6 +129,16 @@ struct SessionCtx {
     /// Next Ns on data messages when the LAC asked for sequencing.
     data_ns: Option<u16>,
     address: Option<(Ipv4Addr, Option<String>)>,
+    /// The pool AAA named, also preferred for the /64.
+    pool_hint: Option<String>,
+    /// IPv6CP's interface identifiers (ours, the peer's) once Up.
+    ifids: Option<([u8; 8], [u8; 8])>,
+    /// Server: the session's /64 and the prefix pool it came from.
+    prefix: Option<([u8; 8], String)>,
+    /// Server: the Router Advertisement schedule.
+    ra: Option<RaSession>,
+    /// Client: the /64 the last Router Advertisement offered for SLAAC.
+    learnt_prefix: Option<[u8; 8]>,
     /// The AAA request whose answer this session waits for. A link that
     /// renegotiates asks again; the older question is withdrawn, so its
     /// late answer (a RADIUS reply, say) cannot apply to the new one.
@@ -112,6 +154,9 @@ pub struct Node<A: Aaa> {
     link_config: Arc<LinkConfig>,
     aaa: A,
     pools: Vec<Pool>,
+    prefix_pools: Vec<PrefixPool>,
+    ra_config: RaConfig,
+    ipv6_stats: Ipv6Stats,
     rng: StdRng,
     /// Boxed: a context is large, and the table moves its entries when it
     /// grows. Keys are IDs we allocated, so a fast non-keyed hash is safe.
@@ -165,6 +210,9 @@ impl<A: Aaa> Node<A> {
             link_config: Arc::new(link_config),
             aaa,
             pools,
+            prefix_pools: Vec::new(),
+            ra_config: RaConfig::default(),
+            ipv6_stats: Ipv6Stats::default(),
             rng: StdRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
             sessions: FxHashMap::default(),
             subscribers: FxHashMap::default(),
@@ -204,6 +252,49 @@ impl<A: Aaa> Node<A> {
     /// Address pools.
     pub fn pools(&self) -> &[Pool] {
         &self.pools
+    }
+
+    /// Server role: the IPv6 prefix pools sessions take their /64 from
+    /// (tried like the IPv4 pools: AAA's pool, then the IPv4 address's
+    /// pool, then in order) and what the Router Advertisements say.
+    /// Without pools sessions get no /64 and no advertisements.
+    pub fn set_ipv6(&mut self, pools: Vec<PrefixPool>, ra: RaConfig) {
+        self.prefix_pools = pools;
+        self.ra_config = ra;
+    }
+
+    /// IPv6 prefix pools.
+    pub fn prefix_pools(&self) -> &[PrefixPool] {
+        &self.prefix_pools
+    }
+
+    /// IPv6 counters.
+    pub fn ipv6_stats(&self) -> Ipv6Stats {
+        self.ipv6_stats
+    }
+
+    /// Client role: the global address the subscriber formed by SLAAC
+    /// (RFC 4862 §5.5.3): the /64 of the last Router Advertisement and our
+    /// IPv6CP interface identifier.
+    pub fn ipv6_address(&self, key: SessionKey) -> Option<Ipv6Addr> {
+        let ctx = self.sessions.get(&key)?;
+        let (ours, _) = ctx.ifids?;
+        let prefix = ctx.learnt_prefix?;
+        let mut octets = [0u8; 16];
+        octets[..8].copy_from_slice(&prefix);
+        octets[8..].copy_from_slice(&ours);
+        Some(Ipv6Addr::from(octets))
+    }
+
+    /// Client role: send a Router Solicitation (RFC 4861 §6.3.7) from our
+    /// link-local address to all-routers. False when the session has no
+    /// IPv6 up.
+    pub fn solicit_router(&mut self, key: SessionKey) -> bool {
+        let Some((ours, _)) = self.sessions.get(&key).and_then(|c| c.ifids) else {
+            return false;
+        };
+        let rs = RouterSolicitation::emit(icmpv6::link_local(ours), icmpv6::ALL_ROUTERS);
+        self.send_data(key, protocol::IPV6, &rs)
     }
 
     /// Every session's PPP link, for management and tests.
@@ -320,19 +411,21 @@ impl<A: Aaa> Node<A> {
         match Packet::new_checked(datagram) {
             Ok(packet) if !packet.is_control() => {
                 let key = (packet.tunnel_id(), packet.session_id());
-                if let Some(ctx) = self.sessions.get_mut(&key) {
-                    if let Ok(frame) = Frame::parse(packet.payload()) {
-                        let proto = u16::from(frame.protocol());
-                        if proto == protocol::IPV4 || proto == protocol::IPV6 {
-                            self.events.push_back(NodeEvent::Data {
-                                key,
-                                protocol: proto,
-                                packet: frame.payload.to_vec(),
-                            });
-                        } else {
-                            ctx.link.receive(now, proto, frame.payload);
-                            self.after_link(now, key);
-                        }
+                if !self.sessions.contains_key(&key) {
+                    // No such session: nothing to do.
+                } else if let Ok(frame) = Frame::parse(packet.payload()) {
+                    let proto = u16::from(frame.protocol());
+                    if proto == protocol::IPV6 && self.neighbor_discovery(now, key, frame.payload) {
+                        // A solicitation or advertisement, handled.
+                    } else if proto == protocol::IPV4 || proto == protocol::IPV6 {
+                        self.events.push_back(NodeEvent::Data {
+                            key,
+                            protocol: proto,
+                            packet: frame.payload.to_vec(),
+                        });
+                    } else if let Some(ctx) = self.sessions.get_mut(&key) {
+                        ctx.link.receive(now, proto, frame.payload);
+                        self.after_link(now, key);
                     }
                 }
             }
@@ -462,6 +555,11 @@ impl<A: Aaa> Node<A> {
                     peer_session: *peer_session,
                     data_ns: call.sequencing_required.then_some(0),
                     address: None,
+                    pool_hint: None,
+                    ifids: None,
+                    prefix: None,
+                    ra: None,
+                    learnt_prefix: None,
                     pending_auth: None,
                     scheduled: None,
                 });
@@ -512,6 +610,9 @@ impl<A: Aaa> Node<A> {
             return;
         }
         ctx.pending_auth = None;
+        if let AuthOutcome::Accept { attributes } = &outcome {
+            ctx.pool_hint = attributes.pool.clone();
+        }
         // After a renegotiation the subscriber keeps the address it has,
         // unless AAA now names another.
         let kept = match (&ctx.address, &outcome) {
@@ -593,6 +694,152 @@ impl<A: Aaa> Node<A> {
         if let Some((ip, pool)) = ctx.address.take() {
             release_to(&mut self.pools, ip, pool.as_deref(), now);
         }
+        ctx.ra = None;
+        if let Some((prefix, pool)) = ctx.prefix.take() {
+            if let Some(p) = self.prefix_pools.iter_mut().find(|p| p.name() == pool) {
+                let _ = p.release(prefix, now);
+            }
+        }
+    }
+
+    /// Take IPv6 Neighbor Discovery off a session's IP stream: a Router
+    /// Solicitation (server) or Advertisement (client) is handled here;
+    /// other ICMPv6 of §4 (Neighbor Solicitations and Advertisements) is
+    /// dropped, since PPP has no link-layer addresses to resolve. False
+    /// for anything else, which stays data.
+    fn neighbor_discovery(&mut self, now: Instant, key: SessionKey, packet: &[u8]) -> bool {
+        let server = self.endpoint.config().role == Role::Lns;
+        if icmpv6::is_icmpv6_type(packet, msg_type::ROUTER_SOLICITATION) && server {
+            self.router_solicitation(now, key, packet);
+            return true;
+        }
+        if icmpv6::is_icmpv6_type(packet, msg_type::ROUTER_ADVERTISEMENT) && !server {
+            if let Ok(advert) = RouterAdvert::parse(packet) {
+                if let Some(ctx) = self.sessions.get_mut(&key) {
+                    // RFC 4862 §5.5.3: a prefix with the A flag, a /64 to
+                    // match our 64-bit identifier, and a valid lifetime.
+                    let slaac = advert.prefixes.iter().find(|p| {
+                        p.autonomous && p.len == 64 && p.valid > 0 && p.preferred <= p.valid
+                    });
+                    if let Some(p) = slaac {
+                        let mut upper = [0u8; 8];
+                        upper.copy_from_slice(&p.prefix.octets()[..8]);
+                        ctx.learnt_prefix = Some(upper);
+                    }
+                }
+                self.events.push_back(NodeEvent::RouterAdvert {
+                    key,
+                    advert: Box::new(advert),
+                });
+            }
+            return true;
+        }
+        if icmpv6::is_icmpv6_type(packet, msg_type::NEIGHBOR_SOLICITATION)
+            || icmpv6::is_icmpv6_type(packet, msg_type::NEIGHBOR_ADVERTISEMENT)
+        {
+            self.ipv6_stats.nd_ignored += 1;
+            return true;
+        }
+        false
+    }
+
+    /// RFC 4861 §6.2.6: a valid solicitation gets an advertisement; an
+    /// invalid one (§6.1.1) is silently discarded.
+    fn router_solicitation(&mut self, now: Instant, key: SessionKey, packet: &[u8]) {
+        let rs = match RouterSolicitation::parse(packet) {
+            Ok(rs) => rs,
+            Err(_) => {
+                self.ipv6_stats.rs_invalid += 1;
+                return;
+            }
+        };
+        let Some(ctx) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let Some(ra) = ctx.ra.as_mut() else {
+            self.ipv6_stats.rs_ignored += 1;
+            return;
+        };
+        self.ipv6_stats.rs_received += 1;
+        match ra.solicited(now, rs.src, &self.ra_config) {
+            Solicited::Now(packet) => {
+                self.ipv6_stats.ra_sent += 1;
+                self.send_data(key, protocol::IPV6, &packet);
+            }
+            Solicited::Deferred => {
+                self.ipv6_stats.rs_deferred += 1;
+                self.rearm(key);
+            }
+        }
+    }
+
+    /// Server role, a link just Up with IPv6CP open: a /64 for it, from
+    /// AAA's pool, else its IPv4 address's pool, else the first with room.
+    fn allocate_prefix(&mut self, now: Instant, key: SessionKey, up: &mut LinkUp) {
+        let (Some(ours), Some(_)) = (up.ipv6_local, up.ipv6_peer) else {
+            return;
+        };
+        if self.prefix_pools.is_empty() || self.endpoint.config().role != Role::Lns {
+            return;
+        }
+        let Some(ctx) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let hints = [
+            ctx.pool_hint.clone(),
+            ctx.address.as_ref().and_then(|(_, pool)| pool.clone()),
+        ];
+        let mut order: Vec<usize> = hints
+            .iter()
+            .flatten()
+            .filter_map(|name| self.prefix_pools.iter().position(|p| p.name() == name))
+            .collect();
+        order.extend(0..self.prefix_pools.len());
+        let picked = order.into_iter().find_map(|i| {
+            let pool = &mut self.prefix_pools[i];
+            pool.allocate(now)
+                .map(|prefix| (prefix, pool.name().to_string()))
+        });
+        let Some((prefix, pool)) = picked else {
+            self.ipv6_stats.prefixes_exhausted += 1;
+            return;
+        };
+        up.ipv6_prefix = Some(prefix);
+        ctx.prefix = Some((prefix, pool));
+        ctx.ra = Some(RaSession::new(now, ours, prefix, up.lcp.peer_mru));
+    }
+
+    /// Send the advertisements due at `now`.
+    fn advertise(&mut self, now: Instant, key: SessionKey) {
+        let random = self.rng.random::<u32>();
+        let Some(ctx) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let Some(ra) = ctx.ra.as_mut() else {
+            return;
+        };
+        if ra.poll_timeout() > now {
+            return;
+        }
+        if let Some(packet) = ra.handle_timeout(now, &self.ra_config, random) {
+            self.ipv6_stats.ra_sent += 1;
+            self.send_data(key, protocol::IPV6, &packet);
+        }
+    }
+
+    /// Put the session's next deadline (its link's or its advertisements')
+    /// on the timer heap.
+    fn rearm(&mut self, key: SessionKey) {
+        if let Some(ctx) = self.sessions.get_mut(&key) {
+            let ra = ctx.ra.as_ref().map(RaSession::poll_timeout);
+            let deadline = [ctx.link.poll_timeout(), ra].into_iter().flatten().min();
+            if let Some(deadline) = deadline {
+                if ctx.scheduled.is_none_or(|s| deadline < s) {
+                    ctx.scheduled = Some(deadline);
+                    self.timers.push(Reverse((deadline, key)));
+                }
+            }
+        }
     }
 
     /// Act on a link's events and re-arm its timer.
@@ -628,7 +875,11 @@ impl<A: Aaa> Node<A> {
                     self.tickets.insert(ticket, key);
                     self.aaa.start(now, AuthTicket(ticket), *request);
                 }
-                LinkEvent::Up(up) => self.events.push_back(NodeEvent::SessionUp { key, up }),
+                LinkEvent::Up(mut up) => {
+                    ctx.ifids = up.ipv6_local.zip(up.ipv6_peer);
+                    self.allocate_prefix(now, key, &mut up);
+                    self.events.push_back(NodeEvent::SessionUp { key, up });
+                }
                 LinkEvent::Down(reason) => ended = Some(reason),
             }
         }
@@ -648,14 +899,8 @@ impl<A: Aaa> Node<A> {
             // release then.
             return;
         }
-        if let Some(ctx) = self.sessions.get_mut(&key) {
-            if let Some(deadline) = ctx.link.poll_timeout() {
-                if ctx.scheduled.is_none_or(|s| deadline < s) {
-                    ctx.scheduled = Some(deadline);
-                    self.timers.push(Reverse((deadline, key)));
-                }
-            }
-        }
+        self.advertise(now, key);
+        self.rearm(key);
     }
 }
 

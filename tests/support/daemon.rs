@@ -3,7 +3,7 @@
 //! end-to-end tests and the throughput bench).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use lns::config::IoMode;
@@ -18,6 +18,10 @@ use lns::wire::ppp::lcp::AuthMethod;
 
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
 pub const SESSIONS: usize = 6;
+/// The daemon's IPv6 address on its TUN device.
+pub const GATEWAY6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
+/// The subscribers' /64s come from this /48.
+pub const PREFIX_POOL6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0);
 
 pub fn lns_node(shards: u16) -> Node<LocalAaa> {
     let mut l2tp = L2tpConfig::new(Role::Lns);
@@ -45,6 +49,8 @@ pub fn settings(shards: u16, io: IoMode) -> RuntimeSettings {
         tun_mtu: 1456,
         gateway: GATEWAY,
         routes: vec![(Ipv4Addr::new(100, 64, 1, 0), 24)],
+        ipv6_gateway: Some(GATEWAY6),
+        ipv6_routes: vec![(PREFIX_POOL6, 48)],
         mss_clamp: Some(lns::dataplane::MssClamp {
             ipv4: 1416,
             ipv6: 1396,
