@@ -21,6 +21,11 @@ type Pair = Net<Node<NoAaa>, Node<LocalAaa>>;
 
 const QUARANTINE: Duration = Duration::from_secs(60);
 
+const USERS: &str = "\
+fixed@isp.example   password=secret   ipv6-prefix=2001:db8:100:42::/64
+*@isp.example       password=secret
+";
+
 /// An LNS whose pool "residential" has `prefix` for IPv6.
 fn lns_node(prefix: &str, prefix_len: u8) -> Node<LocalAaa> {
     let mut config = LinkConfig::server(Ipv4Addr::new(100, 64, 255, 254), [None, None]);
@@ -28,7 +33,7 @@ fn lns_node(prefix: &str, prefix_len: u8) -> Node<LocalAaa> {
     // Echoes every 5 s also give the simulated clock, which jumps from one
     // event to the next, a step at least that often.
     config.echo_interval = Duration::from_secs(5);
-    let aaa = LocalAaa::new(users::parse("*@isp.example password=secret\n").unwrap());
+    let aaa = LocalAaa::new(users::parse(USERS).unwrap());
     let pool = Pool::new(
         "residential",
         vec!["100.64.0.0/24".parse().unwrap()],
@@ -103,9 +108,13 @@ fn adverts(events: &[NodeEvent], key: SessionKey) -> Vec<RouterAdvert> {
 /// Dial one subscriber and wait for both ends to be up: (LAC key, LNS key,
 /// the LNS's up event, the LAC's).
 fn dial(net: &mut Pair, tunnel: u16, n: usize) -> (SessionKey, SessionKey, LinkUp, LinkUp) {
+    dial_as(net, tunnel, &format!("user{n}@isp.example"))
+}
+
+fn dial_as(net: &mut Pair, tunnel: u16, user: &str) -> (SessionKey, SessionKey, LinkUp, LinkUp) {
     let before = (ups(&net.a_events).len(), ups(&net.b_events).len());
     let subscriber = Subscriber {
-        user: format!("user{n}@isp.example").into_bytes(),
+        user: user.as_bytes().to_vec(),
         password: b"secret".to_vec(),
         proxy: false,
     };
@@ -291,4 +300,21 @@ fn a_released_64_rests_in_quarantine() {
     net.run_for(QUARANTINE);
     let (_, _, up, _) = dial(&mut net, tunnel, 2);
     assert_eq!(up.ipv6_prefix, Some(only));
+}
+
+#[test]
+fn a_static_64_from_the_users_file_is_taken_from_its_pool() {
+    let (mut net, tunnel) = pair("2001:db8:100::", 48);
+    let fixed = prefix_of("2001:db8:100:42::".parse().unwrap());
+    let (lac_key, _, up, _) = dial_as(&mut net, tunnel, "fixed@isp.example");
+    assert_eq!(up.ipv6_prefix, Some(fixed));
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(prefix_of(net.a.ipv6_address(lac_key).unwrap()), fixed);
+    let pool = &net.b.prefix_pools()[0];
+    assert_eq!(pool.in_use(), 1);
+    assert!(!pool.clone().allocate_specific(fixed, net.now), "taken");
+    // A second session of the same user finds it taken: IPv4 only.
+    let (_, _, up, _) = dial_as(&mut net, tunnel, "fixed@isp.example");
+    assert_eq!(up.ipv6_prefix, None);
+    assert_eq!(net.b.ipv6_stats().prefixes_exhausted, 1);
 }

@@ -131,6 +131,8 @@ struct SessionCtx {
     address: Option<(Ipv4Addr, Option<String>)>,
     /// The pool AAA named, also preferred for the /64.
     pool_hint: Option<String>,
+    /// A static /64 AAA gave.
+    static_prefix: Option<[u8; 8]>,
     /// IPv6CP's interface identifiers (ours, the peer's) once Up.
     ifids: Option<([u8; 8], [u8; 8])>,
     /// Server: the session's /64 and the prefix pool it came from.
@@ -556,6 +558,7 @@ impl<A: Aaa> Node<A> {
                     data_ns: call.sequencing_required.then_some(0),
                     address: None,
                     pool_hint: None,
+                    static_prefix: None,
                     ifids: None,
                     prefix: None,
                     ra: None,
@@ -612,6 +615,7 @@ impl<A: Aaa> Node<A> {
         ctx.pending_auth = None;
         if let AuthOutcome::Accept { attributes } = &outcome {
             ctx.pool_hint = attributes.pool.clone();
+            ctx.static_prefix = attributes.ipv6_prefix;
         }
         // After a renegotiation the subscriber keeps the address it has,
         // unless AAA now names another.
@@ -773,18 +777,40 @@ impl<A: Aaa> Node<A> {
         }
     }
 
-    /// Server role, a link just Up with IPv6CP open: a /64 for it, from
-    /// AAA's pool, else its IPv4 address's pool, else the first with room.
+    /// Server role, a link just Up with IPv6CP open: AAA's static /64
+    /// (taken from the prefix pool that holds it, if one does), else a /64
+    /// from AAA's pool, else its IPv4 address's pool, else the first with
+    /// room.
     fn allocate_prefix(&mut self, now: Instant, key: SessionKey, up: &mut LinkUp) {
         let (Some(ours), Some(_)) = (up.ipv6_local, up.ipv6_peer) else {
             return;
         };
-        if self.prefix_pools.is_empty() || self.endpoint.config().role != Role::Lns {
+        if self.endpoint.config().role != Role::Lns {
             return;
         }
         let Some(ctx) = self.sessions.get_mut(&key) else {
             return;
         };
+        if let Some(prefix) = ctx.static_prefix {
+            let pool = match self.prefix_pools.iter_mut().find(|p| p.contains(prefix)) {
+                // An outside /64 is the operator's to route.
+                None => String::new(),
+                Some(p) => {
+                    if !p.allocate_specific(prefix, now) {
+                        self.ipv6_stats.prefixes_exhausted += 1;
+                        return;
+                    }
+                    p.name().to_string()
+                }
+            };
+            up.ipv6_prefix = Some(prefix);
+            ctx.prefix = Some((prefix, pool));
+            ctx.ra = Some(RaSession::new(now, ours, prefix, up.lcp.peer_mru));
+            return;
+        }
+        if self.prefix_pools.is_empty() {
+            return;
+        }
         let hints = [
             ctx.pool_hint.clone(),
             ctx.address.as_ref().and_then(|(_, pool)| pool.clone()),

@@ -157,6 +157,10 @@ pub struct Attributes {
     pub framed_ip: Option<Ipv4Addr>,
     /// The pool to allocate from (RADIUS Framed-Pool).
     pub pool: Option<String>,
+    /// A static IPv6 /64 (upper 64 bits) for the session's Router
+    /// Advertisements (RADIUS Framed-IPv6-Prefix, RFC 3162 §2.3, limited
+    /// to /64).
+    pub ipv6_prefix: Option<[u8; 8]>,
     /// Primary and secondary DNS server for IPCP (RFC 1877 §1.1, §1.3).
     pub dns: [Option<Ipv4Addr>; 2],
     /// Disconnect after this long (RADIUS Session-Timeout).
