@@ -1028,6 +1028,12 @@ fn ipv6_mistakes_are_refused() {
     );
     assert!(err_at(&text, "pool[1].ipv6_prefix", 9).contains("overlaps"));
     // RA timing.
+    // IPv6 links carry at least 1280 octets.
+    let m = err_at("[ppp]\nmru = 1200\n", "ppp.mru", 2);
+    assert!(m.contains("at least 1280"), "{m}");
+    err_at("[ppp]\npath_mtu = 1300\n", "ppp.path_mtu", 2);
+    Config::from_toml_str("[ppp]\nmru = 1200\nipv6cp = false\n").unwrap();
+    Config::from_toml_str("[ppp]\nmru = 1280\n").unwrap();
     err_at("[ipv6]\nra_interval = \"2s\"\n", "ipv6.ra_interval", 2);
     err_at(
         "[ipv6]\nrouter_lifetime = \"1m\"\n",

@@ -88,6 +88,20 @@ pub fn validate(config: &Config) -> Result<(), Problem> {
     ppp(&config.ppp)?;
     pools(&config.pool, &config.ppp)?;
     ipv6(&config.ipv6, &config.pool)?;
+    // RFC 8200 §5: "IPv6 requires that every link in the Internet have an
+    // MTU of 1280 octets or greater"; below it the kernel also turns IPv6
+    // off on the TUN device.
+    let ipv6_pools = config.ppp.ipv6cp && config.pool.iter().any(|p| p.ipv6_prefix.is_some());
+    let mru = config.mru(false).min(config.mru(true));
+    if ipv6_pools && mru < 1280 {
+        return Err(Problem {
+            keys: vec!["ppp.mru".into(), "ppp.path_mtu".into()],
+            message: format!(
+                "IPv6 needs an MTU of at least 1280 (RFC 8200 §5), but the MRU is {mru}; \
+                 raise it, or leave ipv6_prefix out of the pools"
+            ),
+        });
+    }
     runtime(&config.runtime)?;
     let socket = config.management.socket.as_os_str();
     if socket.is_empty() {
