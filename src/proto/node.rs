@@ -8,7 +8,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,15 +21,19 @@ use super::l2tp::event::{CallInfo, ProxyAuth, ProxyLcp};
 use super::l2tp::{Endpoint, Event, L2tpConfig, Role, Transmit};
 use super::ppp::lcp::LcpAgreed;
 use super::ppp::link::{DownReason, Link, LinkConfig, LinkEvent, LinkSeed, LinkUp};
-use super::ra::{RaConfig, RaSession, Solicited};
+use super::ra::{RaConfig, RaSession};
 use crate::crypto::ppp_auth;
-use crate::wire::icmpv6::{self, msg_type, RouterAdvert, RouterSolicitation};
+use crate::wire::icmpv6::RouterAdvert;
 use crate::wire::l2tp::avps::{cdn_result, error_code, proxy_authen_type};
 use crate::wire::l2tp::{HeaderRepr, Packet, ResultCode};
 use crate::wire::ppp::frame::{protocol, FrameHeader};
 use crate::wire::ppp::lcp::AuthMethod;
 use crate::wire::ppp::options::{CpOption, OptionWriter};
 use crate::wire::ppp::{Frame, LcpOption};
+
+mod ipv6;
+
+pub use ipv6::Ipv6Stats;
 
 /// A session's identity at this node: (our tunnel ID, our session ID).
 pub type SessionKey = (u16, u16);
@@ -72,27 +76,6 @@ pub enum NodeEvent {
     },
     /// An L2TP-level event (tunnels coming and going), passed through.
     L2tp(Event),
-}
-
-/// IPv6 counters of the node (Router Solicitations and Advertisements,
-/// prefix pools).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Ipv6Stats {
-    /// Router Advertisements sent (unsolicited and solicited).
-    pub ra_sent: u64,
-    /// Valid Router Solicitations received.
-    pub rs_received: u64,
-    /// Solicitations that failed RFC 4861 §6.1.1, dropped.
-    pub rs_invalid: u64,
-    /// Valid solicitations on a session without IPv6 (no prefix).
-    pub rs_ignored: u64,
-    /// Answers held back by the §6.2.6 rate limit.
-    pub rs_deferred: u64,
-    /// Other link-local ICMPv6 the data plane passed up (Neighbor
-    /// Solicitations: PPP has no link-layer addresses to resolve), dropped.
-    pub nd_ignored: u64,
-    /// Sessions that came up with IPv6CP but found no /64 free.
-    pub prefixes_exhausted: u64,
 }
 
 /// Credentials and proxy behaviour of a simulated subscriber (LAC role).
@@ -254,49 +237,6 @@ impl<A: Aaa> Node<A> {
     /// Address pools.
     pub fn pools(&self) -> &[Pool] {
         &self.pools
-    }
-
-    /// Server role: the IPv6 prefix pools sessions take their /64 from
-    /// (tried like the IPv4 pools: AAA's pool, then the IPv4 address's
-    /// pool, then in order) and what the Router Advertisements say.
-    /// Without pools sessions get no /64 and no advertisements.
-    pub fn set_ipv6(&mut self, pools: Vec<PrefixPool>, ra: RaConfig) {
-        self.prefix_pools = pools;
-        self.ra_config = ra;
-    }
-
-    /// IPv6 prefix pools.
-    pub fn prefix_pools(&self) -> &[PrefixPool] {
-        &self.prefix_pools
-    }
-
-    /// IPv6 counters.
-    pub fn ipv6_stats(&self) -> Ipv6Stats {
-        self.ipv6_stats
-    }
-
-    /// Client role: the global address the subscriber formed by SLAAC
-    /// (RFC 4862 §5.5.3): the /64 of the last Router Advertisement and our
-    /// IPv6CP interface identifier.
-    pub fn ipv6_address(&self, key: SessionKey) -> Option<Ipv6Addr> {
-        let ctx = self.sessions.get(&key)?;
-        let (ours, _) = ctx.ifids?;
-        let prefix = ctx.learnt_prefix?;
-        let mut octets = [0u8; 16];
-        octets[..8].copy_from_slice(&prefix);
-        octets[8..].copy_from_slice(&ours);
-        Some(Ipv6Addr::from(octets))
-    }
-
-    /// Client role: send a Router Solicitation (RFC 4861 §6.3.7) from our
-    /// link-local address to all-routers. False when the session has no
-    /// IPv6 up.
-    pub fn solicit_router(&mut self, key: SessionKey) -> bool {
-        let Some((ours, _)) = self.sessions.get(&key).and_then(|c| c.ifids) else {
-            return false;
-        };
-        let rs = RouterSolicitation::emit(icmpv6::link_local(ours), icmpv6::ALL_ROUTERS);
-        self.send_data(key, protocol::IPV6, &rs)
     }
 
     /// Every session's PPP link, for management and tests.
@@ -706,156 +646,9 @@ impl<A: Aaa> Node<A> {
         }
     }
 
-    /// Take IPv6 Neighbor Discovery off a session's IP stream: a Router
-    /// Solicitation (server) or Advertisement (client) is handled here;
-    /// other ICMPv6 of §4 (Neighbor Solicitations and Advertisements) is
-    /// dropped, since PPP has no link-layer addresses to resolve. False
-    /// for anything else, which stays data.
-    fn neighbor_discovery(&mut self, now: Instant, key: SessionKey, packet: &[u8]) -> bool {
-        let server = self.endpoint.config().role == Role::Lns;
-        if icmpv6::is_icmpv6_type(packet, msg_type::ROUTER_SOLICITATION) && server {
-            self.router_solicitation(now, key, packet);
-            return true;
-        }
-        if icmpv6::is_icmpv6_type(packet, msg_type::ROUTER_ADVERTISEMENT) && !server {
-            if let Ok(advert) = RouterAdvert::parse(packet) {
-                if let Some(ctx) = self.sessions.get_mut(&key) {
-                    // RFC 4862 §5.5.3: a prefix with the A flag, a /64 to
-                    // match our 64-bit identifier, and a valid lifetime.
-                    let slaac = advert.prefixes.iter().find(|p| {
-                        p.autonomous && p.len == 64 && p.valid > 0 && p.preferred <= p.valid
-                    });
-                    if let Some(p) = slaac {
-                        let mut upper = [0u8; 8];
-                        upper.copy_from_slice(&p.prefix.octets()[..8]);
-                        ctx.learnt_prefix = Some(upper);
-                    }
-                }
-                self.events.push_back(NodeEvent::RouterAdvert {
-                    key,
-                    advert: Box::new(advert),
-                });
-            }
-            return true;
-        }
-        if icmpv6::is_icmpv6_type(packet, msg_type::NEIGHBOR_SOLICITATION)
-            || icmpv6::is_icmpv6_type(packet, msg_type::NEIGHBOR_ADVERTISEMENT)
-        {
-            self.ipv6_stats.nd_ignored += 1;
-            return true;
-        }
-        false
-    }
-
-    /// RFC 4861 §6.2.6: a valid solicitation gets an advertisement; an
-    /// invalid one (§6.1.1) is silently discarded.
-    fn router_solicitation(&mut self, now: Instant, key: SessionKey, packet: &[u8]) {
-        let rs = match RouterSolicitation::parse(packet) {
-            Ok(rs) => rs,
-            Err(_) => {
-                self.ipv6_stats.rs_invalid += 1;
-                return;
-            }
-        };
-        let Some(ctx) = self.sessions.get_mut(&key) else {
-            return;
-        };
-        let Some(ra) = ctx.ra.as_mut() else {
-            self.ipv6_stats.rs_ignored += 1;
-            return;
-        };
-        self.ipv6_stats.rs_received += 1;
-        match ra.solicited(now, rs.src, &self.ra_config) {
-            Solicited::Now(packet) => {
-                self.ipv6_stats.ra_sent += 1;
-                self.send_data(key, protocol::IPV6, &packet);
-            }
-            Solicited::Deferred => {
-                self.ipv6_stats.rs_deferred += 1;
-                self.rearm(key);
-            }
-        }
-    }
-
-    /// Server role, a link just Up with IPv6CP open: AAA's static /64
-    /// (taken from the prefix pool that holds it, if one does), else a /64
-    /// from AAA's pool, else its IPv4 address's pool, else the first with
-    /// room.
-    fn allocate_prefix(&mut self, now: Instant, key: SessionKey, up: &mut LinkUp) {
-        let (Some(ours), Some(_)) = (up.ipv6_local, up.ipv6_peer) else {
-            return;
-        };
-        if self.endpoint.config().role != Role::Lns {
-            return;
-        }
-        let Some(ctx) = self.sessions.get_mut(&key) else {
-            return;
-        };
-        if let Some(prefix) = ctx.static_prefix {
-            let pool = match self.prefix_pools.iter_mut().find(|p| p.contains(prefix)) {
-                // An outside /64 is the operator's to route.
-                None => String::new(),
-                Some(p) => {
-                    if !p.allocate_specific(prefix, now) {
-                        self.ipv6_stats.prefixes_exhausted += 1;
-                        return;
-                    }
-                    p.name().to_string()
-                }
-            };
-            up.ipv6_prefix = Some(prefix);
-            ctx.prefix = Some((prefix, pool));
-            ctx.ra = Some(RaSession::new(now, ours, prefix, up.lcp.peer_mru));
-            return;
-        }
-        if self.prefix_pools.is_empty() {
-            return;
-        }
-        let hints = [
-            ctx.pool_hint.clone(),
-            ctx.address.as_ref().and_then(|(_, pool)| pool.clone()),
-        ];
-        let mut order: Vec<usize> = hints
-            .iter()
-            .flatten()
-            .filter_map(|name| self.prefix_pools.iter().position(|p| p.name() == name))
-            .collect();
-        order.extend(0..self.prefix_pools.len());
-        let picked = order.into_iter().find_map(|i| {
-            let pool = &mut self.prefix_pools[i];
-            pool.allocate(now)
-                .map(|prefix| (prefix, pool.name().to_string()))
-        });
-        let Some((prefix, pool)) = picked else {
-            self.ipv6_stats.prefixes_exhausted += 1;
-            return;
-        };
-        up.ipv6_prefix = Some(prefix);
-        ctx.prefix = Some((prefix, pool));
-        ctx.ra = Some(RaSession::new(now, ours, prefix, up.lcp.peer_mru));
-    }
-
-    /// Send the advertisements due at `now`.
-    fn advertise(&mut self, now: Instant, key: SessionKey) {
-        let random = self.rng.random::<u32>();
-        let Some(ctx) = self.sessions.get_mut(&key) else {
-            return;
-        };
-        let Some(ra) = ctx.ra.as_mut() else {
-            return;
-        };
-        if ra.poll_timeout() > now {
-            return;
-        }
-        if let Some(packet) = ra.handle_timeout(now, &self.ra_config, random) {
-            self.ipv6_stats.ra_sent += 1;
-            self.send_data(key, protocol::IPV6, &packet);
-        }
-    }
-
     /// Put the session's next deadline (its link's or its advertisements')
     /// on the timer heap.
-    fn rearm(&mut self, key: SessionKey) {
+    pub(super) fn rearm(&mut self, key: SessionKey) {
         if let Some(ctx) = self.sessions.get_mut(&key) {
             let ra = ctx.ra.as_ref().map(RaSession::poll_timeout);
             let deadline = [ctx.link.poll_timeout(), ra].into_iter().flatten().min();
