@@ -318,3 +318,37 @@ fn a_static_64_from_the_users_file_is_taken_from_its_pool() {
     assert_eq!(up.ipv6_prefix, None);
     assert_eq!(net.b.ipv6_stats().prefixes_exhausted, 1);
 }
+
+#[test]
+fn without_a_prefix_pool_there_is_no_ipv6_to_announce() {
+    let mut lns = lns_node("2001:db8:100::", 48);
+    lns.set_ipv6(Vec::new(), RaConfig::default());
+    let mut net = Net::new(lac_node(), lns, Link::CLEAN, 3, Instant::now());
+    let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
+    net.run_for(Duration::from_secs(1));
+    let (lac_key, _, up, lac_up) = dial(&mut net, tunnel, 0);
+    // IPv6CP is up, but there is no /64 and so no advertisement.
+    assert!(up.ipv6_peer.is_some() && up.ipv6_prefix.is_none());
+    net.run_for(Duration::from_secs(20));
+    assert!(adverts(&net.a_events, lac_key).is_empty());
+    // A solicitation is valid but has nothing to answer with; a Neighbor
+    // Solicitation (nothing to resolve on PPP) is dropped, not data.
+    assert!(net.a.solicit_router(lac_key));
+    let mut ns = RouterSolicitation::emit(
+        icmpv6::link_local(lac_up.ipv6_local.unwrap()),
+        icmpv6::link_local(lac_up.ipv6_peer.unwrap()),
+    );
+    ns[40] = icmpv6::msg_type::NEIGHBOR_SOLICITATION;
+    assert!(net.a.send_data(lac_key, protocol::IPV6, &ns));
+    net.run_for(Duration::from_secs(5));
+    let stats = net.b.ipv6_stats();
+    assert_eq!(
+        (stats.rs_ignored, stats.nd_ignored, stats.ra_sent),
+        (1, 1, 0)
+    );
+    assert!(adverts(&net.a_events, lac_key).is_empty());
+    assert!(!net
+        .b_events
+        .iter()
+        .any(|e| matches!(e, NodeEvent::Data { .. })));
+}
