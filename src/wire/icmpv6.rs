@@ -301,12 +301,17 @@ pub struct PrefixInfo {
     pub preferred: u32,
 }
 
+/// Most servers one RDNSS option can hold: its Length octet counts 8-octet
+/// units, one for the header and two per address.
+pub const MAX_RDNSS_SERVERS: usize = 127;
+
 /// Recursive DNS servers (RFC 8106 §5.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rdnss {
     /// How long the servers may be used, in seconds (0: stop using them).
     pub lifetime: u32,
-    /// The servers, at least one.
+    /// The servers, at least one; [`RouterAdvert::emit`] sends the first
+    /// [`MAX_RDNSS_SERVERS`].
     pub servers: Vec<Ipv6Addr>,
 }
 
@@ -330,7 +335,8 @@ pub struct RouterAdvert {
     pub reachable_time: u32,
     /// Retrans Timer in milliseconds (0: unspecified).
     pub retrans_timer: u32,
-    /// Prefix Information options.
+    /// Prefix Information options (a handful: the whole message must stay
+    /// within one IPv6 payload, and within the link MTU to be useful).
     pub prefixes: Vec<PrefixInfo>,
     /// MTU option (§4.6.4).
     pub mtu: Option<u32>,
@@ -344,7 +350,10 @@ impl RouterAdvert {
         field::RA_OPTIONS
             + self.prefixes.len() * 32
             + self.mtu.map_or(0, |_| 8)
-            + self.rdnss.as_ref().map_or(0, |r| 8 + 16 * r.servers.len())
+            + self
+                .rdnss
+                .as_ref()
+                .map_or(0, |r| 8 + 16 * r.servers.len().min(MAX_RDNSS_SERVERS))
     }
 
     /// The whole IPv6 packet: header (hop limit 255), message, checksum.
@@ -390,11 +399,12 @@ impl RouterAdvert {
         if let Some(r) = &self.rdnss {
             // RFC 8106 §5.1: Type 25, Length 1 + 2 per address, Reserved,
             // Lifetime, addresses.
-            let units = 1 + 2 * r.servers.len();
+            let servers = &r.servers[..r.servers.len().min(MAX_RDNSS_SERVERS)];
+            let units = 1 + 2 * servers.len();
             m[at] = option_type::RDNSS;
             m[at + 1] = u8::try_from(units).unwrap_or(u8::MAX);
             m[at + 4..at + 8].copy_from_slice(&r.lifetime.to_be_bytes());
-            for (i, server) in r.servers.iter().enumerate() {
+            for (i, server) in servers.iter().enumerate() {
                 let start = at + 8 + 16 * i;
                 m[start..start + 16].copy_from_slice(&server.octets());
             }

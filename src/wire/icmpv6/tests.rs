@@ -335,3 +335,12 @@ fn rdnss_with_one_server_reads_back() {
     assert_eq!(p[p.len() - 24..p.len() - 22], [25, 3]);
     assert_eq!(RouterAdvert::parse(&p), Ok(ra));
 }
+
+#[test]
+fn an_rdnss_option_holds_at_most_127_servers() {
+    let mut ra = sample_ra();
+    let servers: Vec<Ipv6Addr> = (0..130u128).map(Ipv6Addr::from).collect();
+    ra.rdnss.as_mut().unwrap().servers = servers.clone();
+    let back = RouterAdvert::parse(&ra.emit()).unwrap();
+    assert_eq!(back.rdnss.unwrap().servers, servers[..127]);
+}
