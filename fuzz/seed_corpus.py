@@ -12,7 +12,9 @@ l2tp_message and l2tp_avp_iter. The PPP frames of the `SEEDS` list in
 src/wire/ppp/mod.rs (taken from the captures) seed ppp_frame, and their
 packets seed ppp_cp_options (LCP/IPCP/IPv6CP) and ppp_auth (PAP, CHAP,
 behind the target's selector byte), plus two MS-CHAPv2 message texts.
-deploy/lns.toml seeds config_toml, whole and one section at a time. The
+deploy/lns.toml seeds config_toml, whole and one section at a time.
+Router Solicitations and Advertisements built here (with their ICMPv6
+checksums) seed icmpv6_nd. The
 corpus directory is git-ignored: run
 this script again to recreate it. Usage: python3 fuzz/seed_corpus.py
 """
@@ -99,6 +101,43 @@ def config_seeds():
         yield "".join(section).encode()
 
 
+def nd_packet(src: bytes, dst: bytes, message: bytes) -> bytes:
+    """An IPv6 packet (hop limit 255) carrying an ICMPv6 message whose
+    checksum (bytes 2-3, zero on entry) is filled in over the pseudo-header
+    (RFC 8200 section 8.1)."""
+    pseudo = src + dst + len(message).to_bytes(4, "big") + b"\x00\x00\x00\x3a"
+    data = pseudo + message + (b"\x00" if len(message) % 2 else b"")
+    total = sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    checksum = (~total & 0xFFFF).to_bytes(2, "big")
+    message = message[:2] + checksum + message[4:]
+    header = b"\x60\x00\x00\x00" + len(message).to_bytes(2, "big") + b"\x3a\xff"
+    return header + src + dst + message
+
+
+def icmpv6_seeds():
+    """Router Solicitations and Advertisements as a PPP host and our LNS
+    send them (RFC 4861 sections 4.1 and 4.2)."""
+    link_local = bytes.fromhex("fe80000000000000") + bytes.fromhex("0211223344556677")
+    router = bytes.fromhex("fe80000000000000") + bytes.fromhex("0000000000000001")
+    all_nodes = bytes.fromhex("ff020000000000000000000000000001")
+    all_routers = bytes.fromhex("ff020000000000000000000000000002")
+    rs = bytes([133, 0, 0, 0, 0, 0, 0, 0])
+    yield nd_packet(link_local, all_routers, rs)
+    yield nd_packet(bytes(16), all_routers, rs)
+    yield nd_packet(link_local, all_routers, rs + bytes([1, 1, 2, 0, 0, 0, 0, 1]))
+    prefix = bytes.fromhex("20010db801000007") + bytes(8)
+    pio = bytes([3, 4, 64, 0xC0]) + (86400).to_bytes(4, "big") + (14400).to_bytes(4, "big")
+    pio += bytes(4) + prefix
+    mtu = bytes([5, 1, 0, 0]) + (1456).to_bytes(4, "big")
+    rdnss = bytes([25, 3, 0, 0]) + (600).to_bytes(4, "big")
+    rdnss += bytes.fromhex("20010db8000000000000000000000053")
+    ra = bytes([134, 0, 0, 0, 0, 0]) + (1800).to_bytes(2, "big") + bytes(8)
+    yield nd_packet(router, all_nodes, ra)
+    yield nd_packet(router, link_local, ra + pio + mtu + rdnss)
+
+
 def write(target: str, data: bytes) -> None:
     directory = FUZZ / "corpus" / target
     directory.mkdir(parents=True, exist_ok=True)
@@ -126,6 +165,8 @@ def main() -> None:
         write(target, data)
     for data in config_seeds():
         write("config_toml", data)
+    for data in icmpv6_seeds():
+        write("icmpv6_nd", data)
     for target in (
         "l2tp_header",
         "l2tp_message",
@@ -134,6 +175,7 @@ def main() -> None:
         "ppp_cp_options",
         "ppp_auth",
         "config_toml",
+        "icmpv6_nd",
     ):
         count = len(list((FUZZ / "corpus" / target).iterdir()))
         print(f"{target}: {count} seeds")

@@ -71,7 +71,8 @@ fn check_config_accepts_the_example_and_summarises_it() {
     for part in [
         "0.0.0.0:1701 and [::]:1701",
         "shards (one per core)",
-        "demo (65533 addresses), wholesale (65534 addresses)",
+        "demo (65533 addresses, /64s of fd00:64:1::/48), wholesale (65534 addresses, /64s of \
+         2001:db8:100::/48)",
         "5 users from the embedded demo file",
     ] {
         assert!(summary.contains(part), "{part:?} missing from {out}");
@@ -155,8 +156,10 @@ fn check_config_names_file_line_column_and_key() {
     std::fs::write(&users, "sam@isp.example password=x\n").unwrap();
     let (code, out, err) = lns(&["check-config", path]);
     assert_eq!(code, 0, "{err}");
+    // The summary is wrapped: read it as one line.
+    let summary = out.lines().collect::<Vec<_>>().join(" ");
     assert!(
-        out.contains(&format!("1 user from {}", users.display())),
+        summary.contains(&format!("1 user from {}", users.display())),
         "{out}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

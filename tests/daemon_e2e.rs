@@ -6,7 +6,7 @@
 //! test says loudly that it skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use lns::config::IoMode;
@@ -23,8 +23,9 @@ use support::daemon::*;
 use support::tools::{tshark_flagged, tshark_lines, Capture};
 
 /// The session's traffic as tshark sees it: L2TP control and data messages
-/// carrying LCP, CHAP (the proxied sessions skip it), IPCP and IP, none
-/// malformed or flagged.
+/// carrying LCP, CHAP (the proxied sessions skip it), IPCP, IPv6CP, Router
+/// Solicitations and Advertisements, and IPv4 and IPv6, none malformed or
+/// flagged.
 fn check_capture(pcap: &std::path::Path, port: u16) {
     let flagged = tshark_flagged(pcap, port);
     assert!(
@@ -36,7 +37,9 @@ fn check_capture(pcap: &std::path::Path, port: u16) {
     for (what, filter, at_least) in [
         ("L2TP control messages", "l2tp.type == 1".to_string(), 20),
         ("L2TP data messages", "l2tp.type == 0".to_string(), 30),
-        ("LCP", "l2tp && lcp".to_string(), 4 * SESSIONS),
+        // With IPv6CP on at both ends there are no Protocol-Rejects of it
+        // (one per session when the LNS ran IPv4 only).
+        ("LCP", "l2tp && lcp".to_string(), 3 * SESSIONS),
         ("CHAP", "l2tp && chap".to_string(), 1),
         ("IPCP", "l2tp && ipcp".to_string(), 2 * SESSIONS),
         (
@@ -47,6 +50,27 @@ fn check_capture(pcap: &std::path::Path, port: u16) {
         (
             "IP downstream",
             format!("l2tp && ppp && udp.srcport == 5000 && ip.src == {gateway}"),
+            SESSIONS,
+        ),
+        ("IPv6CP", "l2tp && ipv6cp".to_string(), 2 * SESSIONS),
+        (
+            "Router Advertisements",
+            "l2tp && icmpv6.type == 134 && ipv6.hlim == 255".to_string(),
+            SESSIONS + 1,
+        ),
+        (
+            "Router Solicitations",
+            "l2tp && icmpv6.type == 133".to_string(),
+            1,
+        ),
+        (
+            "IPv6 upstream",
+            format!("l2tp && ppp && udp.dstport == 5001 && ipv6.dst == {GATEWAY6}"),
+            SESSIONS,
+        ),
+        (
+            "IPv6 downstream",
+            format!("l2tp && ppp && udp.srcport == 5001 && ipv6.src == {GATEWAY6}"),
             SESSIONS,
         ),
     ] {
@@ -77,13 +101,91 @@ fn sessions_come_up_and_ip_crosses_the_tun_both_ways_on_io_uring() {
     end_to_end(IoMode::IoUring, name);
 }
 
+/// IPv6 on every session: the unsolicited Router Advertisement gives the
+/// subscriber its /64; a UDP datagram from <prefix>::<identifier> crosses
+/// the TUN to a socket on the daemon's IPv6 gateway address, and the reply
+/// comes back down the session. A Router Solicitation through the data
+/// plane gets another advertisement from the control thread.
+fn ipv6_end_to_end(lac: &mut Lac, io: IoMode) {
+    let keys: Vec<_> = lac.ups().into_iter().map(|(key, _)| key).collect();
+    assert!(
+        lac.run_until(Duration::from_secs(5), |l| keys
+            .iter()
+            .all(|k| l.adverts(*k) >= 1)),
+        "a Router Advertisement on every session"
+    );
+    let addresses: Vec<_> = keys
+        .iter()
+        .map(|k| (*k, lac.node.ipv6_address(*k).expect("SLAAC address")))
+        .collect();
+    for (_, address) in &addresses {
+        assert_eq!(address.octets()[..6], PREFIX_POOL6.octets()[..6]);
+    }
+    let server = UdpSocket::bind((GATEWAY6, 5001)).unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for (key, address) in &addresses {
+        let packet = udp6_packet(*address, GATEWAY6, 7, 5001, b"hello v6 upstream");
+        assert!(lac.node.send_data(*key, protocol::IPV6, &packet));
+    }
+    lac.run_until(Duration::from_millis(50), |_| false);
+    let mut buf = [0u8; 2048];
+    let mut senders = Vec::new();
+    for _ in 0..addresses.len() {
+        let (n, from) = server.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello v6 upstream");
+        senders.push(from.ip());
+    }
+    senders.sort();
+    let mut expected: Vec<IpAddr> = addresses.iter().map(|(_, a)| IpAddr::V6(*a)).collect();
+    expected.sort();
+    assert_eq!(senders, expected);
+    for (_, address) in &addresses {
+        server
+            .send_to(b"hello v6 downstream", (*address, 7))
+            .unwrap();
+    }
+    let downstream = |l: &Lac, key, address: std::net::Ipv6Addr| {
+        l.events.iter().any(|e| {
+            matches!(e, NodeEvent::Data { key: k, protocol: p, packet }
+                if *k == key && *p == protocol::IPV6
+                    && packet.get(24..40) == Some(&address.octets()[..])
+                    && packet.ends_with(b"hello v6 downstream"))
+        })
+    };
+    assert!(
+        lac.run_until(Duration::from_secs(5), |l| addresses
+            .iter()
+            .all(|(k, a)| downstream(l, *k, *a))),
+        "a downstream IPv6 packet on every session"
+    );
+    // A Router Solicitation: the shard passes it to the control thread,
+    // which answers (at most 3 s after the previous advertisement).
+    let (key, _) = addresses[0];
+    let before = lac.adverts(key);
+    assert!(lac.node.solicit_router(key));
+    assert!(
+        lac.run_until(Duration::from_secs(5), |l| l.adverts(key) > before),
+        "a solicited Router Advertisement"
+    );
+    let stats = manage::request(&manage_path(io), "show stats").unwrap();
+    assert!(stats.contains("ipv6_rs_received 1"), "{stats}");
+    assert!(
+        stats.contains(&format!(
+            "prefix_pool subscribers {PREFIX_POOL6}/48 in_use {SESSIONS}"
+        )),
+        "{stats}"
+    );
+}
+
 /// The whole scenario with the shards on `io`.
 fn end_to_end(io: IoMode, name: &str) {
     // The shards log which path they run (`--nocapture` shows it).
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let ran = in_private_netns(move || {
         link_up("lo").unwrap();
-        let running = daemon::start(&settings(2, io), lns_node(2), None).unwrap();
+        let running = daemon::start(&settings(2, io), lns_node_with_ipv6(2), None).unwrap();
         match io {
             IoMode::Fallback => assert!(matches!(running.io_path, IoPath::Fallback(_))),
             _ => assert_eq!(running.io_path, IoPath::IoUring),
@@ -180,6 +282,8 @@ fn end_to_end(io: IoMode, name: &str) {
             assert_eq!(&packet[16..20], &ip.octets());
             assert!(packet.ends_with(b"hello downstream"));
         }
+
+        ipv6_end_to_end(&mut lac, io);
 
         // Renegotiation: a Configure-Request on one open link restarts LCP
         // (RFC 1661 §3.2). The daemon holds the session's IP on the shards

@@ -4,8 +4,9 @@
 //! a line has a column too, and both lie within the text (at most one past
 //! the last character of the line, where an unterminated value ends); a
 //! semantic error always names a key. An accepted configuration passes
-//! `validate` again and converts into every core setting without a panic,
-//! and the L2TP settings build an endpoint.
+//! `validate` again and converts into every core setting without a panic
+//! (IPv6 prefix pools and Router Advertisement settings included), and the
+//! L2TP settings build an endpoint.
 #![no_main]
 
 use std::net::IpAddr;
@@ -61,6 +62,26 @@ fuzz_target!(|data: &[u8]| {
                 let pools = config.pools().unwrap();
                 assert_eq!(pools.len(), config.pool.len());
             }
+            // Prefix pools likewise (a /44 holds 2^20 /64s); a validated
+            // configuration builds them all, and its RA settings convert.
+            let v6: u64 = config
+                .pool
+                .iter()
+                .filter_map(|p| p.ipv6_prefix)
+                .map(|p| 1u64 << (64 - u32::from(p.prefix_len().clamp(40, 64))))
+                .sum();
+            if v6 <= MAX_POOL_ADDRESSES {
+                let pools = config.prefix_pools().unwrap();
+                let declared = config.pool.iter().filter(|p| p.ipv6_prefix.is_some());
+                if config.ppp.ipv6cp {
+                    assert_eq!(pools.len(), declared.count());
+                } else {
+                    assert!(pools.is_empty());
+                }
+            }
+            let ra = config.ra_config();
+            assert!(ra.preferred_lifetime <= ra.valid_lifetime);
+            assert!(u64::from(ra.router_lifetime) >= ra.interval.as_secs());
             // Never read files the text names: the demo users stand in.
             let users = users::parse(DEMO_USERS).unwrap();
             assert!(!config.summary(&users, 4).is_empty());

@@ -442,10 +442,16 @@ impl Harness {
                         )),
                         entry.ipv4
                     ),
-                    6 => assert_eq!(
-                        Some(&packet[8..16]),
-                        entry.ipv6_prefix.as_ref().map(|p| &p[..])
-                    ),
+                    6 => {
+                        assert_eq!(
+                            Some(&packet[8..16]),
+                            entry.ipv6_prefix.as_ref().map(|p| &p[..])
+                        );
+                        // Multicast and link-local destinations never
+                        // reach the TUN.
+                        assert!(packet[24] != 0xff);
+                        assert!(!(packet[24] == 0xfe && packet[25] & 0xc0 == 0x80));
+                    }
                     v => panic!("version {v} to TUN"),
                 }
                 let total = if packet[0] >> 4 == 4 {

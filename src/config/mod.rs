@@ -44,19 +44,21 @@ use toml::de::DeTable;
 
 pub use error::{ConfigError, ErrorKind};
 pub use sections::{
-    AaaSection, Config, HiddenAvps, IoMode, L2tpSection, LogFormat, LogLevel, LogSection,
-    ManagementSection, MetricsSection, PeerSecret, PoolSection, PppSection, RuntimeSection,
-    DEMO_GATEWAY, DEMO_POOL_NAME, DEMO_POOL_RANGE,
+    AaaSection, Config, HiddenAvps, IoMode, Ipv6Section, L2tpSection, LogFormat, LogLevel,
+    LogSection, ManagementSection, MetricsSection, PeerSecret, PoolSection, PppSection,
+    RuntimeSection, DEMO_GATEWAY, DEMO_IPV6_GATEWAY, DEMO_IPV6_PREFIX, DEMO_POOL_NAME,
+    DEMO_POOL_RANGE,
 };
 pub use value::{IpPrefix, Mru, MssClamp, Secret, Shards};
 
-use crate::proto::aaa::{users, LocalAaa, Pool, UsersFile};
+use crate::proto::aaa::{users, LocalAaa, Pool, PrefixPool, UsersFile};
 use crate::proto::l2tp::config::full_retransmit_cycle;
 use crate::proto::l2tp::reliable::ReliableConfig;
 use crate::proto::l2tp::{L2tpConfig, Limits, Role, ShardSpec};
 use crate::proto::ppp::auth::AuthSettings;
 use crate::proto::ppp::fsm::FsmConfig;
 use crate::proto::ppp::link::{mru_for_path, LinkConfig};
+use crate::proto::ra::RaConfig;
 use crate::wire::l2tp::message::AvpTypeSet;
 use error::Located;
 
@@ -335,6 +337,50 @@ impl Config {
             .collect()
     }
 
+    /// The IPv6 prefix pools (named after the `[[pool]]` that declares
+    /// them), in configured order; none when `ppp.ipv6cp` is off.
+    pub fn prefix_pools(&self) -> Result<Vec<PrefixPool>, ConfigError> {
+        if !self.ppp.ipv6cp {
+            return Ok(Vec::new());
+        }
+        self.pool
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, p, p.ipv6_prefix?)))
+            .map(|(i, p, prefix)| {
+                let IpAddr::V6(network) = prefix.addr() else {
+                    return Err(ConfigError::unplaced(
+                        ErrorKind::Invalid,
+                        format!("pool[{i}].ipv6_prefix"),
+                        "not an IPv6 prefix",
+                    ));
+                };
+                PrefixPool::new(p.name.clone(), network, prefix.prefix_len(), p.quarantine).map_err(
+                    |e| {
+                        ConfigError::unplaced(
+                            ErrorKind::Invalid,
+                            format!("pool[{i}].ipv6_prefix"),
+                            e.to_string(),
+                        )
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// What the Router Advertisements say.
+    pub fn ra_config(&self) -> RaConfig {
+        let s = &self.ipv6;
+        let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX - 1);
+        RaConfig {
+            interval: s.ra_interval,
+            router_lifetime: u16::try_from(s.router_lifetime.as_secs()).unwrap_or(9000),
+            valid_lifetime: secs(s.valid_lifetime),
+            preferred_lifetime: secs(s.preferred_lifetime),
+            dns: s.dns.clone(),
+        }
+    }
+
     /// The tunnel secret for a LAC at `peer` (see
     /// [`L2tpSection::secret_for`]).
     pub fn secret_for(&self, peer: IpAddr) -> Option<&[u8]> {
@@ -372,7 +418,10 @@ impl Config {
         let pools: Vec<String> = self
             .pool
             .iter()
-            .map(|p| format!("{} ({} addresses)", p.name, p.size()))
+            .map(|p| match p.ipv6_prefix.filter(|_| self.ppp.ipv6cp) {
+                Some(prefix) => format!("{} ({} addresses, /64s of {prefix})", p.name, p.size()),
+                None => format!("{} ({} addresses)", p.name, p.size()),
+            })
             .collect();
         let pools = if pools.is_empty() {
             "no address pools".to_string()

@@ -2,7 +2,7 @@
 //! embedded defaults. Every field is documented with its key, its default
 //! and its meaning; `deploy/lns.toml` shows the same in file form.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,6 +32,8 @@ pub struct Config {
     /// Default: one pool, [`DEMO_POOL_NAME`], over [`DEMO_POOL_RANGE`].
     /// Pools given in a file replace the default one.
     pub pool: Vec<PoolSection>,
+    /// `[ipv6]`: the IPv6 gateway and Router Advertisements.
+    pub ipv6: Ipv6Section,
     /// `[runtime]`: threads, I/O and admission.
     pub runtime: RuntimeSection,
     /// `[management]`: the local control socket.
@@ -52,6 +54,14 @@ pub const DEMO_POOL_RANGE: &str = "100.64.0.2-100.64.255.254";
 /// The embedded gateway (our IPCP address), just below the demo pool.
 pub const DEMO_GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
 
+/// The embedded demo pool's IPv6 prefix: unique-local space (RFC 4193),
+/// one /64 per session out of a /48.
+pub const DEMO_IPV6_PREFIX: &str = "fd00:64:1::/48";
+
+/// The embedded IPv6 gateway address (given to the TUN device), outside
+/// the demo prefix.
+pub const DEMO_IPV6_GATEWAY: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x64, 0, 0, 0, 0, 0, 1);
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -59,6 +69,7 @@ impl Default for Config {
             ppp: PppSection::default(),
             aaa: AaaSection::default(),
             pool: vec![PoolSection::demo()],
+            ipv6: Ipv6Section::default(),
             runtime: RuntimeSection::default(),
             management: ManagementSection::default(),
             metrics: MetricsSection::default(),
@@ -329,6 +340,12 @@ pub struct PoolSection {
     /// Default 60 s.
     #[serde(default = "default_quarantine", deserialize_with = "value::duration")]
     pub quarantine: Duration,
+    /// `ipv6_prefix`: an IPv6 prefix, /40 to /64, out of which each
+    /// session of this pool gets one /64 (announced in Router
+    /// Advertisements for SLAAC) with the same quarantine. Default: none
+    /// (the embedded demo pool has [`DEMO_IPV6_PREFIX`]).
+    #[serde(default)]
+    pub ipv6_prefix: Option<IpPrefix>,
 }
 
 fn default_quarantine() -> Duration {
@@ -343,12 +360,58 @@ impl PoolSection {
             // A constant that parses; an empty list cannot happen.
             ranges: DEMO_POOL_RANGE.parse().into_iter().collect(),
             quarantine: default_quarantine(),
+            ipv6_prefix: DEMO_IPV6_PREFIX.parse().ok(),
         }
     }
 
     /// Number of addresses in the pool.
     pub fn size(&self) -> u64 {
         self.ranges.iter().map(AddrRange::len).sum()
+    }
+}
+
+/// `[ipv6]`: IPv6 for subscribers: the gateway address and what the
+/// Router Advertisements (RFC 4861 §6.2.1) on every session say. Sessions
+/// get IPv6 when `ppp.ipv6cp` is on and their pool has an `ipv6_prefix`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ipv6Section {
+    /// `gateway`: an address given to the TUN device, so the LNS itself is
+    /// reachable over IPv6 (subscribers route through our link-local
+    /// address, fe80::<IPv6CP identifier>). Must not lie in a pool's
+    /// prefix. Default fd00:64::1.
+    pub gateway: Ipv6Addr,
+    /// `ra_interval`: MaxRtrAdvInterval, 4 s to 1800 s: an unsolicited
+    /// advertisement goes out every 0.75-1 times this, after three initial
+    /// ones at most 16 s apart. Default 300 s.
+    #[serde(deserialize_with = "value::duration")]
+    pub ra_interval: Duration,
+    /// `router_lifetime`: how long subscribers keep us as default router,
+    /// from `ra_interval` to 9000 s. Default 1800 s.
+    #[serde(deserialize_with = "value::duration")]
+    pub router_lifetime: Duration,
+    /// `valid_lifetime`: the prefix's valid lifetime. Default 1 day.
+    #[serde(deserialize_with = "value::duration")]
+    pub valid_lifetime: Duration,
+    /// `preferred_lifetime`: the prefix's preferred lifetime, at most the
+    /// valid one. Default 4 h.
+    #[serde(deserialize_with = "value::duration")]
+    pub preferred_lifetime: Duration,
+    /// `dns`: up to three recursive DNS servers announced in the RDNSS
+    /// option (RFC 8106), valid for twice `ra_interval`. Default: none.
+    pub dns: Vec<Ipv6Addr>,
+}
+
+impl Default for Ipv6Section {
+    fn default() -> Self {
+        Ipv6Section {
+            gateway: DEMO_IPV6_GATEWAY,
+            ra_interval: Duration::from_secs(300),
+            router_lifetime: Duration::from_secs(1800),
+            valid_lifetime: Duration::from_secs(86_400),
+            preferred_lifetime: Duration::from_secs(14_400),
+            dns: Vec::new(),
+        }
     }
 }
 

@@ -202,6 +202,7 @@ fn the_example_shows_every_key() {
             "ppp",
             "aaa",
             "pool",
+            "ipv6",
             "runtime",
             "management",
             "metrics",
@@ -1013,11 +1014,95 @@ fn the_summary_names_what_runs() {
         "chap-md5, then pap",
         "MRU 1456",
         "gateway 100.64.0.1",
-        "pools demo (65533 addresses)",
+        "pools demo (65533 addresses, /64s of fd00:64:1::/48)",
         "5 users from the embedded demo file",
         "/run/lns/lns.sock",
         "metrics on 127.0.0.1:9701",
     ] {
         assert!(s.contains(part), "{part:?} missing from {s}");
     }
+}
+
+// ---- IPv6 -----------------------------------------------------------------
+
+#[test]
+fn ipv6_prefix_pools_and_ra_settings_convert() {
+    let c = Config::default();
+    let pools = c.prefix_pools().unwrap();
+    assert_eq!(pools.len(), 1);
+    assert_eq!(pools[0].name(), "demo");
+    assert_eq!(pools[0].network().to_string(), "fd00:64:1::");
+    assert_eq!((pools[0].prefix_len(), pools[0].size()), (48, 65_536));
+    assert_eq!(c.ipv6.gateway, DEMO_IPV6_GATEWAY);
+    let ra = c.ra_config();
+    assert_eq!(ra.interval, Duration::from_secs(300));
+    assert_eq!(ra.router_lifetime, 1800);
+    assert_eq!((ra.valid_lifetime, ra.preferred_lifetime), (86_400, 14_400));
+    let text = "[ppp]\nipv6cp = true\n\n[[pool]]\nname = \"a\"\nranges = [\"10.0.0.0/24\"]\n\
+                ipv6_prefix = \"2001:db8:100::/56\"\n\n[[pool]]\nname = \"b\"\n\
+                ranges = [\"10.0.1.0/24\"]\n\n[ipv6]\ngateway = \"2001:db8::1\"\n\
+                ra_interval = \"60s\"\nrouter_lifetime = \"3m\"\ndns = [\"2001:db8::53\"]\n";
+    let c = Config::from_toml_str(text).unwrap();
+    let pools = c.prefix_pools().unwrap();
+    assert_eq!(pools.len(), 1, "pool b has no IPv6");
+    assert_eq!(pools[0].size(), 256);
+    let ra = c.ra_config();
+    assert_eq!((ra.router_lifetime, ra.dns.len()), (180, 1));
+    // IPv6CP off: no prefix pools at all.
+    let c = Config::from_toml_str("[ppp]\nipv6cp = false\n").unwrap();
+    assert!(c.prefix_pools().unwrap().is_empty());
+}
+
+#[test]
+fn ipv6_mistakes_are_refused() {
+    let pool = |prefix: &str| {
+        format!("[[pool]]\nname = \"a\"\nranges = [\"10.0.0.0/24\"]\nipv6_prefix = \"{prefix}\"\n")
+    };
+    assert!(err_at(&pool("2001:db8::/32"), "pool[0].ipv6_prefix", 4).contains("/40 to /64"));
+    assert!(err_at(&pool("2001:db8::/96"), "pool[0].ipv6_prefix", 4).contains("/40 to /64"));
+    assert!(err_at(&pool("10.9.0.0/16"), "pool[0].ipv6_prefix", 4).contains("not an IPv6"));
+    err_at(&pool("2001:db8::1/48"), "pool[0].ipv6_prefix", 4);
+    // The gateway inside a prefix: blamed on the key the file sets.
+    let m = err_at(&pool("fd00:64::/48"), "pool[0].ipv6_prefix", 4);
+    assert!(m.contains("IPv6 gateway fd00:64::1 lies inside"), "{m}");
+    let text = format!(
+        "{}\n[ipv6]\ngateway = \"2001:db8:0:5::1\"\n",
+        pool("2001:db8::/48")
+    );
+    err_at(&text, "ipv6.gateway", 7);
+    // Two pools sharing /64s.
+    let text = format!(
+        "{}\n[[pool]]\nname = \"b\"\nranges = [\"10.0.1.0/24\"]\nipv6_prefix = \"2001:db8:1:100::/56\"\n",
+        pool("2001:db8:1::/48")
+    );
+    assert!(err_at(&text, "pool[1].ipv6_prefix", 9).contains("overlaps"));
+    // RA timing.
+    // IPv6 links carry at least 1280 octets.
+    let m = err_at("[ppp]\nmru = 1200\n", "ppp.mru", 2);
+    assert!(m.contains("at least 1280"), "{m}");
+    err_at("[ppp]\npath_mtu = 1300\n", "ppp.path_mtu", 2);
+    Config::from_toml_str("[ppp]\nmru = 1200\nipv6cp = false\n").unwrap();
+    Config::from_toml_str("[ppp]\nmru = 1280\n").unwrap();
+    err_at("[ipv6]\nra_interval = \"2s\"\n", "ipv6.ra_interval", 2);
+    err_at(
+        "[ipv6]\nrouter_lifetime = \"1m\"\n",
+        "ipv6.router_lifetime",
+        2,
+    );
+    err_at(
+        "[ipv6]\nrouter_lifetime = \"3h\"\n",
+        "ipv6.router_lifetime",
+        2,
+    );
+    err_at(
+        "[ipv6]\npreferred_lifetime = \"2d\"\n",
+        "ipv6.preferred_lifetime",
+        2,
+    );
+    err_at("[ipv6]\nvalid_lifetime = 0\n", "ipv6.valid_lifetime", 2);
+    err_at(
+        "[ipv6]\ndns = [\"2001:db8::1\", \"2001:db8::2\", \"2001:db8::3\", \"2001:db8::4\"]\n",
+        "ipv6.dns",
+        2,
+    );
 }

@@ -6,11 +6,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::sections::{Config, L2tpSection, PoolSection, PppSection, RuntimeSection};
+use super::sections::{Config, Ipv6Section, L2tpSection, PoolSection, PppSection, RuntimeSection};
 use super::value::{
     format_duration, format_range, range_contains, ranges_overlap, Mru, MssClamp, Shards,
 };
 use crate::proto::aaa::pool::MAX_QUARANTINE;
+use crate::proto::aaa::prefix::{MIN_POOL_PREFIX, SESSION_PREFIX};
 use crate::wire::l2tp::avps::{cdn_result, stopccn_result};
 
 /// One semantic mistake.
@@ -86,6 +87,21 @@ pub fn validate(config: &Config) -> Result<(), Problem> {
     l2tp(&config.l2tp)?;
     ppp(&config.ppp)?;
     pools(&config.pool, &config.ppp)?;
+    ipv6(&config.ipv6, &config.pool)?;
+    // RFC 8200 §5: "IPv6 requires that every link in the Internet have an
+    // MTU of 1280 octets or greater"; below it the kernel also turns IPv6
+    // off on the TUN device.
+    let ipv6_pools = config.ppp.ipv6cp && config.pool.iter().any(|p| p.ipv6_prefix.is_some());
+    let mru = config.mru(false).min(config.mru(true));
+    if ipv6_pools && mru < 1280 {
+        return Err(Problem {
+            keys: vec!["ppp.mru".into(), "ppp.path_mtu".into()],
+            message: format!(
+                "IPv6 needs an MTU of at least 1280 (RFC 8200 §5), but the MRU is {mru}; \
+                 raise it, or leave ipv6_prefix out of the pools"
+            ),
+        });
+    }
     runtime(&config.runtime)?;
     let socket = config.management.socket.as_os_str();
     if socket.is_empty() {
@@ -339,6 +355,84 @@ fn pools(pools: &[PoolSection], ppp: &PppSection) -> Result<(), Problem> {
                 "holds more than 2^32 - 1 addresses",
             ));
         }
+    }
+    Ok(())
+}
+
+fn ipv6(s: &Ipv6Section, pools: &[PoolSection]) -> Result<(), Problem> {
+    for (i, pool) in pools.iter().enumerate() {
+        let Some(prefix) = pool.ipv6_prefix else {
+            continue;
+        };
+        let here = format!("pool[{i}].ipv6_prefix");
+        if !prefix.addr().is_ipv6() {
+            return Err(problem(here, format!("{prefix} is not an IPv6 prefix")));
+        }
+        if !(MIN_POOL_PREFIX..=SESSION_PREFIX).contains(&prefix.prefix_len()) {
+            return Err(problem(
+                here,
+                format!(
+                    "{prefix}: the length must be /{MIN_POOL_PREFIX} to /{SESSION_PREFIX} \
+                     (each session gets a /64)"
+                ),
+            ));
+        }
+        if prefix.contains(std::net::IpAddr::V6(s.gateway)) {
+            return Err(Problem {
+                keys: vec!["ipv6.gateway".into(), here],
+                message: format!(
+                    "IPv6 gateway {} lies inside pool {:?}'s prefix {prefix}",
+                    s.gateway, pool.name
+                ),
+            });
+        }
+        for (k, other) in pools[..i].iter().enumerate() {
+            let Some(earlier) = other.ipv6_prefix else {
+                continue;
+            };
+            if earlier.contains(prefix.addr()) || prefix.contains(earlier.addr()) {
+                return Err(problem(
+                    here,
+                    format!(
+                        "{prefix} overlaps {earlier} of pool {:?} (pool[{k}].ipv6_prefix)",
+                        other.name
+                    ),
+                ));
+            }
+        }
+    }
+    let secs = |d: Duration| d.as_secs();
+    in_range("ipv6.ra_interval", secs(s.ra_interval), 4..=1800)?;
+    // RFC 4861 §6.2.1: AdvDefaultLifetime is 0 or between
+    // MaxRtrAdvInterval and 9000 seconds.
+    if s.router_lifetime < s.ra_interval || secs(s.router_lifetime) > 9000 {
+        return Err(problem(
+            "ipv6.router_lifetime",
+            format!(
+                "{} is outside ra_interval ({}) to 9000s",
+                format_duration(s.router_lifetime),
+                format_duration(s.ra_interval)
+            ),
+        ));
+    }
+    // Lifetimes travel as 32-bit seconds; all ones means infinity.
+    if secs(s.valid_lifetime) >= u64::from(u32::MAX) {
+        return Err(problem("ipv6.valid_lifetime", "is too long for the option"));
+    }
+    if s.valid_lifetime.is_zero() {
+        return Err(problem("ipv6.valid_lifetime", "must be longer than zero"));
+    }
+    if s.preferred_lifetime > s.valid_lifetime {
+        return Err(Problem {
+            keys: vec![
+                "ipv6.preferred_lifetime".into(),
+                "ipv6.valid_lifetime".into(),
+            ],
+            message: "the preferred lifetime must not exceed the valid lifetime".into(),
+        });
+    }
+    if s.dns.len() > 3 {
+        return Err(problem("ipv6.dns", "at most three servers"));
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use super::table::{DropReason, SessionKey, SessionTable};
 use super::{l2tp_header_len, mss, write_headers, PPP_HEADER_LEN};
+use crate::wire::icmpv6::{self, msg_type};
 use crate::wire::ip::{self, Ipv4Packet, Ipv6Packet};
 use crate::wire::l2tp::{Packet, WireError};
 use crate::wire::ppp::cp::{self, Code};
@@ -195,18 +196,40 @@ fn check_source(entry: &super::SessionEntry, v6: bool, packet: &[u8]) -> Result<
     let ip = Ipv6Packet::new_checked(packet).map_err(|_| Verdict::Drop(DropReason::IpMalformed))?;
     let src = ip.src_bytes();
     let (prefix, ifid) = src.split_at(8);
-    if entry.ipv6_prefix.is_some_and(|p| p == prefix) {
-        return Ok(ip.total_len());
+    let own_prefix = entry.ipv6_prefix.is_some_and(|p| p == prefix);
+    // The destination's first two octets sort out, cheaply, the few
+    // packets that concern this PPP link only: multicast (ff00::/8) and
+    // link-local (fe80::/10, RFC 4291 §2.5.6) destinations.
+    let dst = ip.dst_bytes();
+    let link_scoped = dst[0] == 0xff || icmpv6::is_link_local(&dst);
+    if !link_scoped {
+        if own_prefix {
+            return Ok(ip.total_len());
+        }
+        // Not from the /64; link-local sources are never forwarded either.
+        return Err(Verdict::Drop(DropReason::SpoofedSource));
     }
-    // fe80::/64 with the identifier IPv6CP agreed (RFC 5072 §5): the
-    // subscriber's link-local address. Router Solicitations and Neighbor
-    // Discovery use it; they concern this one PPP link, which the shared
-    // TUN device cannot tell apart, so the control thread answers them.
+    // fe80::/64 with the identifier IPv6CP agreed (RFC 5072 §5) is the
+    // subscriber's link-local address; a Router Solicitation may also come
+    // from the unspecified address (RFC 4861 §4.1) or from an address in
+    // the /64.
     const LINK_LOCAL: [u8; 8] = [0xfe, 0x80, 0, 0, 0, 0, 0, 0];
-    if prefix == LINK_LOCAL && entry.ipv6_ifids.is_some_and(|ids| ids.peer == ifid) {
+    let from_subscriber = match entry.ipv6_ifids {
+        Some(ids) => own_prefix || (prefix == LINK_LOCAL && ids.peer == ifid) || src == [0u8; 16],
+        None => false,
+    };
+    if !from_subscriber {
+        return Err(Verdict::Drop(DropReason::SpoofedSource));
+    }
+    // Router and Neighbor Solicitations are for the router of this one
+    // link, which the shared TUN device cannot tell apart: the control
+    // thread answers them. Anything else link-scoped stops here.
+    if icmpv6::is_icmpv6_type(packet, msg_type::ROUTER_SOLICITATION)
+        || icmpv6::is_icmpv6_type(packet, msg_type::NEIGHBOR_SOLICITATION)
+    {
         return Err(Verdict::Control);
     }
-    Err(Verdict::Drop(DropReason::SpoofedSource))
+    Err(Verdict::Drop(DropReason::LinkScope))
 }
 
 /// Answer an LCP Echo-Request on the fast path (RFC 1661 §5.8): "Upon

@@ -135,6 +135,10 @@ pub enum DropReason {
     IpVersionMismatch,
     /// The source address is not the subscriber's.
     SpoofedSource,
+    /// IPv6 to a multicast or link-local destination that is not Neighbor
+    /// Discovery for the router (a Router or Neighbor Solicitation): it
+    /// concerns the PPP link only and is never forwarded.
+    LinkScope,
     /// Egress: no session has the destination address.
     NoRoute,
     /// Egress: not an IPv4 or IPv6 packet.
@@ -150,7 +154,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Number of reasons (size of the counter array).
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -162,6 +166,7 @@ impl DropReason {
         DropReason::IpMalformed,
         DropReason::IpVersionMismatch,
         DropReason::SpoofedSource,
+        DropReason::LinkScope,
         DropReason::NoRoute,
         DropReason::NotIp,
         DropReason::TooBig,
@@ -180,6 +185,7 @@ impl DropReason {
             DropReason::IpMalformed => "ip_malformed",
             DropReason::IpVersionMismatch => "ip_version_mismatch",
             DropReason::SpoofedSource => "spoofed_source",
+            DropReason::LinkScope => "link_scope",
             DropReason::NoRoute => "no_route",
             DropReason::NotIp => "not_ip",
             DropReason::TooBig => "too_big",

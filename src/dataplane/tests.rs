@@ -360,23 +360,64 @@ fn spoofed_sources_are_dropped() {
 }
 
 #[test]
-fn link_local_from_the_subscriber_goes_to_control() {
+fn router_and_neighbor_solicitations_go_to_control() {
+    use crate::wire::icmpv6::{link_local, RouterSolicitation, ALL_ROUTERS};
     let mut table = table();
-    let mut octets = [0u8; 16];
-    octets[..2].copy_from_slice(&[0xfe, 0x80]);
-    octets[8..].copy_from_slice(&PEER_IFID);
-    // A Router Solicitation to all-routers.
-    let rs = ipv6_packet(Ipv6Addr::from(octets), "ff02::2".parse().unwrap(), 48);
-    let mut datagram = data_message((10, 100), Form::default(), &ppp(&FULL_V6, &rs));
-    let copy = datagram.clone();
+    let ours = link_local([0, 0, 0, 0, 0, 0, 0, 1]);
+    let mut ns = ipv6_packet(link_local(PEER_IFID), ours, 64);
+    ns[40] = 135;
+    let cases = [
+        // Router Solicitations to all-routers, from the subscriber's
+        // link-local address, from the unspecified address, and from its
+        // /64; and to our link-local address.
+        RouterSolicitation::emit(link_local(PEER_IFID), ALL_ROUTERS),
+        RouterSolicitation::emit(Ipv6Addr::UNSPECIFIED, ALL_ROUTERS),
+        RouterSolicitation::emit(addr_a6(7), ALL_ROUTERS),
+        RouterSolicitation::emit(link_local(PEER_IFID), ours),
+        // A Neighbor Solicitation for our link-local address.
+        ns,
+    ];
+    for (n, packet) in cases.iter().enumerate() {
+        let mut datagram = data_message((10, 100), Form::default(), &ppp(&FULL_V6, packet));
+        let copy = datagram.clone();
+        assert_eq!(
+            decap_vec(&mut table, &mut datagram, &mut []),
+            Ingress::ToControl {
+                key: (10, 100),
+                datagram: &copy
+            },
+            "case {n}"
+        );
+    }
+    assert_eq!(table.counters().to_control, 5);
+}
+
+#[test]
+fn other_link_scoped_ipv6_stops_at_the_data_plane() {
+    use crate::wire::icmpv6::link_local;
+    let mut table = table();
+    let mut mdns = ipv6_packet(link_local(PEER_IFID), "ff02::fb".parse().unwrap(), 48);
+    mdns[6] = 17;
+    let mut echo = ipv6_packet(addr_a6(1), link_local([0, 0, 0, 0, 0, 0, 0, 1]), 48);
+    echo[40] = 128;
+    let mut global_multicast = ipv6_packet(addr_a6(1), "ff0e::1".parse().unwrap(), 48);
+    global_multicast[6] = 17;
+    for packet in [mdns, echo, global_multicast] {
+        let mut datagram = data_message((10, 100), Form::default(), &ppp(&FULL_V6, &packet));
+        assert_eq!(
+            decap_vec(&mut table, &mut datagram, &mut []),
+            Ingress::Drop(DropReason::LinkScope)
+        );
+    }
+    // A link-local source is never forwarded to a global destination.
+    let leak = ipv6_packet(link_local(PEER_IFID), "2001:db8::1".parse().unwrap(), 48);
+    let mut datagram = data_message((10, 100), Form::default(), &ppp(&FULL_V6, &leak));
     assert_eq!(
         decap_vec(&mut table, &mut datagram, &mut []),
-        Ingress::ToControl {
-            key: (10, 100),
-            datagram: &copy
-        }
+        Ingress::Drop(DropReason::SpoofedSource)
     );
-    assert_eq!(table.counters().to_control, 1);
+    assert_eq!(table.counters().dropped(DropReason::LinkScope), 3);
+    assert_eq!(table.counters().to_control, 0);
 }
 
 #[test]

@@ -16,6 +16,7 @@ use super::manage::{Command, Query};
 use super::shard::{ShardCommand, ToControl};
 use super::wake::{Poller, Wake};
 use crate::dataplane::{Ipv6Ifids, Sequencing, SessionEntry};
+use crate::proto::aaa::prefix::prefix_addr;
 use crate::proto::aaa::Aaa;
 use crate::proto::l2tp::Event;
 use crate::proto::node::{Node, NodeEvent, SessionKey};
@@ -42,6 +43,8 @@ pub struct SessionInfo {
     pub user: String,
     /// Its IPv4 address.
     pub ipv4: Option<std::net::Ipv4Addr>,
+    /// Its IPv6 /64 (upper 64 bits).
+    pub ipv6_prefix: Option<[u8; 8]>,
     /// When it came up.
     pub since: Instant,
     /// The shard that numbers its data messages, when it is sequenced.
@@ -206,8 +209,8 @@ impl<A: Aaa> Control<A> {
             Command::ShowSessions => {
                 let _ = writeln!(
                     out,
-                    "{:>6} {:>7} {:<15} {:<28} {:>8} USER",
-                    "TUNNEL", "SESSION", "IPV4", "LAC", "UP(s)"
+                    "{:>6} {:>7} {:<15} {:<24} {:<28} {:>8} USER",
+                    "TUNNEL", "SESSION", "IPV4", "IPV6", "LAC", "UP(s)"
                 );
                 let mut sessions: Vec<&SessionInfo> = self.sessions.values().collect();
                 sessions.sort_by_key(|s| s.key);
@@ -217,12 +220,16 @@ impl<A: Aaa> Control<A> {
                         (false, Some(ip)) => ip.to_string(),
                         (false, None) => "-".to_string(),
                     };
+                    let ipv6 = s
+                        .ipv6_prefix
+                        .map_or("-".to_string(), |p| format!("{}/64", prefix_addr(p)));
                     let _ = writeln!(
                         out,
-                        "{:>6} {:>7} {:<15} {:<28} {:>8} {}",
+                        "{:>6} {:>7} {:<15} {:<24} {:<28} {:>8} {}",
                         s.key.0,
                         s.key.1,
                         ip,
+                        ipv6,
                         s.lac,
                         now.saturating_duration_since(s.since).as_secs(),
                         s.user
@@ -277,6 +284,30 @@ impl<A: Aaa> Control<A> {
                         out,
                         "pool {} in_use {} size {}",
                         pool.name(),
+                        pool.in_use(),
+                        pool.size()
+                    );
+                }
+                let v6 = self.node.ipv6_stats();
+                let lines = [
+                    ("ipv6_ra_sent", v6.ra_sent),
+                    ("ipv6_rs_received", v6.rs_received),
+                    ("ipv6_rs_invalid", v6.rs_invalid),
+                    ("ipv6_rs_ignored", v6.rs_ignored),
+                    ("ipv6_rs_deferred", v6.rs_deferred),
+                    ("ipv6_nd_ignored", v6.nd_ignored),
+                    ("ipv6_prefixes_exhausted", v6.prefixes_exhausted),
+                ];
+                for (name, value) in lines {
+                    let _ = writeln!(out, "{name} {value}");
+                }
+                for pool in self.node.prefix_pools() {
+                    let _ = writeln!(
+                        out,
+                        "prefix_pool {} {}/{} in_use {} size {}",
+                        pool.name(),
+                        pool.network(),
+                        pool.prefix_len(),
                         pool.in_use(),
                         pool.size()
                     );
@@ -418,7 +449,7 @@ impl<A: Aaa> Control<A> {
             peer: (path.peer_tunnel, path.peer_session),
             lac: path.remote,
             ipv4: up.ipv4,
-            ipv6_prefix: None,
+            ipv6_prefix: up.ipv6_prefix,
             ipv6_ifids: match (up.ipv6_local, up.ipv6_peer) {
                 (Some(ours), Some(peer)) => Some(Ipv6Ifids { ours, peer }),
                 _ => None,
@@ -436,25 +467,27 @@ impl<A: Aaa> Control<A> {
             wake.wake();
         }
         let user = String::from_utf8_lossy(&up.user).into_owned();
+        let ipv6 = up.ipv6_prefix.map(|p| format!("{}/64", prefix_addr(p)));
         let info = SessionInfo {
             key,
             lac: path.remote,
             user,
             ipv4: up.ipv4,
+            ipv6_prefix: up.ipv6_prefix,
             since: Instant::now(),
             sequenced_by: entry.sequencing.map(|s| s.owner),
             renegotiating: false,
         };
         if let Some(old) = self.sessions.get_mut(&key) {
             // Back after a renegotiation: same session, new terms.
-            tracing::info!(tunnel = key.0, session = key.1, user = %info.user, ipv4 = ?up.ipv4, "session up again");
+            tracing::info!(tunnel = key.0, session = key.1, user = %info.user, ipv4 = ?up.ipv4, ?ipv6, "session up again");
             *old = SessionInfo {
                 since: old.since,
                 ..info
             };
             return;
         }
-        tracing::info!(tunnel = key.0, session = key.1, user = %info.user, ipv4 = ?up.ipv4, "session up");
+        tracing::info!(tunnel = key.0, session = key.1, user = %info.user, ipv4 = ?up.ipv4, ?ipv6, "session up");
         self.sessions.insert(key, info);
         self.counters.sessions_up += 1;
     }
@@ -478,13 +511,16 @@ impl<A: Aaa> Control<A> {
 
     /// An IP packet the subscriber sent right after PPP came up, before its
     /// shard had the session: hand it to that shard's TUN queue, provided
-    /// it comes from the subscriber's own address.
+    /// it comes from the subscriber's own address (IPv4) or /64 (IPv6).
     fn late_data(&mut self, key: SessionKey, packet: Vec<u8>) {
         let Some(info) = self.sessions.get(&key) else {
             return;
         };
         let source_ok = match (packet.first().map(|b| b >> 4), info.ipv4) {
             (Some(4), Some(ip)) => packet.get(12..16) == Some(&ip.octets()[..]),
+            (Some(6), _) => info
+                .ipv6_prefix
+                .is_some_and(|p| packet.get(8..16) == Some(&p[..])),
             _ => false,
         };
         if !source_ok {

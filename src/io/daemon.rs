@@ -3,7 +3,7 @@
 //! control thread; and a handle to stop them gracefully.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -45,6 +45,10 @@ pub struct RuntimeSettings {
     pub gateway: Ipv4Addr,
     /// Subscriber networks routed to the TUN device.
     pub routes: Vec<(Ipv4Addr, u8)>,
+    /// An IPv6 address for the TUN device (none: no IPv6 on it).
+    pub ipv6_gateway: Option<Ipv6Addr>,
+    /// Subscriber IPv6 prefixes (the prefix pools) routed to the device.
+    pub ipv6_routes: Vec<(Ipv6Addr, u8)>,
     /// TCP MSS clamp installed with every session.
     pub mss_clamp: Option<crate::dataplane::MssClamp>,
     /// Socket buffer sizes.
@@ -134,6 +138,12 @@ pub fn start<A: Aaa + Send + 'static>(
     tun.add_ipv4(settings.gateway, 32)?;
     for (network, prefix) in &settings.routes {
         tun.add_route_ipv4(*network, *prefix)?;
+    }
+    if let Some(gateway) = settings.ipv6_gateway {
+        tun.add_ipv6(gateway, 128)?;
+    }
+    for (network, prefix) in &settings.ipv6_routes {
+        tun.add_route_ipv6(*network, *prefix)?;
     }
     let tun_name = tun.name().to_string();
     let queues = tun.take_queues();

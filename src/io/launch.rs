@@ -33,13 +33,20 @@ pub fn prepare(
             routes.extend(covering_prefixes(range.first(), range.last()));
         }
     }
-    let node = Node::new(
+    let mut node = Node::new(
         l2tp,
         link,
         config.local_aaa()?,
         pools,
         StdRng::from_os_rng().next_u64(),
     );
+    let prefix_pools = config.prefix_pools()?;
+    let ipv6_routes: Vec<_> = prefix_pools
+        .iter()
+        .map(|p| (p.network(), p.prefix_len()))
+        .collect();
+    let ipv6_gateway = (!prefix_pools.is_empty()).then_some(config.ipv6.gateway);
+    node.set_ipv6(prefix_pools, config.ra_config());
     let settings = RuntimeSettings {
         listen: ordered_listen(config),
         shards,
@@ -49,6 +56,8 @@ pub fn prepare(
         tun_mtu: u32::from(config.mru(false)),
         gateway: config.ppp.gateway,
         routes,
+        ipv6_gateway,
+        ipv6_routes,
         mss_clamp: config.mss_clamp(false).map(Into::into),
         socket_buffer: 8 << 20,
         management: Some(config.management.socket.clone()),

@@ -1,11 +1,12 @@
-//! Just enough rtnetlink to give the TUN device its gateway address and
-//! route the subscriber pools to it: two request kinds, each acknowledged.
+//! Just enough rtnetlink to give the TUN device its gateway addresses and
+//! route the subscriber pools to it: two request kinds, for IPv4 and IPv6,
+//! each acknowledged.
 //!
 //! Messages are built by hand (native-endian headers, 4-byte aligned
 //! attributes, as `netlink(7)` and `rtnetlink(7)` lay them out).
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const NLMSG_ERROR: u16 = 2;
@@ -25,6 +26,10 @@ const RT_SCOPE_UNIVERSE: u8 = 0;
 const RT_SCOPE_LINK: u8 = 253;
 const RTN_UNICAST: u8 = 1;
 const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+/// ifaddrmsg flag: no duplicate address detection (a TUN device has no
+/// neighbours to collide with).
+const IFA_F_NODAD: u8 = 0x02;
 
 /// `address/prefix` on interface `index` (replacing an equal one).
 pub fn add_ipv4_address(index: u32, address: Ipv4Addr, prefix: u8) -> io::Result<()> {
@@ -48,6 +53,34 @@ pub fn add_ipv4_route(index: u32, network: Ipv4Addr, prefix: u8) -> io::Result<(
         RT_TABLE_MAIN,
         RTPROT_STATIC,
         RT_SCOPE_LINK,
+        RTN_UNICAST,
+    ];
+    body.extend_from_slice(&0u32.to_ne_bytes());
+    attribute(&mut body, RTA_DST, &network.octets());
+    attribute(&mut body, RTA_OIF, &index.to_ne_bytes());
+    request(RTM_NEWROUTE, &body)
+}
+
+/// `address/prefix` on interface `index`, usable at once (no DAD).
+pub fn add_ipv6_address(index: u32, address: Ipv6Addr, prefix: u8) -> io::Result<()> {
+    let mut body = vec![AF_INET6, prefix, IFA_F_NODAD, RT_SCOPE_UNIVERSE];
+    body.extend_from_slice(&index.to_ne_bytes());
+    attribute(&mut body, IFA_LOCAL, &address.octets());
+    attribute(&mut body, IFA_ADDRESS, &address.octets());
+    request(RTM_NEWADDR, &body)
+}
+
+/// An IPv6 route for `network/prefix` out of interface `index`. IPv6
+/// routes carry universe scope (the kernel ignores link scope for them).
+pub fn add_ipv6_route(index: u32, network: Ipv6Addr, prefix: u8) -> io::Result<()> {
+    let mut body = vec![
+        AF_INET6,
+        prefix,
+        0,
+        0,
+        RT_TABLE_MAIN,
+        RTPROT_STATIC,
+        RT_SCOPE_UNIVERSE,
         RTN_UNICAST,
     ];
     body.extend_from_slice(&0u32.to_ne_bytes());

@@ -88,6 +88,17 @@ impl Tun {
         netlink::add_ipv4_address(self.index, address, prefix)
     }
 
+    /// Give the device an IPv6 address (the LNS's own, for subscribers to
+    /// reach it).
+    pub fn add_ipv6(&self, address: std::net::Ipv6Addr, prefix: u8) -> io::Result<()> {
+        netlink::add_ipv6_address(self.index, address, prefix)
+    }
+
+    /// Route `network/prefix` (a subscriber prefix pool) to the device.
+    pub fn add_route_ipv6(&self, network: std::net::Ipv6Addr, prefix: u8) -> io::Result<()> {
+        netlink::add_ipv6_route(self.index, network, prefix)
+    }
+
     /// Route `network/prefix` (a subscriber pool) to the device.
     pub fn add_route_ipv4(&self, network: Ipv4Addr, prefix: u8) -> io::Result<()> {
         netlink::add_ipv4_route(self.index, network, prefix)

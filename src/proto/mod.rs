@@ -10,3 +10,4 @@ pub mod aaa;
 pub mod l2tp;
 pub mod node;
 pub mod ppp;
+pub mod ra;

@@ -16,18 +16,24 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rustc_hash::FxHashMap;
 
-use super::aaa::{Aaa, AuthOutcome, AuthTicket, Pool};
+use super::aaa::{Aaa, AuthOutcome, AuthTicket, Pool, PrefixPool};
 use super::l2tp::event::{CallInfo, ProxyAuth, ProxyLcp};
 use super::l2tp::{Endpoint, Event, L2tpConfig, Role, Transmit};
 use super::ppp::lcp::LcpAgreed;
 use super::ppp::link::{DownReason, Link, LinkConfig, LinkEvent, LinkSeed, LinkUp};
+use super::ra::{RaConfig, RaSession};
 use crate::crypto::ppp_auth;
+use crate::wire::icmpv6::RouterAdvert;
 use crate::wire::l2tp::avps::{cdn_result, error_code, proxy_authen_type};
 use crate::wire::l2tp::{HeaderRepr, Packet, ResultCode};
 use crate::wire::ppp::frame::{protocol, FrameHeader};
 use crate::wire::ppp::lcp::AuthMethod;
 use crate::wire::ppp::options::{CpOption, OptionWriter};
 use crate::wire::ppp::{Frame, LcpOption};
+
+mod ipv6;
+
+pub use ipv6::Ipv6Stats;
 
 /// A session's identity at this node: (our tunnel ID, our session ID).
 pub type SessionKey = (u16, u16);
@@ -65,6 +71,15 @@ pub enum NodeEvent {
         protocol: u16,
         /// The packet.
         packet: Vec<u8>,
+    },
+    /// Client role: a valid Router Advertisement arrived on a session
+    /// (the subscriber's address is a prefix of it plus the interface
+    /// identifier IPv6CP agreed, [`Node::ipv6_address`]).
+    RouterAdvert {
+        /// Which session.
+        key: SessionKey,
+        /// The advertisement.
+        advert: Box<RouterAdvert>,
     },
     /// An L2TP-level event (tunnels coming and going), passed through.
     L2tp(Event),
@@ -104,6 +119,18 @@ struct SessionCtx {
     /// Next Ns on data messages when the LAC asked for sequencing.
     data_ns: Option<u16>,
     address: Option<(Ipv4Addr, Option<String>)>,
+    /// The pool AAA named, also preferred for the /64.
+    pool_hint: Option<String>,
+    /// A static /64 AAA gave.
+    static_prefix: Option<[u8; 8]>,
+    /// IPv6CP's interface identifiers (ours, the peer's) once Up.
+    ifids: Option<([u8; 8], [u8; 8])>,
+    /// Server: the session's /64 and the prefix pool it came from.
+    prefix: Option<([u8; 8], String)>,
+    /// Server: the Router Advertisement schedule.
+    ra: Option<RaSession>,
+    /// Client: the /64 the last Router Advertisement offered for SLAAC.
+    learnt_prefix: Option<[u8; 8]>,
     /// The AAA request whose answer this session waits for. A link that
     /// renegotiates asks again; the older question is withdrawn, so its
     /// late answer (a RADIUS reply, say) cannot apply to the new one.
@@ -119,6 +146,9 @@ pub struct Node<A: Aaa> {
     link_config: Arc<LinkConfig>,
     aaa: A,
     pools: Vec<Pool>,
+    prefix_pools: Vec<PrefixPool>,
+    ra_config: RaConfig,
+    ipv6_stats: Ipv6Stats,
     rng: StdRng,
     /// Boxed: a context is large, and the table moves its entries when it
     /// grows. Keys are IDs we allocated, so a fast non-keyed hash is safe.
@@ -172,6 +202,9 @@ impl<A: Aaa> Node<A> {
             link_config: Arc::new(link_config),
             aaa,
             pools,
+            prefix_pools: Vec::new(),
+            ra_config: RaConfig::default(),
+            ipv6_stats: Ipv6Stats::default(),
             rng: StdRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
             sessions: FxHashMap::default(),
             subscribers: FxHashMap::default(),
@@ -327,19 +360,21 @@ impl<A: Aaa> Node<A> {
         match Packet::new_checked(datagram) {
             Ok(packet) if !packet.is_control() => {
                 let key = (packet.tunnel_id(), packet.session_id());
-                if let Some(ctx) = self.sessions.get_mut(&key) {
-                    if let Ok(frame) = Frame::parse(packet.payload()) {
-                        let proto = u16::from(frame.protocol());
-                        if proto == protocol::IPV4 || proto == protocol::IPV6 {
-                            self.events.push_back(NodeEvent::Data {
-                                key,
-                                protocol: proto,
-                                packet: frame.payload.to_vec(),
-                            });
-                        } else {
-                            ctx.link.receive(now, proto, frame.payload);
-                            self.after_link(now, key);
-                        }
+                if !self.sessions.contains_key(&key) {
+                    // No such session: nothing to do.
+                } else if let Ok(frame) = Frame::parse(packet.payload()) {
+                    let proto = u16::from(frame.protocol());
+                    if proto == protocol::IPV6 && self.neighbor_discovery(now, key, frame.payload) {
+                        // A solicitation or advertisement, handled.
+                    } else if proto == protocol::IPV4 || proto == protocol::IPV6 {
+                        self.events.push_back(NodeEvent::Data {
+                            key,
+                            protocol: proto,
+                            packet: frame.payload.to_vec(),
+                        });
+                    } else if let Some(ctx) = self.sessions.get_mut(&key) {
+                        ctx.link.receive(now, proto, frame.payload);
+                        self.after_link(now, key);
                     }
                 }
             }
@@ -469,6 +504,12 @@ impl<A: Aaa> Node<A> {
                     peer_session: *peer_session,
                     data_ns: call.sequencing_required.then_some(0),
                     address: None,
+                    pool_hint: None,
+                    static_prefix: None,
+                    ifids: None,
+                    prefix: None,
+                    ra: None,
+                    learnt_prefix: None,
                     pending_auth: None,
                     scheduled: None,
                 });
@@ -519,6 +560,10 @@ impl<A: Aaa> Node<A> {
             return;
         }
         ctx.pending_auth = None;
+        if let AuthOutcome::Accept { attributes } = &outcome {
+            ctx.pool_hint = attributes.pool.clone();
+            ctx.static_prefix = attributes.ipv6_prefix;
+        }
         // After a renegotiation the subscriber keeps the address it has,
         // unless AAA now names another.
         let kept = match (&ctx.address, &outcome) {
@@ -600,6 +645,27 @@ impl<A: Aaa> Node<A> {
         if let Some((ip, pool)) = ctx.address.take() {
             release_to(&mut self.pools, ip, pool.as_deref(), now);
         }
+        ctx.ra = None;
+        if let Some((prefix, pool)) = ctx.prefix.take() {
+            if let Some(p) = self.prefix_pools.iter_mut().find(|p| p.name() == pool) {
+                let _ = p.release(prefix, now);
+            }
+        }
+    }
+
+    /// Put the session's next deadline (its link's or its advertisements')
+    /// on the timer heap.
+    pub(super) fn rearm(&mut self, key: SessionKey) {
+        if let Some(ctx) = self.sessions.get_mut(&key) {
+            let ra = ctx.ra.as_ref().map(RaSession::poll_timeout);
+            let deadline = [ctx.link.poll_timeout(), ra].into_iter().flatten().min();
+            if let Some(deadline) = deadline {
+                if ctx.scheduled.is_none_or(|s| deadline < s) {
+                    ctx.scheduled = Some(deadline);
+                    self.timers.push(Reverse((deadline, key)));
+                }
+            }
+        }
     }
 
     /// Act on a link's events and re-arm its timer.
@@ -635,10 +701,17 @@ impl<A: Aaa> Node<A> {
                     self.tickets.insert(ticket, key);
                     self.aaa.start(now, AuthTicket(ticket), *request);
                 }
-                LinkEvent::Up(up) => self.events.push_back(NodeEvent::SessionUp { key, up }),
-                LinkEvent::Renegotiating => self
-                    .events
-                    .push_back(NodeEvent::SessionRenegotiating { key }),
+                LinkEvent::Up(mut up) => {
+                    ctx.ifids = up.ipv6_local.zip(up.ipv6_peer);
+                    self.allocate_prefix(now, key, &mut up);
+                    self.events.push_back(NodeEvent::SessionUp { key, up });
+                }
+                LinkEvent::Renegotiating => {
+                    // No RAs until IPv6CP is open again; the /64 stays.
+                    ctx.ra = None;
+                    self.events
+                        .push_back(NodeEvent::SessionRenegotiating { key });
+                }
                 LinkEvent::Down(reason) => ended = Some(reason),
             }
         }
@@ -658,14 +731,8 @@ impl<A: Aaa> Node<A> {
             // release then.
             return;
         }
-        if let Some(ctx) = self.sessions.get_mut(&key) {
-            if let Some(deadline) = ctx.link.poll_timeout() {
-                if ctx.scheduled.is_none_or(|s| deadline < s) {
-                    ctx.scheduled = Some(deadline);
-                    self.timers.push(Reverse((deadline, key)));
-                }
-            }
-        }
+        self.advertise(now, key);
+        self.rearm(key);
     }
 }
 

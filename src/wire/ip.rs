@@ -209,6 +209,13 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         Ipv6Addr::from(out)
     }
 
+    /// Destination address as bytes.
+    pub fn dst_bytes(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&self.buffer.as_ref()[v6::DST]);
+        out
+    }
+
     /// Source address as bytes.
     pub fn src_bytes(&self) -> [u8; 16] {
         let mut out = [0u8; 16];

@@ -44,6 +44,7 @@ macro_rules! enum_with_unknown {
     };
 }
 
+pub mod icmpv6;
 pub mod ip;
 pub mod l2tp;
 pub mod ppp;

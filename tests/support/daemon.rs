@@ -3,21 +3,27 @@
 //! end-to-end tests and the throughput bench).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use lns::config::IoMode;
 use lns::io::daemon::RuntimeSettings;
 use lns::io::netns::ipv4_checksum;
-use lns::proto::aaa::{users, LocalAaa, Pool};
+use lns::proto::aaa::{users, LocalAaa, Pool, PrefixPool};
 use lns::proto::l2tp::{Event, L2tpConfig, Role, TunnelDownReason};
 use lns::proto::node::{NoAaa, Node, NodeEvent, SessionKey};
 use lns::proto::ppp::link::LinkConfig;
+use lns::proto::ra::RaConfig;
+use lns::wire::ip::checksum;
 use lns::wire::l2tp::Packet;
 use lns::wire::ppp::lcp::AuthMethod;
 
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
 pub const SESSIONS: usize = 6;
+/// The daemon's IPv6 address on its TUN device.
+pub const GATEWAY6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
+/// The subscribers' /64s come from this /48.
+pub const PREFIX_POOL6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0);
 
 pub fn lns_node(shards: u16) -> Node<LocalAaa> {
     let mut l2tp = L2tpConfig::new(Role::Lns);
@@ -35,6 +41,17 @@ pub fn lns_node(shards: u16) -> Node<LocalAaa> {
     Node::new(l2tp, link, aaa, vec![pool], 11)
 }
 
+/// [`lns_node`] with IPv6CP on and a /64 for every session out of
+/// [`PREFIX_POOL6`]/48.
+pub fn lns_node_with_ipv6(shards: u16) -> Node<LocalAaa> {
+    let mut node = lns_node(shards);
+    node.link_config_mut().ipv6cp = true;
+    let prefixes =
+        PrefixPool::new("subscribers", PREFIX_POOL6, 48, Duration::from_secs(60)).unwrap();
+    node.set_ipv6(vec![prefixes], RaConfig::default());
+    node
+}
+
 pub fn settings(shards: u16, io: IoMode) -> RuntimeSettings {
     RuntimeSettings {
         listen: vec!["127.0.0.1:0".parse().unwrap()],
@@ -45,6 +62,8 @@ pub fn settings(shards: u16, io: IoMode) -> RuntimeSettings {
         tun_mtu: 1456,
         gateway: GATEWAY,
         routes: vec![(Ipv4Addr::new(100, 64, 1, 0), 24)],
+        ipv6_gateway: Some(GATEWAY6),
+        ipv6_routes: vec![(PREFIX_POOL6, 48)],
         mss_clamp: Some(lns::dataplane::MssClamp {
             ipv4: 1416,
             ipv6: 1396,
@@ -140,6 +159,14 @@ impl Lac {
         })
     }
 
+    /// Router Advertisements received on `key`.
+    pub fn adverts(&self, key: SessionKey) -> usize {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, NodeEvent::RouterAdvert { key: k, .. } if *k == key))
+            .count()
+    }
+
     pub fn ups(&self) -> Vec<(SessionKey, Ipv4Addr)> {
         self.events
             .iter()
@@ -165,5 +192,33 @@ pub fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, body: &[
     p.extend_from_slice(&(total - 20).to_be_bytes());
     p.extend_from_slice(&[0, 0]);
     p.extend_from_slice(body);
+    p
+}
+
+/// An IPv6/UDP packet with a valid UDP checksum (mandatory over IPv6,
+/// RFC 8200 §8.1).
+pub fn udp6_packet(src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16, body: &[u8]) -> Vec<u8> {
+    let udp_len = u16::try_from(8 + body.len()).unwrap();
+    let mut udp = Vec::new();
+    udp.extend_from_slice(&sport.to_be_bytes());
+    udp.extend_from_slice(&dport.to_be_bytes());
+    udp.extend_from_slice(&udp_len.to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(body);
+    let mut sum = checksum::add(0, &src.octets());
+    sum = checksum::add(sum, &dst.octets());
+    sum += u64::from(udp_len) + 17;
+    sum = checksum::add(sum, &udp);
+    let mut value = checksum::finish(sum);
+    if value == 0 {
+        value = 0xffff;
+    }
+    udp[6..8].copy_from_slice(&value.to_be_bytes());
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&udp_len.to_be_bytes());
+    p.extend_from_slice(&[17, 64]);
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    p.extend_from_slice(&udp);
     p
 }

@@ -9,11 +9,13 @@
 //!
 //! - [`users`]: the local users file (format in its module doc).
 //! - [`pool`]: IPv4 address pools.
+//! - [`prefix`]: IPv6 prefix pools (one /64 per session).
 //! - [`local`]: the backend that checks requests against a users file.
 #![forbid(unsafe_code)]
 
 pub mod local;
 pub mod pool;
+pub mod prefix;
 pub mod users;
 
 use std::fmt;
@@ -25,6 +27,7 @@ use crate::wire::l2tp::avps::proxy_authen_type;
 
 pub use local::LocalAaa;
 pub use pool::{AddrRange, Pool, PoolError, PoolStats, ReleaseError};
+pub use prefix::{PrefixPool, PrefixPoolError};
 pub use users::{Credential, ParseError, UserEntry, UsersFile};
 
 /// The caller's handle on one request; answers carry it back.
@@ -154,6 +157,10 @@ pub struct Attributes {
     pub framed_ip: Option<Ipv4Addr>,
     /// The pool to allocate from (RADIUS Framed-Pool).
     pub pool: Option<String>,
+    /// A static IPv6 /64 (upper 64 bits) for the session's Router
+    /// Advertisements (RADIUS Framed-IPv6-Prefix, RFC 3162 §2.3, limited
+    /// to /64).
+    pub ipv6_prefix: Option<[u8; 8]>,
     /// Primary and secondary DNS server for IPCP (RFC 1877 §1.1, §1.3).
     pub dns: [Option<Ipv4Addr>; 2],
     /// Disconnect after this long (RADIUS Session-Timeout).

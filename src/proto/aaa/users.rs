@@ -36,6 +36,9 @@
 //! - `ip=A.B.C.D`: a static address (not allowed on a wildcard, which would
 //!   give every subscriber of the realm the same address).
 //! - `pool=NAME`: the address pool to allocate from.
+//! - `ipv6-prefix=PREFIX/64`: a static IPv6 /64 for the subscriber (not on
+//!   a wildcard or realm defaults). Taken from the prefix pool that holds
+//!   it, if one does; the daemon routes only the pools' prefixes.
 //! - `dns=A.B.C.D[,A.B.C.D]`: primary and secondary DNS server (RFC 1877).
 //! - `session-timeout=SECONDS`: disconnect after this long.
 //!
@@ -149,6 +152,9 @@ pub fn parse(text: &str) -> Result<UsersFile, ParseError> {
                 if parsed.attributes.framed_ip.is_some() {
                     return Err(err("realm defaults cannot set ip=".to_string()));
                 }
+                if parsed.attributes.ipv6_prefix.is_some() {
+                    return Err(err("realm defaults cannot set ipv6-prefix=".to_string()));
+                }
                 if let Some((first, _)) = file.defaults.get(&realm) {
                     return Err(err(format!(
                         "second defaults line for realm '{realm}' (first on line {first})"
@@ -161,6 +167,12 @@ pub fn parse(text: &str) -> Result<UsersFile, ParseError> {
                 if entry.attributes.framed_ip.is_some() {
                     return Err(err(
                         "ip= on a wildcard would give every user of the realm one address"
+                            .to_string(),
+                    ));
+                }
+                if entry.attributes.ipv6_prefix.is_some() {
+                    return Err(err(
+                        "ipv6-prefix= on a wildcard would give every user of the realm one /64"
                             .to_string(),
                     ));
                 }
@@ -325,6 +337,7 @@ fn parse_settings(fields: &[Field]) -> Result<Settings, String> {
                 out.attributes.framed_ip = Some(ip);
             }
             "pool" => out.attributes.pool = Some(value.to_string()),
+            "ipv6-prefix" => out.attributes.ipv6_prefix = Some(parse_prefix64(value)?),
             "dns" => {
                 let mut servers = value.split(',');
                 let mut dns = [None, None];
@@ -355,6 +368,19 @@ fn parse_settings(fields: &[Field]) -> Result<Settings, String> {
         }
     }
     Ok(out)
+}
+
+/// `2001:db8:5:6::/64`: a /64 with no bits set past the prefix.
+fn parse_prefix64(value: &str) -> Result<[u8; 8], String> {
+    let bad = || format!("ipv6-prefix= '{value}' is not an IPv6 /64 (e.g. 2001:db8:5:6::/64)");
+    let (addr, len) = value.split_once('/').ok_or_else(bad)?;
+    let addr = addr.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+    if len != "64" || addr.octets()[8..] != [0; 8] {
+        return Err(bad());
+    }
+    let mut prefix = [0u8; 8];
+    prefix.copy_from_slice(&addr.octets()[..8]);
+    Ok(prefix)
 }
 
 fn parse_hex16(text: &str) -> Option<[u8; 16]> {
@@ -540,6 +566,15 @@ eve@isp.example         password=x  pool=gold  dns=198.51.100.1
     }
 
     #[test]
+    fn a_static_ipv6_prefix() {
+        let f = parse("a password=x ipv6-prefix=2001:db8:5:6::/64\n").unwrap();
+        assert_eq!(
+            f.user("a").unwrap().attributes.ipv6_prefix,
+            Some([0x20, 0x01, 0x0d, 0xb8, 0, 5, 0, 6])
+        );
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let e = err("a password=x\n\n  b pasword=y");
         assert_eq!(e.line, 3);
@@ -556,6 +591,12 @@ eve@isp.example         password=x  pool=gold  dns=198.51.100.1
             ("a password=", "empty value"),
             ("a password=\"\"", "empty value"),
             ("a password=x ip=10.0.0.300", "not an IPv4 address"),
+            ("a password=x ipv6-prefix=2001:db8::/48", "not an IPv6 /64"),
+            ("a password=x ipv6-prefix=2001:db8::1/64", "not an IPv6 /64"),
+            ("a password=x ipv6-prefix=10.0.0.0/64", "not an IPv6 /64"),
+            ("a password=x ipv6-prefix=2001:db8::", "not an IPv6 /64"),
+            ("@r ipv6-prefix=2001:db8::/64", "cannot set ipv6-prefix="),
+            ("*@r password=x ipv6-prefix=2001:db8::/64", "one /64"),
             ("a nthash=abc", "32 hexadecimal"),
             (
                 "a nthash=0000000000000000000000000000000g",

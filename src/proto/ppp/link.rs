@@ -194,6 +194,10 @@ pub struct LinkUp {
     pub ipv6_peer: Option<[u8; 8]>,
     /// Our IPv6 interface identifier.
     pub ipv6_local: Option<[u8; 8]>,
+    /// The subscriber's /64 (upper 64 bits), which the node allocates from
+    /// a prefix pool and announces in Router Advertisements (server role,
+    /// IPv6CP open). The link itself always reports `None`.
+    pub ipv6_prefix: Option<[u8; 8]>,
     /// LCP and authentication came from the LAC's proxy data.
     pub proxied: bool,
 }
@@ -843,6 +847,7 @@ impl Link {
             dns: ipcp.dns,
             ipv6_peer: ipv6cp.peer.filter(|_| ipv6cp_open),
             ipv6_local: ipv6cp.local.filter(|_| ipv6cp_open),
+            ipv6_prefix: None,
             proxied: self.proxied,
         })));
     }
