@@ -309,6 +309,27 @@ fn end_to_end(io: IoMode, name: &str) {
             stats.contains(&format!("sessions_online {SESSIONS}")),
             "{stats}"
         );
+        // The shards' own counters, summed: every shard answered, the IPv4
+        // and IPv6 packets of each session crossed both ways (upstream, a
+        // first packet that overtook its session's install went through
+        // the control thread instead, so only the later IPv6 ones are
+        // sure to count), and every shard's table holds every session.
+        let stat = |name: &str| -> u64 {
+            stats
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {stats}"))
+        };
+        assert_eq!(stat("shards_reporting"), 2, "{stats}");
+        assert!(stat("dataplane_packets_in") >= SESSIONS as u64, "{stats}");
+        assert!(
+            stat("dataplane_packets_out") >= 2 * SESSIONS as u64,
+            "{stats}"
+        );
+        assert!(stat("dataplane_bytes_in") > 0 && stat("dataplane_echo_replies") == 0);
+        for shard in 0..2 {
+            assert_eq!(stat(&format!("shard{shard}_sessions")), SESSIONS as u64);
+        }
         let packet = udp_packet(ip, GATEWAY, 7, 5000, b"after renegotiation");
         assert!(lac.node.send_data(renegotiated, protocol::IPV4, &packet));
         lac.run_until(Duration::from_millis(50), |_| false);

@@ -225,6 +225,7 @@ pub fn start<A: Aaa + Send + 'static>(
             path,
             query_tx,
             control_wake.clone(),
+            handles.clone(),
             Arc::clone(&manage_stop),
         )?),
         None => None,

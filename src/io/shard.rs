@@ -99,8 +99,24 @@ pub enum ShardCommand {
     /// A subscriber's IP packet that reached the control thread because it
     /// overtook its session's install: write it to TUN.
     ToTun(Vec<u8>),
+    /// Send a copy of this shard's counters (for `lns show stats`; the
+    /// hot path keeps plain integers and pays nothing until asked).
+    Report(Sender<ShardReport>),
     /// Finish: the daemon is stopping.
     Stop,
+}
+
+/// One shard's counters at the moment it was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardReport {
+    /// Which shard.
+    pub shard: u16,
+    /// Its I/O counters.
+    pub io: ShardCounters,
+    /// Its data-plane counters.
+    pub dataplane: crate::dataplane::Counters,
+    /// Sessions in its table.
+    pub sessions: usize,
 }
 
 /// Traffic for the control thread.
@@ -279,6 +295,14 @@ impl Shard {
                     if !out.to_tun(&packet) {
                         self.counters.tun_write_errors += 1;
                     }
+                }
+                ShardCommand::Report(reply) => {
+                    let _ = reply.try_send(ShardReport {
+                        shard: self.index,
+                        io: self.counters,
+                        dataplane: *self.table.counters(),
+                        sessions: self.table.len(),
+                    });
                 }
                 ShardCommand::Stop => return false,
             }
