@@ -29,7 +29,13 @@ fn tunnels_sessions_and_data_over_ipv6_transport() {
             .join(format!("lns-e2e-v6-{}", std::process::id()))
             .join("lns.sock");
         settings.management = Some(socket_path.clone());
-        let running = daemon::start(&settings, lns_node(2), None).unwrap();
+        // Links of IPv6 LACs ask for 20 bytes less MRU (as `lns run` sets
+        // up from `ppp.mru = "auto"`).
+        let mut node = lns_node(2);
+        let mut over_v6 = node.link_config_mut().clone();
+        over_v6.lcp.mru = Some(1436);
+        node.set_ipv6_transport_link_config(over_v6);
+        let running = daemon::start(&settings, node, None).unwrap();
         let lns_addr: SocketAddr = running.bound[0];
         assert!(lns_addr.is_ipv6(), "{lns_addr}");
 
@@ -64,6 +70,18 @@ fn tunnels_sessions_and_data_over_ipv6_transport() {
             lac.ups()
         );
         let ups = lac.ups();
+        // The LNS negotiated LCP itself on the two calls without proxy
+        // LCP (on the proxied one, the LAC's own negotiation stands).
+        let mrus: Vec<(bool, u16)> = lac
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                NodeEvent::SessionUp { up, .. } => Some((up.proxied, up.lcp.peer_mru)),
+                _ => None,
+            })
+            .collect();
+        let negotiated: Vec<u16> = mrus.iter().filter(|(p, _)| !p).map(|m| m.1).collect();
+        assert_eq!(negotiated, [1436, 1436], "{mrus:?}");
 
         let server = UdpSocket::bind((GATEWAY, 5000)).unwrap();
         server

@@ -661,3 +661,43 @@ fn hang_up_is_not_reported_as_renegotiation() {
             .any(|e| matches!(e, NodeEvent::SessionRenegotiating { .. })));
     }
 }
+
+/// With a link configuration for IPv6 transport, a LAC reached over IPv6
+/// is asked for that MRU (20 bytes less: the IPv6 header); a LAC over
+/// IPv4, including one seen as an IPv4-mapped IPv6 address, keeps the
+/// other.
+#[test]
+fn the_mru_follows_the_lacs_transport() {
+    let v6: std::net::SocketAddr = "[2001:db8::7]:1701".parse().unwrap();
+    let mapped: std::net::SocketAddr = "[::ffff:192.0.2.9]:1701".parse().unwrap();
+    let v4: std::net::SocketAddr = "192.0.2.1:1701".parse().unwrap();
+    for (lac_addr, expected) in [(v6, 1436), (mapped, 1456), (v4, 1456)] {
+        let mut lns = lns_node(&[AuthMethod::Pap], "100.64.0.0/24");
+        lns.link_config_mut().lcp.mru = Some(1456);
+        let mut over_v6 = lns.link_config_mut().clone();
+        over_v6.lcp.mru = Some(1436);
+        lns.set_ipv6_transport_link_config(over_v6);
+        let mut net = Net::new(lac_node(), lns, Link::CLEAN, 3, Instant::now());
+        net.a_addr = lac_addr;
+        let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
+        assert!(net.run_until(Duration::from_secs(30), |n| n
+            .a_events
+            .iter()
+            .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))));
+        net.a
+            .dial(
+                net.now,
+                tunnel,
+                CallInfo::default(),
+                subscriber("alice@isp.example", "secret", false),
+            )
+            .unwrap();
+        assert!(
+            net.run_until(Duration::from_secs(30), |n| !ups(&n.b_events).is_empty()
+                && !ups(&n.a_events).is_empty()),
+            "{lac_addr}"
+        );
+        assert_eq!(ups(&net.b_events)[0].1.lcp.our_mru, expected, "{lac_addr}");
+        assert_eq!(ups(&net.a_events)[0].1.lcp.peer_mru, expected, "{lac_addr}");
+    }
+}

@@ -90,8 +90,10 @@ pub struct Control<A: Aaa> {
     pub wake: Wake,
     /// Every shard's commands and wake.
     pub shards: Vec<(Sender<ShardCommand>, Wake)>,
-    /// MSS clamp to install with each session.
+    /// MSS clamp to install with each session of an IPv4 LAC.
     pub mss_clamp: Option<crate::dataplane::MssClamp>,
+    /// The same for sessions of an IPv6 LAC (a smaller MRU).
+    pub mss_clamp_v6: Option<crate::dataplane::MssClamp>,
     /// Set to stop gracefully.
     pub stop: Arc<AtomicBool>,
     /// Sessions up, for management.
@@ -460,7 +462,11 @@ impl<A: Aaa> Control<A> {
             }),
             magic: up.lcp.our_magic,
             mtu: up.lcp.peer_mru,
-            mss_clamp: self.mss_clamp,
+            mss_clamp: if path.remote.ip().to_canonical().is_ipv6() {
+                self.mss_clamp_v6
+            } else {
+                self.mss_clamp
+            },
         };
         for (tx, wake) in &self.shards {
             let _ = tx.send(ShardCommand::Install(Box::new(entry.clone())));

@@ -49,8 +49,10 @@ pub struct RuntimeSettings {
     pub ipv6_gateway: Option<Ipv6Addr>,
     /// Subscriber IPv6 prefixes (the prefix pools) routed to the device.
     pub ipv6_routes: Vec<(Ipv6Addr, u8)>,
-    /// TCP MSS clamp installed with every session.
+    /// TCP MSS clamp installed with every session of an IPv4 LAC.
     pub mss_clamp: Option<crate::dataplane::MssClamp>,
+    /// The same for sessions of an IPv6 LAC.
+    pub mss_clamp_v6: Option<crate::dataplane::MssClamp>,
     /// Socket buffer sizes.
     pub socket_buffer: usize,
     /// The management socket (none: no management).
@@ -238,6 +240,7 @@ pub fn start<A: Aaa + Send + 'static>(
         wake: control_wake.clone(),
         shards: handles.clone(),
         mss_clamp: settings.mss_clamp,
+        mss_clamp_v6: settings.mss_clamp_v6,
         stop: Arc::clone(&stop),
         sessions: Default::default(),
         queries: query_rx,

@@ -22,9 +22,8 @@ pub fn prepare(
     let shards = config.shard_count(cores);
     let mut l2tp = config.l2tp_config(ShardSpec::SINGLE);
     l2tp.spread = shards;
-    // One LinkConfig for every tunnel: the IPv4-transport MRU, the smaller
-    // path overhead being the common case (an IPv6 LAC's larger headers
-    // are still covered by the kernel fragmenting the outer datagram).
+    // Links of IPv4 LACs ask for the IPv4-transport MRU, those of IPv6
+    // LACs for 20 bytes less (`ppp.mru = "auto"`); the MSS clamps follow.
     let link = config.link_config(false);
     let pools = config.pools()?;
     let mut routes = Vec::new();
@@ -40,6 +39,7 @@ pub fn prepare(
         pools,
         StdRng::from_os_rng().next_u64(),
     );
+    node.set_ipv6_transport_link_config(config.link_config(true));
     let prefix_pools = config.prefix_pools()?;
     let ipv6_routes: Vec<_> = prefix_pools
         .iter()
@@ -59,6 +59,7 @@ pub fn prepare(
         ipv6_gateway,
         ipv6_routes,
         mss_clamp: config.mss_clamp(false).map(Into::into),
+        mss_clamp_v6: config.mss_clamp(true).map(Into::into),
         socket_buffer: 8 << 20,
         management: Some(config.management.socket.clone()),
         io: config.runtime.io,

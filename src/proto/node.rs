@@ -144,6 +144,8 @@ pub struct Node<A: Aaa> {
     endpoint: Endpoint,
     /// Shared with every link created from it.
     link_config: Arc<LinkConfig>,
+    /// For links of tunnels over IPv6 (a smaller automatic MRU), when set.
+    link_config_v6: Option<Arc<LinkConfig>>,
     aaa: A,
     pools: Vec<Pool>,
     prefix_pools: Vec<PrefixPool>,
@@ -200,6 +202,7 @@ impl<A: Aaa> Node<A> {
         Node {
             endpoint: Endpoint::new(l2tp, seed),
             link_config: Arc::new(link_config),
+            link_config_v6: None,
             aaa,
             pools,
             prefix_pools: Vec::new(),
@@ -229,6 +232,23 @@ impl<A: Aaa> Node<A> {
     /// PPP settings for links created from now on.
     pub fn link_config_mut(&mut self) -> &mut LinkConfig {
         Arc::make_mut(&mut self.link_config)
+    }
+
+    /// PPP settings for links of tunnels whose LAC is reached over IPv6
+    /// (its 40-byte header leaves 20 bytes less for PPP than IPv4's, so the
+    /// MRU we ask for is smaller). Without it every link uses the one
+    /// `Node::new` was given. An IPv4 LAC seen as `::ffff:a.b.c.d` counts
+    /// as IPv4.
+    pub fn set_ipv6_transport_link_config(&mut self, config: LinkConfig) {
+        self.link_config_v6 = Some(Arc::new(config));
+    }
+
+    /// The link settings for a tunnel with a LAC at `remote`.
+    fn link_config_for(&self, remote: SocketAddr) -> &Arc<LinkConfig> {
+        match (&self.link_config_v6, remote.ip().to_canonical()) {
+            (Some(v6), std::net::IpAddr::V6(_)) => v6,
+            _ => &self.link_config,
+        }
     }
 
     /// The AAA backend (to reload a users file, read its counters).
@@ -481,7 +501,7 @@ impl<A: Aaa> Node<A> {
                 let Some(remote) = self.endpoint.tunnel(*tunnel).map(|t| t.remote) else {
                     return;
                 };
-                let mut config = Arc::clone(&self.link_config);
+                let mut config = Arc::clone(self.link_config_for(remote));
                 let subscriber = self.subscribers.remove(&key);
                 if let Some(sub) = &subscriber {
                     config = Arc::new(LinkConfig {
@@ -489,7 +509,7 @@ impl<A: Aaa> Node<A> {
                             user: sub.user.clone(),
                             password: sub.password.clone(),
                         },
-                        ..LinkConfig::clone(&self.link_config)
+                        ..LinkConfig::clone(&config)
                     });
                 }
                 let seed = LinkSeed {

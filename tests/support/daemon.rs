@@ -68,6 +68,10 @@ pub fn settings(shards: u16, io: IoMode) -> RuntimeSettings {
             ipv4: 1416,
             ipv6: 1396,
         }),
+        mss_clamp_v6: Some(lns::dataplane::MssClamp {
+            ipv4: 1396,
+            ipv6: 1376,
+        }),
         socket_buffer: 1 << 20,
         management: Some(manage_path(io)),
         io,
