@@ -14,7 +14,7 @@ use lns::io::daemon::{self};
 use lns::io::manage;
 use lns::io::netns::{in_private_netns, link_up};
 use lns::io::uring::{self, IoPath};
-use lns::proto::l2tp::{CallInfo, Event};
+use lns::proto::l2tp::CallInfo;
 use lns::proto::node::{NodeEvent, Subscriber};
 use lns::wire::ppp::frame::protocol;
 
@@ -200,15 +200,7 @@ fn end_to_end(io: IoMode, name: &str) {
         );
 
         let mut lac = Lac::new();
-        let tunnel = lac
-            .node
-            .endpoint()
-            .connect(Instant::now(), lns_addr)
-            .unwrap();
-        assert!(lac.run_until(Duration::from_secs(10), |l| l
-            .events
-            .iter()
-            .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))));
+        let tunnel = lac.open_tunnel(lns_addr);
         for n in 0..SESSIONS {
             let subscriber = Subscriber {
                 user: format!("user{n}@isp.example").into_bytes(),
@@ -233,55 +225,16 @@ fn end_to_end(io: IoMode, name: &str) {
 
         // Upstream: each subscriber sends a datagram to a socket on the
         // gateway address; it arrives from the subscriber's address.
-        let server = UdpSocket::bind((GATEWAY, 5000)).unwrap();
-        server
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        for (key, ip) in &ups {
-            let packet = udp_packet(*ip, GATEWAY, 7, 5000, b"hello upstream");
-            assert!(lac.node.send_data(*key, protocol::IPV4, &packet));
-        }
-        lac.run_until(Duration::from_millis(50), |_| false);
-        let mut buf = [0u8; 2048];
-        let mut senders = Vec::new();
-        for _ in 0..SESSIONS {
-            let (n, from) = server.recv_from(&mut buf).unwrap();
-            assert_eq!(&buf[..n], b"hello upstream");
-            senders.push(from);
-        }
-        senders.sort();
-        let mut expected: Vec<SocketAddr> = ups
-            .iter()
-            .map(|(_, ip)| SocketAddr::from((*ip, 7)))
-            .collect();
-        expected.sort();
-        assert_eq!(senders, expected);
-
         // Downstream: the server answers each subscriber; the LAC gets the
         // packet on the right session.
-        for (_, ip) in &ups {
-            server.send_to(b"hello downstream", (*ip, 7)).unwrap();
-        }
-        assert!(lac.run_until(Duration::from_secs(5), |l| {
-            l.events
-                .iter()
-                .filter(|e| matches!(e, NodeEvent::Data { .. }))
-                .count()
-                == SESSIONS
-        }));
-        for (key, ip) in &ups {
-            let data = lac.events.iter().find_map(|e| match e {
-                NodeEvent::Data {
-                    key: k,
-                    protocol: p,
-                    packet,
-                } if k == key && *p == protocol::IPV4 => Some(packet.clone()),
-                _ => None,
-            });
-            let packet = data.expect("a downstream packet for every session");
-            assert_eq!(&packet[16..20], &ip.octets());
-            assert!(packet.ends_with(b"hello downstream"));
-        }
+        let server = UdpSocket::bind((GATEWAY, 5000)).unwrap();
+        ipv4_both_ways(
+            &mut lac,
+            &ups,
+            &server,
+            b"hello upstream",
+            b"hello downstream",
+        );
 
         ipv6_end_to_end(&mut lac, io);
 
@@ -333,6 +286,7 @@ fn end_to_end(io: IoMode, name: &str) {
         let packet = udp_packet(ip, GATEWAY, 7, 5000, b"after renegotiation");
         assert!(lac.node.send_data(renegotiated, protocol::IPV4, &packet));
         lac.run_until(Duration::from_millis(50), |_| false);
+        let mut buf = [0u8; 2048];
         let (n, from) = server.recv_from(&mut buf).unwrap();
         assert_eq!(
             (&buf[..n], from),

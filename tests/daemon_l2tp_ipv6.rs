@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use lns::config::IoMode;
 use lns::io::netns::{in_private_netns, link_up};
 use lns::io::{daemon, manage};
-use lns::proto::l2tp::{CallInfo, Event};
+use lns::proto::l2tp::CallInfo;
 use lns::proto::node::{NodeEvent, Subscriber};
-use lns::wire::ppp::frame::protocol;
 
 mod support;
 use support::daemon::*;
@@ -40,15 +39,7 @@ fn tunnels_sessions_and_data_over_ipv6_transport() {
         assert!(lns_addr.is_ipv6(), "{lns_addr}");
 
         let mut lac = Lac::bind("[::1]:0");
-        let tunnel = lac
-            .node
-            .endpoint()
-            .connect(Instant::now(), lns_addr)
-            .unwrap();
-        assert!(lac.run_until(Duration::from_secs(10), |l| l
-            .events
-            .iter()
-            .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))));
+        let tunnel = lac.open_tunnel(lns_addr);
         for n in 0..CALLS {
             let subscriber = Subscriber {
                 user: format!("v6lac{n}@isp.example").into_bytes(),
@@ -84,39 +75,7 @@ fn tunnels_sessions_and_data_over_ipv6_transport() {
         assert_eq!(negotiated, [1436, 1436], "{mrus:?}");
 
         let server = UdpSocket::bind((GATEWAY, 5000)).unwrap();
-        server
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        for (key, ip) in &ups {
-            let packet = udp_packet(*ip, GATEWAY, 7, 5000, b"up over v6");
-            assert!(lac.node.send_data(*key, protocol::IPV4, &packet));
-        }
-        lac.run_until(Duration::from_millis(50), |_| false);
-        let mut buf = [0u8; 2048];
-        let mut senders = Vec::new();
-        for _ in 0..CALLS {
-            let (n, from) = server.recv_from(&mut buf).unwrap();
-            assert_eq!(&buf[..n], b"up over v6");
-            senders.push(from);
-        }
-        senders.sort();
-        let mut expected: Vec<SocketAddr> = ups
-            .iter()
-            .map(|(_, ip)| SocketAddr::from((*ip, 7)))
-            .collect();
-        expected.sort();
-        assert_eq!(senders, expected);
-
-        for (_, ip) in &ups {
-            server.send_to(b"down over v6", (*ip, 7)).unwrap();
-        }
-        assert!(lac.run_until(Duration::from_secs(5), |l| {
-            l.events
-                .iter()
-                .filter(|e| matches!(e, NodeEvent::Data { .. }))
-                .count()
-                == CALLS
-        }));
+        ipv4_both_ways(&mut lac, &ups, &server, b"up over v6", b"down over v6");
         let sequenced: Vec<_> = lac.data_ns.values().collect();
         assert_eq!(sequenced.len(), 1, "{:?}", lac.data_ns);
         let expected: Vec<u16> = (0..sequenced[0].len() as u16).collect();

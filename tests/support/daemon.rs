@@ -150,6 +150,16 @@ impl Lac {
         done(self)
     }
 
+    /// Open a tunnel to the LNS at `lns` and wait (≤ 10 s) until it is up.
+    pub fn open_tunnel(&mut self, lns: std::net::SocketAddr) -> u16 {
+        let tunnel = self.node.endpoint().connect(Instant::now(), lns).unwrap();
+        assert!(self.run_until(Duration::from_secs(10), |l| l
+            .events
+            .iter()
+            .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))));
+        tunnel
+    }
+
     /// The LNS closed the tunnel (StopCCN).
     pub fn stopped_by_peer(&self) -> bool {
         self.events.iter().any(|e| {
@@ -179,6 +189,66 @@ impl Lac {
                 _ => None,
             })
             .collect()
+    }
+}
+
+/// Every session sends `up` from its address, port 7, to `server` (a UDP
+/// socket on the gateway, port 5000) and the server answers each with
+/// `down`: both must cross the TUN, upstream from the subscriber's own
+/// address, downstream on the right session.
+pub fn ipv4_both_ways(
+    lac: &mut Lac,
+    ups: &[(SessionKey, Ipv4Addr)],
+    server: &UdpSocket,
+    up: &[u8],
+    down: &[u8],
+) {
+    use lns::wire::ppp::frame::protocol;
+    use std::net::SocketAddr;
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for (key, ip) in ups {
+        let packet = udp_packet(*ip, GATEWAY, 7, 5000, up);
+        assert!(lac.node.send_data(*key, protocol::IPV4, &packet));
+    }
+    lac.run_until(Duration::from_millis(50), |_| false);
+    let mut buf = [0u8; 2048];
+    let mut senders = Vec::new();
+    for _ in ups {
+        let (n, from) = server.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], up);
+        senders.push(from);
+    }
+    senders.sort();
+    let mut expected: Vec<SocketAddr> = ups
+        .iter()
+        .map(|(_, ip)| SocketAddr::from((*ip, 7)))
+        .collect();
+    expected.sort();
+    assert_eq!(senders, expected);
+
+    for (_, ip) in ups {
+        server.send_to(down, (*ip, 7)).unwrap();
+    }
+    let arrived = |lac: &Lac, key: SessionKey| {
+        lac.events.iter().find_map(|e| match e {
+            NodeEvent::Data {
+                key: k,
+                protocol: p,
+                packet,
+            } if *k == key && *p == protocol::IPV4 && packet.ends_with(down) => {
+                Some(packet.clone())
+            }
+            _ => None,
+        })
+    };
+    assert!(lac.run_until(Duration::from_secs(5), |l| ups
+        .iter()
+        .all(|(key, _)| arrived(l, *key).is_some())));
+    for (key, ip) in ups {
+        let packet = arrived(lac, *key).unwrap();
+        assert_eq!(&packet[16..20], &ip.octets(), "to the session's address");
     }
 }
 
