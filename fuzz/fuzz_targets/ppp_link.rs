@@ -48,6 +48,8 @@
 //!   packet, only for a Code or protocol the end does not know, and fits the
 //!   peer's MRU (RFC 1661 §5.6, §5.7);
 //! - right after `handle_timeout(now)`, `poll_timeout()` is later than `now`;
+//! - `trim()` (called after every drain, as the node does) changes neither
+//!   the phase nor the next deadline, and the invariants hold after it;
 //! - the client never asks AAA; Up comes once, and once more only after
 //!   each Renegotiating (which only an up link reports), and only after an
 //!   Accept (when a method is configured), for the user accepted last, with
@@ -777,7 +779,12 @@ impl World {
                 }
             }
         }
+        // The node trims every link once its events are drained; trimming
+        // must not change what the link does next.
         let link = self.link(end);
+        let (phase, timeout) = (link.phase(), link.poll_timeout());
+        link.trim();
+        assert_eq!((phase, timeout), (link.phase(), link.poll_timeout()));
         let dead = link.phase() == Phase::Dead;
         let no_timer = link.poll_timeout().is_none();
         let down = self.track(end).down.is_some();

@@ -753,6 +753,9 @@ impl<A: Aaa> Node<A> {
         }
         self.advertise(now, key);
         self.rearm(key);
+        if let Some(ctx) = self.sessions.get_mut(&key) {
+            ctx.link.trim();
+        }
     }
 }
 

@@ -886,6 +886,24 @@ impl Fsm {
             .filter(|request| request.id == id && !request.answered)
     }
 
+    /// Free what an idle automaton no longer needs: an Opened one keeps no
+    /// copy of its (acknowledged) Configure-Request, and empty queues give
+    /// their memory back. The state, counters and timers are untouched, so
+    /// behaviour is the same; a link holds three of these for its whole
+    /// life, and a daemon a million links.
+    pub fn trim(&mut self) {
+        if self.state == State::Opened {
+            self.request = None;
+            self.terminate = None;
+        }
+        if self.output.is_empty() {
+            self.output = VecDeque::new();
+        }
+        if self.terminate_reason.is_empty() {
+            self.terminate_reason = Vec::new();
+        }
+    }
+
     fn fresh_id(&mut self) -> u8 {
         self.next_id = self.next_id.wrapping_add(1);
         self.next_id

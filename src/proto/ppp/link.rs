@@ -875,6 +875,24 @@ impl Link {
         self.events.pop_front()
     }
 
+    /// Give back memory an established link no longer needs (call when
+    /// its events are drained). In the Running phase the acknowledged
+    /// Configure-Requests and the authentication exchange are dropped:
+    /// both ends are past them (the NCPs could only open after the peer
+    /// had its Success), and a renegotiation starts both afresh. Nothing
+    /// observable changes.
+    pub fn trim(&mut self) {
+        if self.phase == Phase::Running {
+            self.lcp.trim();
+            self.ipcp.trim();
+            self.ipv6cp.trim();
+            self.auth = Auth::None;
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+    }
+
     /// When [`Link::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.phase == Phase::Dead {
