@@ -621,10 +621,10 @@ pub struct Fsm {
     naks_since_ack: u32,
     /// Identifier for the next new request or Code-Reject.
     next_id: u8,
-    /// Our last Configure-Request.
-    request: Option<Sent>,
+    /// Our last Configure-Request (boxed: an Opened automaton has none).
+    request: Option<Box<Sent>>,
     /// Our last Terminate-Request.
-    terminate: Option<Sent>,
+    terminate: Option<Box<Sent>>,
     /// Data of the next new Terminate-Request (the reason given to `close`).
     terminate_reason: Vec<u8>,
     output: VecDeque<Output>,
@@ -882,7 +882,7 @@ impl Fsm {
     /// of a retransmitted request) and is stale.
     fn unanswered_request(&mut self, id: u8) -> Option<&mut Sent> {
         self.request
-            .as_mut()
+            .as_deref_mut()
             .filter(|request| request.id == id && !request.answered)
     }
 
@@ -1066,11 +1066,11 @@ impl Fsm {
             _ => {
                 let data = negotiator.build_request();
                 let id = self.fresh_id();
-                self.request = Some(Sent {
+                self.request = Some(Box::new(Sent {
                     id,
                     data: data.clone(),
                     answered: false,
-                });
+                }));
                 (id, data)
             }
         };
@@ -1096,11 +1096,11 @@ impl Fsm {
             _ => {
                 let data = std::mem::take(&mut self.terminate_reason);
                 let id = self.fresh_id();
-                self.terminate = Some(Sent {
+                self.terminate = Some(Box::new(Sent {
                     id,
                     data: data.clone(),
                     answered: false,
-                });
+                }));
                 (id, data)
             }
         };

@@ -220,8 +220,10 @@ pub enum Phase {
 #[derive(Debug)]
 enum Auth {
     None,
-    Server(AuthServer),
-    Client(AuthClient),
+    // Boxed: a link spends its life past authentication (see `trim`), so
+    // the exchange's state should not widen every link.
+    Server(Box<AuthServer>),
+    Client(Box<AuthClient>),
     /// Proxy authentication sent to AAA; the verdict decides.
     Proxy,
 }
@@ -752,22 +754,24 @@ impl Link {
                 self.auth_done(now, Ok(()));
                 return;
             }
-            (LinkRole::Server { .. }, Some(method)) => Auth::Server(AuthServer::start(
+            (LinkRole::Server { .. }, Some(method)) => Auth::Server(Box::new(AuthServer::start(
                 now,
                 method,
                 self.config.auth.clone(),
                 self.seed.challenge,
                 self.seed.id,
-            )),
-            (LinkRole::Client { user, password }, Some(method)) => Auth::Client(AuthClient::start(
-                now,
-                method,
-                self.config.auth.clone(),
-                user,
-                password,
-                self.seed.challenge,
-                self.seed.id,
-            )),
+            ))),
+            (LinkRole::Client { user, password }, Some(method)) => {
+                Auth::Client(Box::new(AuthClient::start(
+                    now,
+                    method,
+                    self.config.auth.clone(),
+                    user,
+                    password,
+                    self.seed.challenge,
+                    self.seed.id,
+                )))
+            }
         };
     }
 
