@@ -31,6 +31,14 @@ pub struct Lns {
 impl Lns {
     /// Start the daemon on a loopback port with two shards.
     pub fn start(&self) -> (Running, SocketAddr) {
+        self.start_with_management(None)
+    }
+
+    /// The same with a management socket at `management`.
+    pub fn start_with_management(
+        &self,
+        management: Option<std::path::PathBuf>,
+    ) -> (Running, SocketAddr) {
         lns::io::netns::link_up("lo").unwrap();
         let shards = 2;
         let mut l2tp = L2tpConfig::new(Role::Lns);
@@ -62,7 +70,7 @@ impl Lns {
             ipv6_routes: vec![],
             mss_clamp: None,
             socket_buffer: 4 << 20,
-            management: None,
+            management,
             io: IoMode::Auto,
             batching: Default::default(),
         };
