@@ -142,6 +142,8 @@ struct TunnelSlot {
     phase: TunnelPhase,
     /// Sessions dialled on it so far.
     dialled: u32,
+    /// We sent it StopCCN.
+    stopped: bool,
 }
 
 #[derive(Debug)]
@@ -265,6 +267,7 @@ impl<'a> Worker<'a> {
                         id,
                         phase: TunnelPhase::Connecting,
                         dialled: 0,
+                        stopped: false,
                     });
                 }
                 Err(e) => worker
@@ -550,6 +553,7 @@ impl<'a> Worker<'a> {
                     message: Some(b"loadgen run over".to_vec()),
                 };
                 if node.endpoint().close_tunnel(now, slot.id, result).is_ok() {
+                    slot.stopped = true;
                     self.tally.tunnels_closed += 1;
                 }
             }
@@ -562,11 +566,12 @@ impl<'a> Worker<'a> {
         self.slots
             .iter()
             .filter(|s| {
-                self.groups[s.group]
-                    .node
-                    .l2tp()
-                    .tunnel(s.id)
-                    .is_some_and(|t| t.unacked > 0)
+                s.stopped
+                    && self.groups[s.group]
+                        .node
+                        .l2tp()
+                        .tunnel(s.id)
+                        .is_some_and(|t| t.unacked > 0)
             })
             .count()
     }

@@ -2,6 +2,7 @@
 //! (needs root and TUN, as CI has; says SKIPPED loudly otherwise).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lns::io::netns::in_private_netns;
@@ -10,6 +11,22 @@ use loadgen::{Options, Report};
 
 mod support;
 use support::{skipped, Lns};
+
+/// A management socket path of this test's own.
+fn management(test: &str) -> PathBuf {
+    std::env::temp_dir()
+        .join(format!("loadgen-{test}-{}", std::process::id()))
+        .join("lns.sock")
+}
+
+/// A counter from the daemon's `show stats`.
+fn stat(socket: &Path, name: &str) -> u64 {
+    let stats = lns::io::manage::request(socket, "show stats").unwrap();
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {stats}"))
+}
 
 fn check_latency(report: &Report) {
     let l = report
@@ -30,7 +47,8 @@ fn check_latency(report: &Report) {
 fn a_storm_of_a_thousand_sessions_all_come_up_and_close_cleanly() {
     let name = "a_storm_of_a_thousand_sessions_all_come_up_and_close_cleanly";
     let ran = in_private_netns(|| {
-        let (running, lns) = Lns::default().start();
+        let socket = management("storm");
+        let (running, lns) = Lns::default().start_with_management(Some(socket.clone()));
         let json = std::env::temp_dir().join(format!("loadgen-storm-{}.json", std::process::id()));
         let mut options = Options::new(lns);
         options.tunnels = 2;
@@ -82,6 +100,11 @@ fn a_storm_of_a_thousand_sessions_all_come_up_and_close_cleanly() {
         assert_eq!(back, report);
         let _ = std::fs::remove_file(&json);
 
+        // The LNS agrees: everything came up and nothing is left.
+        assert_eq!(stat(&socket, "sessions_up_total"), 1000);
+        assert_eq!(stat(&socket, "sessions_online"), 0);
+        assert_eq!(stat(&socket, "l2tp_tunnels_closed_total"), 2);
+
         running.stop();
         let counters = running.wait();
         assert_eq!(counters.sessions_up, 1000);
@@ -103,11 +126,12 @@ fn wrong_passwords_count_as_auth_failures_and_vanish_sends_nothing() {
         let users: String = (0..10)
             .map(|i| format!("user{}@loadgen.example password=other\n", i * 7))
             .collect();
+        let socket = management("vanish");
         let (running, lns) = Lns {
             users,
             ..Lns::default()
         }
-        .start();
+        .start_with_management(Some(socket.clone()));
         let mut options = Options::new(lns);
         options.tunnels = 2;
         options.sessions_per_tunnel = 50;
@@ -137,6 +161,10 @@ fn wrong_passwords_count_as_auth_failures_and_vanish_sends_nothing() {
         assert_eq!(report.teardown.style, "vanish");
         assert_eq!(report.teardown.sessions_closed, 0);
         assert_eq!(report.teardown.tunnels_closed, 0);
+        // Vanishing said nothing: the LNS still holds every session (until
+        // its HELLOs go unanswered).
+        assert_eq!(stat(&socket, "sessions_online"), 90);
+        assert_eq!(stat(&socket, "tunnels"), 2);
         running.stop();
         let counters = running.wait();
         assert_eq!(counters.sessions_up, 90);

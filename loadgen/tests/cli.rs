@@ -84,6 +84,7 @@ fn run_with_json_dash_prints_the_report_as_json() {
         assert_eq!(value["schema"], "loadgen-report/1");
         assert_eq!(value["sessions"]["established"], 20, "{stdout}");
         assert_eq!(value["settings"]["hold_s"], 0.2);
+        assert!(value["wall_s"].as_f64().unwrap() >= 0.2, "held: {stdout}");
         assert!(value["settings"]["rate_per_s"].is_null());
         assert!(value["setup_latency_ms"]["p99"].is_f64());
         running.stop();
