@@ -193,6 +193,12 @@ pub struct Worker<'a> {
     connecting: HashMap<(usize, u16, u16), SessionKey>,
     /// Slots that are up with sessions left to dial, in turn.
     ready: VecDeque<usize>,
+    /// Calls dialled and neither up nor settled: setup is over when this,
+    /// `opening` and `ready` are all empty (kept as counts so the check
+    /// costs nothing with a hundred thousand calls).
+    pending: usize,
+    /// Tunnels still connecting.
+    opening: usize,
     bucket: Option<TokenBucket>,
     tally: Tally,
     phase: Phase,
@@ -240,6 +246,8 @@ impl<'a> Worker<'a> {
             calls: HashMap::new(),
             connecting: HashMap::new(),
             ready: VecDeque::new(),
+            pending: 0,
+            opening: 0,
             bucket,
             tally: Tally::default(),
             phase: Phase::Setup,
@@ -260,6 +268,7 @@ impl<'a> Worker<'a> {
             };
             match g.node.endpoint().connect(now, options.lns) {
                 Ok(id) => {
+                    worker.opening += 1;
                     worker.by_id.insert((group, id), worker.slots.len());
                     worker.slots.push(TunnelSlot {
                         group,
@@ -375,6 +384,7 @@ impl<'a> Worker<'a> {
                 if let Some(call) = self.calls.get_mut(&(g, key)) {
                     if !call.up && !call.settled {
                         call.up = true;
+                        self.pending -= 1;
                         self.tally.up(call.dialled, now);
                         self.shared.established.fetch_add(1, Ordering::Relaxed);
                     }
@@ -396,6 +406,9 @@ impl<'a> Worker<'a> {
                 let Some(call) = self.calls.remove(&(g, (tunnel, session))) else {
                     return;
                 };
+                if !call.up && !call.settled {
+                    self.pending -= 1;
+                }
                 if self.tearing_down() {
                     self.tally.sessions_closed += 1;
                 } else if call.settled {
@@ -422,6 +435,7 @@ impl<'a> Worker<'a> {
                     let s = &mut self.slots[slot];
                     if s.phase == TunnelPhase::Connecting {
                         s.phase = TunnelPhase::Up;
+                        self.opening -= 1;
                         self.tally.tunnels_established += 1;
                         self.ready.push_back(slot);
                     }
@@ -433,6 +447,7 @@ impl<'a> Worker<'a> {
                     let s = &mut self.slots[slot];
                     match s.phase {
                         TunnelPhase::Connecting => {
+                            self.opening -= 1;
                             self.tally.tunnel_failed(&tunnel_reason(&reason));
                         }
                         TunnelPhase::Up if !tearing_down => {
@@ -448,14 +463,10 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Sessions of slots still to come (the slot is up or connecting).
+    /// No tunnel still opening, no session left to dial (a slot that is
+    /// up with sessions to dial is always in `ready`), no call in setup.
     fn setup_finished(&self) -> bool {
-        let tunnels_settled = self.slots.iter().all(|s| match s.phase {
-            TunnelPhase::Connecting => false,
-            TunnelPhase::Up => s.dialled >= self.options.sessions_per_tunnel,
-            TunnelPhase::Gone => true,
-        });
-        tunnels_settled && self.calls.values().all(|c| c.up || c.settled)
+        self.opening == 0 && self.ready.is_empty() && self.pending == 0
     }
 
     fn advance(&mut self, now: Instant) {
@@ -504,6 +515,7 @@ impl<'a> Worker<'a> {
         for call in self.calls.values_mut() {
             if !call.up && !call.settled {
                 call.settled = true;
+                self.pending -= 1;
                 self.tally.fail("timeout");
                 self.shared.failed.fetch_add(1, Ordering::Relaxed);
             }
@@ -511,6 +523,7 @@ impl<'a> Worker<'a> {
         for slot in &mut self.slots {
             if slot.phase == TunnelPhase::Connecting {
                 slot.phase = TunnelPhase::Gone;
+                self.opening -= 1;
                 self.tally.tunnel_failed("timeout");
             }
         }
@@ -600,16 +613,18 @@ impl<'a> Worker<'a> {
             return;
         }
         while let Some(&slot) = self.ready.front() {
+            let s = &self.slots[slot];
+            if s.phase != TunnelPhase::Up || s.dialled >= self.options.sessions_per_tunnel {
+                // Its tunnel went down meanwhile.
+                self.ready.pop_front();
+                continue;
+            }
             if let Some(bucket) = &mut self.bucket {
                 if bucket.take(now, 1) == 0 {
                     return;
                 }
             }
             self.ready.pop_front();
-            let s = &self.slots[slot];
-            if s.phase != TunnelPhase::Up || s.dialled >= self.options.sessions_per_tunnel {
-                continue;
-            }
             self.dial(now, slot);
             if self.slots[slot].dialled < self.options.sessions_per_tunnel {
                 self.ready.push_back(slot);
@@ -639,6 +654,7 @@ impl<'a> Worker<'a> {
         self.shared.attempted.fetch_add(1, Ordering::Relaxed);
         match self.groups[g].node.dial(now, tunnel, call, subscriber) {
             Some(session) => {
+                self.pending += 1;
                 self.calls.insert(
                     (g, (tunnel, session)),
                     Call {
