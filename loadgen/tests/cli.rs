@@ -94,3 +94,42 @@ fn run_with_json_dash_prints_the_report_as_json() {
         skipped(name);
     }
 }
+
+/// On a terminal (script(1) gives the run one) a progress line is drawn on
+/// stderr; through a pipe there is none. Against a silent socket: no root
+/// needed.
+#[test]
+fn a_progress_line_on_a_terminal_and_none_through_a_pipe() {
+    let name = "a_progress_line_on_a_terminal_and_none_through_a_pipe";
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let lns = silent.local_addr().unwrap().to_string();
+    let args = [
+        "run",
+        "--lns",
+        &lns,
+        "--sessions-per-tunnel",
+        "5",
+        "--timeout",
+        "0.5",
+    ];
+    let piped = Command::new(BIN).args(args).output().unwrap();
+    assert_eq!(piped.status.code(), Some(1), "nothing came up");
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(!stderr.contains("dialled"), "{stderr}");
+    assert!(String::from_utf8_lossy(&piped.stdout).contains("5 not attempted"));
+    let line = format!("{BIN} {}", args.join(" "));
+    let tty = match Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("SKIPPED {name}: script(1) is not available: {e}");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&tty.stdout);
+    assert!(text.contains("0/5 up"), "{text}");
+    assert!(text.contains("0 dialled, 0 failed"), "{text}");
+    assert!(text.contains("5 not attempted"), "{text}");
+}
