@@ -218,3 +218,39 @@ fn secret_hidden_avps_and_proxy_auth_work_and_a_wrong_secret_fails_the_tunnel() 
         skipped(name);
     }
 }
+
+/// L2TP over IPv6 (the daemon on `[::1]`), the LAC sockets bound with
+/// `--bind`, sessions asking for IPv6CP too (this LNS runs IPv4 only and
+/// rejects it; the sessions come up on IPCP).
+#[test]
+fn sessions_over_ipv6_transport_from_a_bound_address() {
+    let name = "sessions_over_ipv6_transport_from_a_bound_address";
+    let ran = in_private_netns(|| {
+        let (running, lns) = Lns {
+            ipv6: true,
+            ..Lns::default()
+        }
+        .start();
+        assert!(lns.is_ipv6());
+        let mut options = Options::new(lns);
+        options.tunnels = 2;
+        options.sessions_per_tunnel = 25;
+        options.bind = Some("::1".parse().unwrap());
+        options.ipv6 = true;
+        options.auth = vec![loadgen::options::Auth::Pap];
+        options.timeout = 20.0;
+        options.quiet = true;
+        let report = loadgen::run(&options).unwrap();
+        eprintln!("{report}");
+        assert_eq!(report.lns, lns.to_string());
+        assert_eq!(report.settings.auth, vec!["pap".to_string()]);
+        assert_eq!(report.sessions.established, 50, "{report}");
+        assert_eq!(report.teardown.sessions_closed, 50, "{report}");
+        assert_eq!(report.teardown.tunnels_acked, 2, "{report}");
+        running.stop();
+        assert_eq!(running.wait().sessions_up, 50);
+    });
+    if !ran {
+        skipped(name);
+    }
+}

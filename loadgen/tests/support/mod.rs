@@ -26,6 +26,8 @@ pub struct Lns {
     pub users: String,
     /// Tunnel secret.
     pub secret: Option<&'static [u8]>,
+    /// Listen on `[::1]` instead of `127.0.0.1`.
+    pub ipv6: bool,
 }
 
 impl Lns {
@@ -58,7 +60,11 @@ impl Lns {
         .unwrap();
         let node = Node::new(l2tp, link, aaa, vec![pool], 7);
         let settings = RuntimeSettings {
-            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            listen: vec![if self.ipv6 {
+                "[::1]:0".parse().unwrap()
+            } else {
+                "127.0.0.1:0".parse().unwrap()
+            }],
             shards,
             pin: false,
             tun_name: "lnslg0".into(),
