@@ -34,6 +34,8 @@ pub struct Tally {
     pub latency: Histogram<u64>,
     /// The first dial.
     pub first_dial: Option<Instant>,
+    /// The last dial.
+    pub last_dial: Option<Instant>,
     /// The last session up.
     pub last_up: Option<Instant>,
     /// Tunnels we tried to open.
@@ -66,6 +68,7 @@ impl Default for Tally {
             lost: BTreeMap::new(),
             latency: new_histogram(),
             first_dial: None,
+            last_dial: None,
             last_up: None,
             tunnels_attempted: 0,
             tunnels_established: 0,
@@ -101,6 +104,9 @@ impl Tally {
         self.attempted += 1;
         if self.first_dial.is_none_or(|first| at < first) {
             self.first_dial = Some(at);
+        }
+        if self.last_dial.is_none_or(|last| at > last) {
+            self.last_dial = Some(at);
         }
     }
 
@@ -153,6 +159,10 @@ impl Tally {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        self.last_dial = match (self.last_dial, other.last_dial) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         self.last_up = match (self.last_up, other.last_up) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -191,6 +201,10 @@ pub struct Report {
     pub setup_rate_per_s: f64,
     /// That window, in seconds.
     pub setup_window_s: f64,
+    /// Sessions dialled per second between the first and the last dial:
+    /// the pacing achieved (0 with fewer than two dials). Differs from
+    /// `setup_rate_per_s` when the last sessions were slow to come up.
+    pub dial_rate_per_s: f64,
     /// Setup latency (dial to PPP up); null when no session came up.
     pub setup_latency_ms: Option<Latency>,
     /// Control messages loadgen retransmitted (a lower bound: counters of
@@ -330,6 +344,13 @@ impl Report {
         } else {
             tally.established as f64 / window.as_secs_f64()
         };
+        let dial_rate_per_s = match (tally.first_dial, tally.last_dial) {
+            (Some(first), Some(last)) if last > first && tally.attempted > 1 => {
+                // n dials span n - 1 intervals.
+                (tally.attempted - 1) as f64 / last.duration_since(first).as_secs_f64()
+            }
+            _ => 0.0,
+        };
         let h = &tally.latency;
         let latency = (!h.is_empty()).then(|| Latency {
             p50: ms(h.value_at_quantile(0.5)),
@@ -383,6 +404,7 @@ impl Report {
             },
             setup_rate_per_s,
             setup_window_s: window.as_secs_f64(),
+            dial_rate_per_s,
             setup_latency_ms: latency,
             retransmissions: tally.retransmissions,
             teardown: TeardownReport {
@@ -462,8 +484,8 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "  setup rate  {:.1} sessions/s over {:.3} s",
-            self.setup_rate_per_s, self.setup_window_s
+            "  setup rate  {:.1} sessions/s over {:.3} s (dialled at {:.1}/s)",
+            self.setup_rate_per_s, self.setup_window_s, self.dial_rate_per_s
         )?;
         match &self.setup_latency_ms {
             Some(l) => writeln!(
@@ -547,6 +569,12 @@ mod tests {
         assert_eq!(r.sessions.not_attempted, 0);
         assert!((r.setup_window_s - 1.999).abs() < 1e-9);
         assert!((r.setup_rate_per_s - 1000.0 / 1.999).abs() < 1e-6);
+        // 1000 dials 1 ms apart: 999 intervals in 0.999 s.
+        assert!(
+            (r.dial_rate_per_s - 1000.0).abs() < 1e-6,
+            "{}",
+            r.dial_rate_per_s
+        );
         let l = r.setup_latency_ms.clone().unwrap();
         assert!(l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p99_9 && l.p99_9 <= l.max);
         // Three significant digits.
@@ -571,6 +599,7 @@ mod tests {
             Duration::ZERO,
         );
         assert_eq!(r.setup_rate_per_s, 0.0);
+        assert_eq!(r.dial_rate_per_s, 0.0);
         assert_eq!(r.setup_latency_ms, None);
         assert_eq!(r.sessions.not_attempted, 100);
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();

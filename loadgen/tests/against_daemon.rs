@@ -157,6 +157,10 @@ fn wrong_passwords_count_as_auth_failures_and_vanish_sends_nothing() {
         // them back (and let them through).
         assert!(report.setup_window_s >= 0.15, "{report}");
         assert!(report.setup_rate_per_s < 700.0, "{report}");
+        assert!(
+            report.dial_rate_per_s > 100.0 && report.dial_rate_per_s < 600.0,
+            "{report}"
+        );
         assert!(t0.elapsed().as_secs() < 20);
         assert_eq!(report.teardown.style, "vanish");
         assert_eq!(report.teardown.sessions_closed, 0);

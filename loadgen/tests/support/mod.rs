@@ -16,8 +16,8 @@ use lns::proto::ppp::link::LinkConfig;
 use lns::wire::ppp::lcp::AuthMethod;
 
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
-/// 4094 subscriber addresses.
-pub const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(100, 64, 16, 0), 20);
+/// 65,534 subscriber addresses.
+pub const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(100, 65, 0, 0), 16);
 
 /// What the LNS is configured with.
 #[derive(Default)]
