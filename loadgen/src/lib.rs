@@ -1,0 +1,115 @@
+//! `loadgen`: plays LACs and PPP subscribers against an L2TP Network Server
+//! (ours or anyone's) and reports how the setup went.
+//!
+//! The protocol work is the `lns` library's, sans-IO: each worker thread
+//! drives LAC-role [`lns::proto::node::Node`]s over real UDP sockets. This
+//! crate adds the shell: options ([`options`]), pacing ([`pacing`]), the
+//! workers, and counting and reporting ([`report`]). [`run`] does a whole
+//! run in-process, so tests and other programs can call it.
+
+pub mod options;
+pub mod pacing;
+pub mod report;
+pub mod worker;
+
+use std::io::{self, IsTerminal};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use options::Options;
+pub use report::Report;
+
+use report::Tally;
+use worker::{bind_groups, Shared, Worker, MAX_GROUPS_PER_WORKER};
+
+/// Run `options` to the end and report. Errors only when the run cannot
+/// start (sockets); failures of the LNS are counted in the report.
+pub fn run(options: &Options) -> io::Result<Report> {
+    let workers = options.worker_count();
+    let started = Instant::now();
+    let deadline = started + options.timeout_duration();
+    let seed = started.elapsed().as_nanos() as u64
+        ^ u64::from(std::process::id()).rotate_left(32)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    // Worker w takes tunnels w, w + workers, ...; each gets a socket per
+    // tunnel up to the cap, so the LNS sees many source ports.
+    let shares: Vec<Vec<u32>> = (0..workers)
+        .map(|w| (0..options.tunnels).skip(w).step_by(workers).collect())
+        .collect();
+    let mut groups = Vec::with_capacity(workers);
+    for (w, tunnels) in shares.iter().enumerate() {
+        let count = tunnels.len().clamp(1, MAX_GROUPS_PER_WORKER);
+        groups.push(bind_groups(options, count, seed ^ (w as u64) << 48)?);
+    }
+    let shared = Arc::new(Shared::default());
+    let progress = (!options.quiet && std::io::stderr().is_terminal())
+        .then(|| progress_bar(options.total_sessions()));
+    let (tally, teardown) = std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .zip(groups)
+            .enumerate()
+            .map(|(w, (tunnels, groups))| {
+                let shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name(format!("loadgen-w{w}"))
+                    .spawn_scoped(scope, move || {
+                        Worker::new(options, &shared, workers, groups, tunnels, deadline).run()
+                    })
+            })
+            .collect::<io::Result<_>>()?;
+        let handles: Vec<_> = handles;
+        if let Some(bar) = &progress {
+            while !handles.iter().all(|h| h.is_finished()) {
+                update_progress(bar, &shared);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            update_progress(bar, &shared);
+            bar.finish_and_clear();
+        }
+        let mut total = Tally::default();
+        let mut teardown = Duration::ZERO;
+        for handle in handles {
+            match handle.join() {
+                Ok((tally, took)) => {
+                    total.merge(&tally);
+                    teardown = teardown.max(took);
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok::<_, io::Error>((total, teardown))
+    })?;
+    Ok(Report::build(
+        options,
+        workers,
+        &tally,
+        started.elapsed(),
+        teardown,
+    ))
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} up  {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+fn update_progress(bar: &indicatif::ProgressBar, shared: &Shared) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let up = shared.established.load(Relaxed);
+    bar.set_position(up);
+    bar.set_message(format!(
+        "{} dialled, {} failed, {:.0}/s",
+        shared.attempted.load(Relaxed),
+        shared.failed.load(Relaxed),
+        up as f64 / bar.elapsed().as_secs_f64().max(1e-3)
+    ));
+}

@@ -1,0 +1,303 @@
+//! What a run is asked to do: the command line (clap derive) and the
+//! templates that turn a session index into a subscriber.
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use lns::wire::ppp::lcp::AuthMethod;
+
+/// `loadgen`: plays LACs and PPP subscribers against an L2TP Network Server.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up tunnels and sessions against an LNS, hold them, tear them
+    /// down, and report.
+    Run(Options),
+}
+
+/// How fast sessions are dialled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    /// At most this many new sessions per second, over all workers.
+    PerSecond(f64),
+    /// As fast as the tunnels take them.
+    Unlimited,
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("unlimited") {
+            return Ok(Rate::Unlimited);
+        }
+        match s.parse::<f64>() {
+            Ok(r) if r.is_finite() && r > 0.0 => Ok(Rate::PerSecond(r)),
+            _ => Err(format!(
+                "`{s}` is not a rate: a positive number of sessions per second or `unlimited`"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rate::PerSecond(r) => write!(f, "{r}"),
+            Rate::Unlimited => f.write_str("unlimited"),
+        }
+    }
+}
+
+/// How sessions and tunnels end after the hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Teardown {
+    /// LCP Terminate and CDN for every session, then StopCCN for every
+    /// tunnel; waits (bounded) for the LNS to acknowledge.
+    Cdn,
+    /// Stop sending anything, as a LAC that crashed: the LNS must notice on
+    /// its own (HELLO and retransmission timeouts).
+    Vanish,
+}
+
+/// Named presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Sessions at a steady `--rate`.
+    Ramp,
+    /// Every session at once (unlimited rate), as after a LAC reboot.
+    Storm,
+}
+
+/// Authentication methods the simulated subscribers agree to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Auth {
+    /// PAP (RFC 1334).
+    Pap,
+    /// CHAP with MD5 (RFC 1994).
+    Chap,
+    /// MS-CHAPv2 (RFC 2759).
+    Mschapv2,
+}
+
+impl From<Auth> for AuthMethod {
+    fn from(auth: Auth) -> Self {
+        match auth {
+            Auth::Pap => AuthMethod::Pap,
+            Auth::Chap => AuthMethod::ChapMd5,
+            Auth::Mschapv2 => AuthMethod::MsChapV2,
+        }
+    }
+}
+
+/// Everything `loadgen run` takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// The LNS to load (address and UDP port, usually 1701).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub lns: SocketAddr,
+    /// Local address the LAC sockets bind to (default: any address of the
+    /// LNS's family).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+    /// Tunnels (control connections).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_535))]
+    pub tunnels: u32,
+    /// Sessions in each tunnel.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=65_535))]
+    pub sessions_per_tunnel: u32,
+    /// New sessions per second over all workers, or `unlimited`.
+    #[arg(long, default_value = "1000", value_name = "R|unlimited")]
+    pub rate: Rate,
+    /// Tunnel secret: tunnels authenticate with Challenge / Challenge
+    /// Response (RFC 2661 §5.1.1).
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// Hide the sensitive AVPs (proxy authentication name, challenge,
+    /// response) with the secret (RFC 2661 §4.3). Needs --secret.
+    #[arg(long, requires = "secret")]
+    pub hidden: bool,
+    /// The LAC negotiates LCP and CHAP itself and forwards proxy LCP and
+    /// proxy authentication AVPs in ICCN; subscribers then skip LCP and
+    /// authentication with the LNS unless it renegotiates.
+    #[arg(long)]
+    pub proxy: bool,
+    /// Authentication methods the subscribers agree to when the LNS asks,
+    /// comma separated, in order of preference (a refused demand is answered
+    /// with a Nak naming the first). Proxy authentication is always CHAP.
+    #[arg(long, value_delimiter = ',', default_value = "mschapv2,chap,pap")]
+    pub auth: Vec<Auth>,
+    /// User name template; `{n}` is the global session index.
+    #[arg(long, default_value = "user{n}@loadgen.example")]
+    pub user: String,
+    /// Password template; `{n}` is the global session index.
+    #[arg(long, default_value = "loadgen")]
+    pub password: String,
+    /// Calling Number template (`{n}` as above); none when absent.
+    #[arg(long)]
+    pub calling: Option<String>,
+    /// Called Number; none when absent.
+    #[arg(long)]
+    pub called: Option<String>,
+    /// Negotiate IPv6CP as well as IPCP.
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Seconds to hold every session once all are up or failed (0: tear
+    /// down at once).
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+    pub hold: f64,
+    /// How sessions and tunnels end.
+    #[arg(long, value_enum, default_value_t = Teardown::Cdn)]
+    pub teardown: Teardown,
+    /// Worker threads (default: one per core, at most one per tunnel).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Seconds setup and hold may take in all; sessions not up by then
+    /// fail as `timeout`. Teardown has a few seconds of its own on top.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Write the report as JSON to FILE (`-`: stdout, instead of the text).
+    #[arg(long, value_name = "FILE|-")]
+    pub json: Option<String>,
+    /// A named preset: `ramp` uses --rate, `storm` dials every session at
+    /// once (unlimited rate).
+    #[arg(long, value_enum)]
+    pub scenario: Option<Scenario>,
+    /// No live progress line on stderr even on a terminal.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Options {
+    /// Options with every default and `lns` as the target (for tests and
+    /// programs that drive the engine in-process).
+    pub fn new(lns: SocketAddr) -> Options {
+        let cli = Cli::parse_from(["loadgen", "run", "--lns", &lns.to_string()]);
+        match cli.command {
+            Command::Run(options) => options,
+        }
+    }
+
+    /// The rate the scenario asks for.
+    pub fn effective_rate(&self) -> Rate {
+        match self.scenario {
+            Some(Scenario::Storm) => Rate::Unlimited,
+            Some(Scenario::Ramp) | None => self.rate,
+        }
+    }
+
+    /// The scenario's name for the report.
+    pub fn scenario_name(&self) -> &'static str {
+        match (self.scenario, self.effective_rate()) {
+            (Some(Scenario::Storm), _) | (None, Rate::Unlimited) => "storm",
+            _ => "ramp",
+        }
+    }
+
+    /// Sessions in all.
+    pub fn total_sessions(&self) -> u64 {
+        u64::from(self.tunnels) * u64::from(self.sessions_per_tunnel)
+    }
+
+    /// Worker threads to start.
+    pub fn worker_count(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let asked = self.workers.unwrap_or(cores).max(1);
+        asked.min(self.tunnels as usize)
+    }
+
+    /// The hold as a duration (negative and odd values count as zero).
+    pub fn hold_duration(&self) -> Duration {
+        seconds(self.hold)
+    }
+
+    /// The timeout as a duration.
+    pub fn timeout_duration(&self) -> Duration {
+        seconds(self.timeout)
+    }
+}
+
+fn seconds(s: f64) -> Duration {
+    if s.is_finite() && s > 0.0 {
+        Duration::from_secs_f64(s.min(1e9))
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Replace every `{n}` in `template` with `n`.
+pub fn expand(template: &str, n: u64) -> String {
+    if template.contains("{n}") {
+        template.replace("{n}", &n.to_string())
+    } else {
+        template.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_take_the_session_index() {
+        assert_eq!(expand("user{n}@realm", 42), "user42@realm");
+        assert_eq!(expand("fixed", 42), "fixed");
+        assert_eq!(expand("{n}-{n}", 7), "7-7");
+    }
+
+    #[test]
+    fn rates_parse_as_numbers_or_unlimited() {
+        assert_eq!("250".parse::<Rate>(), Ok(Rate::PerSecond(250.0)));
+        assert_eq!("Unlimited".parse::<Rate>(), Ok(Rate::Unlimited));
+        assert!("0".parse::<Rate>().is_err());
+        assert!("fast".parse::<Rate>().is_err());
+    }
+
+    #[test]
+    fn defaults_and_presets() {
+        let o = Options::new("127.0.0.1:1701".parse().unwrap());
+        assert_eq!(o.tunnels, 1);
+        assert_eq!(o.sessions_per_tunnel, 100);
+        assert_eq!(o.effective_rate(), Rate::PerSecond(1000.0));
+        assert_eq!(o.scenario_name(), "ramp");
+        assert_eq!(o.teardown, Teardown::Cdn);
+        assert_eq!(o.hold_duration(), Duration::ZERO);
+        assert_eq!(o.worker_count(), 1, "never more workers than tunnels");
+        let storm = Cli::parse_from([
+            "loadgen",
+            "run",
+            "--lns",
+            "[::1]:1701",
+            "--scenario",
+            "storm",
+            "--tunnels",
+            "8",
+            "--workers",
+            "3",
+            "--auth",
+            "pap,chap",
+        ]);
+        let Command::Run(storm) = storm.command;
+        assert_eq!(storm.effective_rate(), Rate::Unlimited);
+        assert_eq!(storm.scenario_name(), "storm");
+        assert_eq!(storm.worker_count(), 3);
+        assert_eq!(storm.auth, vec![Auth::Pap, Auth::Chap]);
+        assert_eq!(storm.total_sessions(), 800);
+    }
+
+    #[test]
+    fn hidden_needs_a_secret() {
+        let r = Cli::try_parse_from(["loadgen", "run", "--lns", "127.0.0.1:1701", "--hidden"]);
+        assert!(r.is_err());
+    }
+}

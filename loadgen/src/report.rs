@@ -1,0 +1,610 @@
+//! Counting and reporting, sans-IO: each worker keeps a [`Tally`], the
+//! tallies merge into one, and [`Report::build`] turns it into the text and
+//! JSON report (schema in the crate README).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::options::{Options, Rate, Teardown};
+
+/// The `schema` field of every JSON report; bumped when a field changes
+/// meaning or goes away (new fields may appear without a bump).
+pub const SCHEMA: &str = "loadgen-report/1";
+
+/// The largest setup latency the histogram holds, in microseconds (one
+/// hour); longer ones are clamped to it.
+const LATENCY_MAX_US: u64 = 3_600_000_000;
+
+/// One worker's counters.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    /// Sessions dialled (ICRQ sent or refused locally).
+    pub attempted: u64,
+    /// Sessions whose PPP reached the network phase.
+    pub established: u64,
+    /// Dialled sessions that never came up, by reason.
+    pub failed: BTreeMap<String, u64>,
+    /// Sessions that came up and went down before teardown, by reason.
+    pub lost: BTreeMap<String, u64>,
+    /// Dial to PPP up, in microseconds.
+    pub latency: Histogram<u64>,
+    /// The first dial.
+    pub first_dial: Option<Instant>,
+    /// The last dial.
+    pub last_dial: Option<Instant>,
+    /// The last session up.
+    pub last_up: Option<Instant>,
+    /// Tunnels we tried to open.
+    pub tunnels_attempted: u64,
+    /// Tunnels that came up.
+    pub tunnels_established: u64,
+    /// Tunnels that never came up, by reason.
+    pub tunnels_failed: BTreeMap<String, u64>,
+    /// Control messages we retransmitted (as far as the endpoints counted
+    /// them before their tunnels closed).
+    pub retransmissions: u64,
+    /// Sessions that ended during teardown.
+    pub sessions_closed: u64,
+    /// Tunnels we closed with StopCCN during teardown.
+    pub tunnels_closed: u64,
+    /// Of those, tunnels whose StopCCN the LNS acknowledged in time.
+    pub tunnels_acked: u64,
+    /// CPU time of the worker threads (user, system).
+    pub cpu_user: Duration,
+    /// See `cpu_user`.
+    pub cpu_system: Duration,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            attempted: 0,
+            established: 0,
+            failed: BTreeMap::new(),
+            lost: BTreeMap::new(),
+            latency: new_histogram(),
+            first_dial: None,
+            last_dial: None,
+            last_up: None,
+            tunnels_attempted: 0,
+            tunnels_established: 0,
+            tunnels_failed: BTreeMap::new(),
+            retransmissions: 0,
+            sessions_closed: 0,
+            tunnels_closed: 0,
+            tunnels_acked: 0,
+            cpu_user: Duration::ZERO,
+            cpu_system: Duration::ZERO,
+        }
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // Three significant digits over 1 µs .. 1 h: fixed bounds that are
+    // always valid.
+    match Histogram::new_with_bounds(1, LATENCY_MAX_US, 3) {
+        Ok(h) => h,
+        Err(_) => unreachable!("constant histogram bounds are valid"),
+    }
+}
+
+fn bump(map: &mut BTreeMap<String, u64>, reason: &str, by: u64) {
+    if by > 0 {
+        *map.entry(reason.to_string()).or_default() += by;
+    }
+}
+
+impl Tally {
+    /// A session was dialled at `at`.
+    pub fn dialled(&mut self, at: Instant) {
+        self.attempted += 1;
+        if self.first_dial.is_none_or(|first| at < first) {
+            self.first_dial = Some(at);
+        }
+        if self.last_dial.is_none_or(|last| at > last) {
+            self.last_dial = Some(at);
+        }
+    }
+
+    /// A session dialled at `dialled` came up at `at`.
+    pub fn up(&mut self, dialled: Instant, at: Instant) {
+        self.established += 1;
+        let us = at.saturating_duration_since(dialled).as_micros();
+        let us = u64::try_from(us)
+            .unwrap_or(u64::MAX)
+            .clamp(1, LATENCY_MAX_US);
+        self.latency.saturating_record(us);
+        if self.last_up.is_none_or(|last| at > last) {
+            self.last_up = Some(at);
+        }
+    }
+
+    /// A dialled session failed.
+    pub fn fail(&mut self, reason: &str) {
+        bump(&mut self.failed, reason, 1);
+    }
+
+    /// An established session went down before teardown.
+    pub fn lose(&mut self, reason: &str) {
+        bump(&mut self.lost, reason, 1);
+    }
+
+    /// A tunnel never came up.
+    pub fn tunnel_failed(&mut self, reason: &str) {
+        bump(&mut self.tunnels_failed, reason, 1);
+    }
+
+    /// Sessions that failed.
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+
+    /// Fold `other` into this tally.
+    pub fn merge(&mut self, other: &Tally) {
+        self.attempted += other.attempted;
+        self.established += other.established;
+        for (reason, n) in &other.failed {
+            bump(&mut self.failed, reason, *n);
+        }
+        for (reason, n) in &other.lost {
+            bump(&mut self.lost, reason, *n);
+        }
+        // Same bounds on both sides: adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+        self.first_dial = match (self.first_dial, other.first_dial) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_dial = match (self.last_dial, other.last_dial) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_up = match (self.last_up, other.last_up) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.tunnels_attempted += other.tunnels_attempted;
+        self.tunnels_established += other.tunnels_established;
+        for (reason, n) in &other.tunnels_failed {
+            bump(&mut self.tunnels_failed, reason, *n);
+        }
+        self.retransmissions += other.retransmissions;
+        self.sessions_closed += other.sessions_closed;
+        self.tunnels_closed += other.tunnels_closed;
+        self.tunnels_acked += other.tunnels_acked;
+        self.cpu_user += other.cpu_user;
+        self.cpu_system += other.cpu_system;
+    }
+}
+
+/// The final report; also the JSON document (`--json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// The LNS loaded.
+    pub lns: String,
+    /// `ramp` or `storm`.
+    pub scenario: String,
+    /// What was asked.
+    pub settings: Settings,
+    /// Session counts.
+    pub sessions: Sessions,
+    /// Tunnel counts.
+    pub tunnels: Tunnels,
+    /// Sessions established per second between the first dial and the last
+    /// session up (0 when none came up).
+    pub setup_rate_per_s: f64,
+    /// That window, in seconds.
+    pub setup_window_s: f64,
+    /// Sessions dialled per second between the first and the last dial:
+    /// the pacing achieved (0 with fewer than two dials). Differs from
+    /// `setup_rate_per_s` when the last sessions were slow to come up.
+    pub dial_rate_per_s: f64,
+    /// Setup latency (dial to PPP up); null when no session came up.
+    pub setup_latency_ms: Option<Latency>,
+    /// Control messages loadgen retransmitted (a lower bound: counters of
+    /// tunnels closed before the last sample are lost).
+    pub retransmissions: u64,
+    /// How the run ended.
+    pub teardown: TeardownReport,
+    /// loadgen's own CPU use (its worker threads).
+    pub cpu: Cpu,
+    /// Wall-clock time of the whole run, seconds.
+    pub wall_s: f64,
+}
+
+/// The settings that shape the numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Tunnels asked for.
+    pub tunnels: u64,
+    /// Sessions per tunnel.
+    pub sessions_per_tunnel: u64,
+    /// Target rate in sessions per second; null for unlimited.
+    pub rate_per_s: Option<f64>,
+    /// Worker threads.
+    pub workers: u64,
+    /// Proxy LCP and authentication.
+    pub proxy: bool,
+    /// Tunnel authentication with a secret.
+    pub tunnel_auth: bool,
+    /// Hidden AVPs.
+    pub hidden_avps: bool,
+    /// Methods the subscribers agree to, in order of preference.
+    pub auth: Vec<String>,
+    /// Hold, seconds.
+    pub hold_s: f64,
+    /// Timeout, seconds.
+    pub timeout_s: f64,
+}
+
+/// Session counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sessions {
+    /// tunnels × sessions per tunnel.
+    pub planned: u64,
+    /// Dialled.
+    pub attempted: u64,
+    /// Came up.
+    pub established: u64,
+    /// Dialled and never came up.
+    pub failed: u64,
+    /// `failed` by reason.
+    pub failed_by_reason: BTreeMap<String, u64>,
+    /// Never dialled (their tunnel failed, or the run timed out first).
+    pub not_attempted: u64,
+    /// Came up, then went down before teardown, by reason.
+    pub lost_by_reason: BTreeMap<String, u64>,
+}
+
+/// Tunnel counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tunnels {
+    /// Tried (SCCRQ sent).
+    pub attempted: u64,
+    /// Came up (SCCCN acknowledged).
+    pub established: u64,
+    /// Never came up.
+    pub failed: u64,
+    /// `failed` by reason.
+    pub failed_by_reason: BTreeMap<String, u64>,
+}
+
+/// Latency percentiles, milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p99_9: f64,
+    /// Slowest.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// The end of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeardownReport {
+    /// `cdn` or `vanish`.
+    pub style: String,
+    /// Sessions that ended during teardown (CDN exchanged).
+    pub sessions_closed: u64,
+    /// Tunnels closed with StopCCN.
+    pub tunnels_closed: u64,
+    /// Of those, acknowledged by the LNS before the teardown bound.
+    pub tunnels_acked: u64,
+    /// How long teardown took, seconds.
+    pub duration_s: f64,
+}
+
+/// CPU time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cpu {
+    /// User time, seconds.
+    pub user_s: f64,
+    /// System time, seconds.
+    pub system_s: f64,
+    /// (user + system) / wall, in percent of one core.
+    pub percent_of_one_core: f64,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+impl Report {
+    /// The report of a run with `options` that ended with `tally` after
+    /// `wall`, its teardown having taken `teardown`.
+    pub fn build(
+        options: &Options,
+        workers: usize,
+        tally: &Tally,
+        wall: Duration,
+        teardown: Duration,
+    ) -> Report {
+        let window = match (tally.first_dial, tally.last_up) {
+            (Some(first), Some(last)) => last.saturating_duration_since(first),
+            _ => Duration::ZERO,
+        };
+        let setup_rate_per_s = if tally.established == 0 {
+            0.0
+        } else if window.is_zero() {
+            // One session up within the clock's resolution.
+            tally.established as f64 / 1e-6
+        } else {
+            tally.established as f64 / window.as_secs_f64()
+        };
+        let dial_rate_per_s = match (tally.first_dial, tally.last_dial) {
+            (Some(first), Some(last)) if last > first && tally.attempted > 1 => {
+                // n dials span n - 1 intervals.
+                (tally.attempted - 1) as f64 / last.duration_since(first).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        let h = &tally.latency;
+        let latency = (!h.is_empty()).then(|| Latency {
+            p50: ms(h.value_at_quantile(0.5)),
+            p90: ms(h.value_at_quantile(0.9)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p99_9: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+            mean: h.mean() / 1000.0,
+        });
+        let failed = tally.failed_total();
+        let planned = options.total_sessions();
+        let cpu = tally.cpu_user + tally.cpu_system;
+        let tunnels_failed: u64 = tally.tunnels_failed.values().sum();
+        Report {
+            schema: SCHEMA.to_string(),
+            lns: options.lns.to_string(),
+            scenario: options.scenario_name().to_string(),
+            settings: Settings {
+                tunnels: u64::from(options.tunnels),
+                sessions_per_tunnel: u64::from(options.sessions_per_tunnel),
+                rate_per_s: match options.effective_rate() {
+                    Rate::PerSecond(r) => Some(r),
+                    Rate::Unlimited => None,
+                },
+                workers: workers as u64,
+                proxy: options.proxy,
+                tunnel_auth: options.secret.is_some(),
+                hidden_avps: options.hidden,
+                auth: options
+                    .auth
+                    .iter()
+                    .map(|a| format!("{a:?}").to_lowercase())
+                    .collect(),
+                hold_s: options.hold_duration().as_secs_f64(),
+                timeout_s: options.timeout_duration().as_secs_f64(),
+            },
+            sessions: Sessions {
+                planned,
+                attempted: tally.attempted,
+                established: tally.established,
+                failed,
+                failed_by_reason: tally.failed.clone(),
+                not_attempted: planned.saturating_sub(tally.attempted),
+                lost_by_reason: tally.lost.clone(),
+            },
+            tunnels: Tunnels {
+                attempted: tally.tunnels_attempted,
+                established: tally.tunnels_established,
+                failed: tunnels_failed,
+                failed_by_reason: tally.tunnels_failed.clone(),
+            },
+            setup_rate_per_s,
+            setup_window_s: window.as_secs_f64(),
+            dial_rate_per_s,
+            setup_latency_ms: latency,
+            retransmissions: tally.retransmissions,
+            teardown: TeardownReport {
+                style: match options.teardown {
+                    Teardown::Cdn => "cdn",
+                    Teardown::Vanish => "vanish",
+                }
+                .to_string(),
+                sessions_closed: tally.sessions_closed,
+                tunnels_closed: tally.tunnels_closed,
+                tunnels_acked: tally.tunnels_acked,
+                duration_s: teardown.as_secs_f64(),
+            },
+            cpu: Cpu {
+                user_s: tally.cpu_user.as_secs_f64(),
+                system_s: tally.cpu_system.as_secs_f64(),
+                percent_of_one_core: if wall.is_zero() {
+                    0.0
+                } else {
+                    100.0 * cpu.as_secs_f64() / wall.as_secs_f64()
+                },
+            },
+            wall_s: wall.as_secs_f64(),
+        }
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// Write the JSON report to `path` (what `--json FILE` does).
+    pub fn write_json(&self, path: &std::path::Path) -> std::io::Result<()> {
+        std::fs::write(path, self.to_json() + "\n")
+    }
+}
+
+fn reasons(f: &mut fmt::Formatter<'_>, map: &BTreeMap<String, u64>) -> fmt::Result {
+    for (reason, n) in map {
+        writeln!(f, "    {reason:<28} {n}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.sessions;
+        let t = &self.tunnels;
+        let rate = self
+            .settings
+            .rate_per_s
+            .map_or("unlimited".to_string(), |r| format!("{r}/s"));
+        writeln!(
+            f,
+            "loadgen report: {} against {} ({} tunnels x {} sessions, rate {rate}, {} workers)",
+            self.scenario,
+            self.lns,
+            t.attempted,
+            self.settings.sessions_per_tunnel,
+            self.settings.workers
+        )?;
+        writeln!(
+            f,
+            "  tunnels     {} up of {} tried, {} failed",
+            t.established, t.attempted, t.failed
+        )?;
+        reasons(f, &t.failed_by_reason)?;
+        writeln!(
+            f,
+            "  sessions    {} established of {} attempted ({} planned), {} failed, {} not attempted",
+            s.established, s.attempted, s.planned, s.failed, s.not_attempted
+        )?;
+        reasons(f, &s.failed_by_reason)?;
+        if !s.lost_by_reason.is_empty() {
+            writeln!(f, "  lost after coming up:")?;
+            reasons(f, &s.lost_by_reason)?;
+        }
+        writeln!(
+            f,
+            "  setup rate  {:.1} sessions/s over {:.3} s (dialled at {:.1}/s)",
+            self.setup_rate_per_s, self.setup_window_s, self.dial_rate_per_s
+        )?;
+        match &self.setup_latency_ms {
+            Some(l) => writeln!(
+                f,
+                "  setup ms    p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  mean {:.3}",
+                l.p50, l.p90, l.p99, l.p99_9, l.max, l.mean
+            )?,
+            None => writeln!(f, "  setup ms    (no session came up)")?,
+        }
+        writeln!(f, "  retransmissions {}", self.retransmissions)?;
+        let d = &self.teardown;
+        writeln!(
+            f,
+            "  teardown    {}: {} sessions closed, {} tunnels closed ({} acked) in {:.3} s",
+            d.style, d.sessions_closed, d.tunnels_closed, d.tunnels_acked, d.duration_s
+        )?;
+        writeln!(
+            f,
+            "  cpu         user {:.3} s, system {:.3} s ({:.1}% of one core); wall {:.3} s",
+            self.cpu.user_s, self.cpu.system_s, self.cpu.percent_of_one_core, self.wall_s
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options::new("192.0.2.1:1701".parse().unwrap())
+    }
+
+    #[test]
+    fn tallies_merge_counts_reasons_histograms_and_times() {
+        let t0 = Instant::now();
+        let mut a = Tally::default();
+        let mut b = Tally::default();
+        for i in 0..10u64 {
+            let at = t0 + Duration::from_millis(i);
+            a.dialled(at);
+            a.up(at, at + Duration::from_millis(2));
+        }
+        b.dialled(t0 + Duration::from_millis(1));
+        b.fail("auth_failed");
+        b.dialled(t0 + Duration::from_millis(50));
+        b.up(
+            t0 + Duration::from_millis(50),
+            t0 + Duration::from_millis(100),
+        );
+        b.tunnel_failed("setup_timeout");
+        a.fail("auth_failed");
+        a.merge(&b);
+        assert_eq!(a.attempted, 12);
+        assert_eq!(a.established, 11);
+        assert_eq!(a.failed.get("auth_failed"), Some(&2));
+        assert_eq!(a.failed_total(), 2);
+        assert_eq!(a.latency.len(), 11);
+        assert_eq!(a.first_dial, Some(t0));
+        assert_eq!(a.last_up, Some(t0 + Duration::from_millis(100)));
+        assert_eq!(a.tunnels_failed.get("setup_timeout"), Some(&1));
+    }
+
+    #[test]
+    fn the_report_computes_rate_and_ordered_percentiles() {
+        let t0 = Instant::now();
+        let mut tally = Tally::default();
+        // 1000 sessions dialled over a second, each up 1..=1000 ms later:
+        // the last comes up at 1.999 s.
+        for i in 0..1000u64 {
+            let dial = t0 + Duration::from_millis(i);
+            tally.dialled(dial);
+            tally.up(dial, dial + Duration::from_millis(i + 1));
+        }
+        tally.tunnels_attempted = 2;
+        tally.tunnels_established = 2;
+        let mut o = options();
+        o.tunnels = 2;
+        o.sessions_per_tunnel = 500;
+        let r = Report::build(&o, 2, &tally, Duration::from_secs(3), Duration::ZERO);
+        assert_eq!(r.sessions.established, 1000);
+        assert_eq!(r.sessions.not_attempted, 0);
+        assert!((r.setup_window_s - 1.999).abs() < 1e-9);
+        assert!((r.setup_rate_per_s - 1000.0 / 1.999).abs() < 1e-6);
+        // 1000 dials 1 ms apart: 999 intervals in 0.999 s.
+        assert!(
+            (r.dial_rate_per_s - 1000.0).abs() < 1e-6,
+            "{}",
+            r.dial_rate_per_s
+        );
+        let l = r.setup_latency_ms.clone().unwrap();
+        assert!(l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p99_9 && l.p99_9 <= l.max);
+        // Three significant digits.
+        assert!((l.p50 - 500.0).abs() < 1.0, "{l:?}");
+        assert!((l.max - 1000.0).abs() < 1.0, "{l:?}");
+        let text = r.to_string();
+        assert!(
+            text.contains("1000 established of 1000 attempted"),
+            "{text}"
+        );
+        let back: Report = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn an_empty_run_reports_no_latency_and_zero_rate() {
+        let r = Report::build(
+            &options(),
+            1,
+            &Tally::default(),
+            Duration::from_secs(1),
+            Duration::ZERO,
+        );
+        assert_eq!(r.setup_rate_per_s, 0.0);
+        assert_eq!(r.dial_rate_per_s, 0.0);
+        assert_eq!(r.setup_latency_ms, None);
+        assert_eq!(r.sessions.not_attempted, 100);
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["schema"], SCHEMA);
+        assert!(json["setup_latency_ms"].is_null());
+        assert_eq!(json["settings"]["rate_per_s"], 1000.0);
+    }
+}

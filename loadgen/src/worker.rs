@@ -1,0 +1,891 @@
+//! One worker thread: a share of the tunnels, spread over groups that each
+//! own a UDP socket (one source port) and a LAC [`Node`]; batched receive
+//! and send, `poll(2)` for waiting, a token bucket for pacing.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use lns::io::batch::{RecvBatch, SendBatch};
+use lns::proto::l2tp::{CallInfo, Event, L2tpConfig, Role, SessionDownReason, TunnelDownReason};
+use lns::proto::node::{NoAaa, Node, NodeEvent, SessionKey, Subscriber};
+use lns::proto::ppp::auth::AuthFailure;
+use lns::proto::ppp::link::{DownReason, LinkConfig};
+use lns::wire::l2tp::avps::{cdn_result, error_code, stopccn_result};
+use lns::wire::l2tp::{MessageType, Packet, ResultCode};
+use lns::wire::ppp::lcp::AuthMethod;
+
+use crate::options::{expand, Options, Rate, Teardown};
+use crate::pacing::TokenBucket;
+use crate::report::Tally;
+
+/// At most this many sockets (source ports) per worker.
+pub const MAX_GROUPS_PER_WORKER: usize = 64;
+
+/// How long teardown may take after setup and hold (on top of `--timeout`).
+pub const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Datagrams per `recvmmsg`.
+const RECV_BATCH: usize = 64;
+
+/// The longest `poll` sleep: shared state (the setup barrier) is looked at
+/// this often.
+const MAX_SLEEP: Duration = Duration::from_millis(20);
+
+/// Socket buffers: a storm's answers arrive in bursts.
+const SOCKET_BUFFER: i32 = 4 << 20;
+
+/// State shared by the workers and the thread that started them.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Workers whose setup is over (every session up or failed).
+    pub setup_done: AtomicUsize,
+    /// Live counts for the progress line.
+    pub attempted: AtomicU64,
+    /// See `attempted`.
+    pub established: AtomicU64,
+    /// See `attempted`.
+    pub failed: AtomicU64,
+}
+
+/// A group: one socket, one LAC node, some tunnels.
+pub struct Group {
+    socket: UdpSocket,
+    node: Node<NoAaa>,
+    /// The most retransmissions the node's live tunnels summed to.
+    retransmissions: u64,
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bind `count` sockets for a worker (done before any thread starts, so a
+/// bad `--bind` fails the run at once).
+pub fn bind_groups(options: &Options, count: usize, seed: u64) -> io::Result<Vec<Group>> {
+    let local = options.bind.unwrap_or(match options.lns.ip() {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    });
+    (0..count)
+        .map(|i| {
+            let socket = UdpSocket::bind(SocketAddr::new(local, 0))?;
+            socket.set_nonblocking(true)?;
+            enlarge_buffers(&socket);
+            Ok(Group {
+                socket,
+                node: lac_node(options, seed.wrapping_add(i as u64 * 0x9e37_79b9)),
+                retransmissions: 0,
+            })
+        })
+        .collect()
+}
+
+fn enlarge_buffers(socket: &UdpSocket) {
+    let set = |option: libc::c_int, value: i32| {
+        // SAFETY: setsockopt with a pointer to a live int of the size given.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                std::ptr::addr_of!(value).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        }
+    };
+    // The FORCE variants pass the sysctl caps when we are privileged.
+    if set(libc::SO_RCVBUFFORCE, SOCKET_BUFFER) != 0 {
+        set(libc::SO_RCVBUF, SOCKET_BUFFER);
+    }
+    if set(libc::SO_SNDBUFFORCE, SOCKET_BUFFER) != 0 {
+        set(libc::SO_SNDBUF, SOCKET_BUFFER);
+    }
+}
+
+/// A LAC node with the run's tunnel and PPP settings.
+fn lac_node(options: &Options, seed: u64) -> Node<NoAaa> {
+    let mut l2tp = L2tpConfig::new(Role::Lac);
+    l2tp.host_name = b"loadgen".to_vec();
+    l2tp.vendor_name = b"lns-rs loadgen".to_vec();
+    l2tp.secret = options.secret.as_ref().map(|s| s.as_bytes().to_vec());
+    if options.hidden {
+        l2tp.hidden_avps = L2tpConfig::sensitive_avps();
+    }
+    let mut link = LinkConfig::client(b"", b"");
+    link.lcp.auth = options.auth.iter().map(|a| AuthMethod::from(*a)).collect();
+    link.ipv6cp = options.ipv6;
+    Node::new(l2tp, link, NoAaa::default(), Vec::new(), seed)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TunnelPhase {
+    Connecting,
+    Up,
+    /// Never came up, or went down before teardown.
+    Gone,
+}
+
+#[derive(Debug)]
+struct TunnelSlot {
+    group: usize,
+    /// Global tunnel index (sessions are numbered from it).
+    index: u32,
+    id: u16,
+    phase: TunnelPhase,
+    /// Sessions dialled on it so far.
+    dialled: u32,
+    /// We sent it StopCCN.
+    stopped: bool,
+}
+
+#[derive(Debug)]
+struct Call {
+    dialled: Instant,
+    up: bool,
+    /// Already counted as failed (timeout): later news is ignored.
+    settled: bool,
+    ppp_reason: Option<DownReason>,
+    /// The ICCN that connects the call has gone out.
+    connected: bool,
+    /// PPP frames the node produced before that, held back.
+    held: Vec<(SocketAddr, Vec<u8>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Setup,
+    /// Our setup is over; waiting for the other workers.
+    Waiting,
+    Hold {
+        until: Instant,
+    },
+    /// Sessions hung up; StopCCN once they are gone (or at `stop_at`).
+    Closing {
+        stop_at: Instant,
+        end: Instant,
+    },
+    /// StopCCN sent; waiting for the acknowledgements.
+    Stopping {
+        end: Instant,
+    },
+    Done,
+}
+
+/// One worker's run.
+pub struct Worker<'a> {
+    options: &'a Options,
+    shared: &'a Shared,
+    workers: usize,
+    groups: Vec<Group>,
+    slots: Vec<TunnelSlot>,
+    by_id: HashMap<(usize, u16), usize>,
+    calls: HashMap<(usize, SessionKey), Call>,
+    /// Calls whose ICCN is queued but not yet sent, by the LNS's IDs
+    /// (those the ICCN header carries).
+    connecting: HashMap<(usize, u16, u16), SessionKey>,
+    /// Slots that are up with sessions left to dial, in turn.
+    ready: VecDeque<usize>,
+    /// Calls dialled and neither up nor settled: setup is over when this,
+    /// `opening` and `ready` are all empty (kept as counts so the check
+    /// costs nothing with a hundred thousand calls).
+    pending: usize,
+    /// Tunnels still connecting.
+    opening: usize,
+    bucket: Option<TokenBucket>,
+    tally: Tally,
+    phase: Phase,
+    deadline: Instant,
+    teardown_started: Option<Instant>,
+    teardown_took: Duration,
+    /// Batches live on the worker's thread (they hold raw pointers).
+    recv: RecvBatch,
+    /// One send batch per group.
+    out: Vec<SendBatch>,
+}
+
+impl std::fmt::Debug for Worker<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("groups", &self.groups.len())
+            .field("tunnels", &self.slots.len())
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Worker<'a> {
+    /// A worker for the global tunnel indices `tunnels` over `groups`.
+    pub fn new(
+        options: &'a Options,
+        shared: &'a Shared,
+        workers: usize,
+        groups: Vec<Group>,
+        tunnels: Vec<u32>,
+        deadline: Instant,
+    ) -> Self {
+        let now = Instant::now();
+        let bucket = match options.effective_rate() {
+            Rate::PerSecond(r) => Some(TokenBucket::new(r / workers.max(1) as f64, now)),
+            Rate::Unlimited => None,
+        };
+        let mut worker = Worker {
+            options,
+            shared,
+            workers,
+            groups,
+            slots: Vec::with_capacity(tunnels.len()),
+            by_id: HashMap::new(),
+            calls: HashMap::new(),
+            connecting: HashMap::new(),
+            ready: VecDeque::new(),
+            pending: 0,
+            opening: 0,
+            bucket,
+            tally: Tally::default(),
+            phase: Phase::Setup,
+            deadline,
+            teardown_started: None,
+            teardown_took: Duration::ZERO,
+            recv: RecvBatch::new(RECV_BATCH, 4096),
+            out: Vec::new(),
+        };
+        worker.out = worker.groups.iter().map(|_| SendBatch::new()).collect();
+        let groups = worker.groups.len().max(1);
+        for (i, index) in tunnels.into_iter().enumerate() {
+            let group = i % groups;
+            worker.tally.tunnels_attempted += 1;
+            let Some(g) = worker.groups.get_mut(group) else {
+                worker.tally.tunnel_failed("no_socket");
+                continue;
+            };
+            match g.node.endpoint().connect(now, options.lns) {
+                Ok(id) => {
+                    worker.opening += 1;
+                    worker.by_id.insert((group, id), worker.slots.len());
+                    worker.slots.push(TunnelSlot {
+                        group,
+                        index,
+                        id,
+                        phase: TunnelPhase::Connecting,
+                        dialled: 0,
+                        stopped: false,
+                    });
+                }
+                Err(e) => worker
+                    .tally
+                    .tunnel_failed(&format!("local_{e:?}").to_lowercase()),
+            }
+        }
+        worker
+    }
+
+    /// Run to the end; the counters and how long teardown took.
+    pub fn run(mut self) -> (Tally, Duration) {
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.groups.len());
+        while self.phase != Phase::Done {
+            let now = Instant::now();
+            self.service_groups(now);
+            self.advance(now);
+            if self.phase == Phase::Done {
+                break;
+            }
+            self.dial_due(now);
+            self.flush();
+            let wake = self.next_wake(now);
+            fds.clear();
+            fds.extend(self.groups.iter().map(|g| libc::pollfd {
+                fd: g.socket.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }));
+            let wait = wake.saturating_duration_since(Instant::now());
+            let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            // SAFETY: `fds` is a live array of `fds.len()` pollfds.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            if n > 0 {
+                for (i, fd) in fds.iter().enumerate() {
+                    if fd.revents & libc::POLLIN != 0 {
+                        self.receive(i);
+                    }
+                }
+            }
+        }
+        self.sample_retransmissions();
+        let tally_retrans: u64 = self.groups.iter().map(|g| g.retransmissions).sum();
+        self.tally.retransmissions = tally_retrans;
+        let (user, system) = thread_cpu();
+        self.tally.cpu_user = user;
+        self.tally.cpu_system = system;
+        (self.tally, self.teardown_took)
+    }
+
+    /// Everything waiting on group `g`'s socket.
+    fn receive(&mut self, g: usize) {
+        let Some(group) = self.groups.get_mut(g) else {
+            return;
+        };
+        let fd = group.socket.as_raw_fd();
+        let mut errors = 0;
+        loop {
+            let n = match self.recv.recv(fd) {
+                Ok(n) => n,
+                // An ICMP error queued on the socket (port unreachable) is
+                // reported once and consumed: read on. The protocol's
+                // timers deal with the silence.
+                Err(_) if errors < 8 => {
+                    errors += 1;
+                    continue;
+                }
+                Err(_) => break,
+            };
+            if n == 0 {
+                break;
+            }
+            let now = Instant::now();
+            for i in 0..n {
+                if let Some((datagram, from)) = self.recv.get(i) {
+                    group.node.handle_datagram(now, from, datagram);
+                }
+            }
+            if n < RECV_BATCH {
+                break;
+            }
+        }
+    }
+
+    /// Timers and events of every group.
+    fn service_groups(&mut self, now: Instant) {
+        for g in 0..self.groups.len() {
+            let group = &mut self.groups[g];
+            if group.node.poll_timeout().is_some_and(|at| at <= now) {
+                group.node.handle_timeout(now);
+            }
+            while let Some(event) = self.groups[g].node.poll_event() {
+                self.on_event(g, now, event);
+            }
+        }
+    }
+
+    fn tearing_down(&self) -> bool {
+        self.teardown_started.is_some()
+    }
+
+    fn on_event(&mut self, g: usize, now: Instant, event: NodeEvent) {
+        match event {
+            NodeEvent::SessionUp { key, .. } => {
+                if let Some(call) = self.calls.get_mut(&(g, key)) {
+                    if !call.up && !call.settled {
+                        call.up = true;
+                        self.pending -= 1;
+                        self.tally.up(call.dialled, now);
+                        self.shared.established.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            NodeEvent::SessionDown {
+                key,
+                reason: Some(reason),
+            } => {
+                if let Some(call) = self.calls.get_mut(&(g, key)) {
+                    call.ppp_reason.get_or_insert(reason);
+                }
+            }
+            NodeEvent::L2tp(Event::SessionDown {
+                tunnel,
+                session,
+                reason,
+            }) => {
+                let Some(call) = self.calls.remove(&(g, (tunnel, session))) else {
+                    return;
+                };
+                if !call.up && !call.settled {
+                    self.pending -= 1;
+                }
+                if self.tearing_down() {
+                    self.tally.sessions_closed += 1;
+                } else if call.settled {
+                    // Counted already.
+                } else if call.up {
+                    self.tally.lose(&session_reason(call.ppp_reason, &reason));
+                } else {
+                    self.tally.fail(&session_reason(call.ppp_reason, &reason));
+                    self.shared.failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            NodeEvent::L2tp(Event::SessionUp {
+                tunnel,
+                session,
+                peer_tunnel,
+                peer_session,
+                ..
+            }) if self.calls.contains_key(&(g, (tunnel, session))) => {
+                self.connecting
+                    .insert((g, peer_tunnel, peer_session), (tunnel, session));
+            }
+            NodeEvent::L2tp(Event::TunnelUp { tunnel, .. }) => {
+                if let Some(&slot) = self.by_id.get(&(g, tunnel)) {
+                    let s = &mut self.slots[slot];
+                    if s.phase == TunnelPhase::Connecting {
+                        s.phase = TunnelPhase::Up;
+                        self.opening -= 1;
+                        self.tally.tunnels_established += 1;
+                        self.ready.push_back(slot);
+                    }
+                }
+            }
+            NodeEvent::L2tp(Event::TunnelDown { tunnel, reason }) => {
+                if let Some(&slot) = self.by_id.get(&(g, tunnel)) {
+                    let tearing_down = self.tearing_down();
+                    let s = &mut self.slots[slot];
+                    match s.phase {
+                        TunnelPhase::Connecting => {
+                            self.opening -= 1;
+                            self.tally.tunnel_failed(&tunnel_reason(&reason));
+                        }
+                        TunnelPhase::Up if !tearing_down => {
+                            self.tally
+                                .lose(&format!("tunnel_{}", tunnel_reason(&reason)));
+                        }
+                        _ => {}
+                    }
+                    s.phase = TunnelPhase::Gone;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// No tunnel still opening, no session left to dial (a slot that is
+    /// up with sessions to dial is always in `ready`), no call in setup.
+    fn setup_finished(&self) -> bool {
+        self.opening == 0 && self.ready.is_empty() && self.pending == 0
+    }
+
+    fn advance(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Setup => {
+                let timed_out = now >= self.deadline;
+                if timed_out || self.setup_finished() {
+                    if timed_out {
+                        self.time_out();
+                    }
+                    self.shared.setup_done.fetch_add(1, Ordering::AcqRel);
+                    self.phase = Phase::Waiting;
+                    self.advance(now);
+                }
+            }
+            Phase::Waiting => {
+                let all = self.shared.setup_done.load(Ordering::Acquire) >= self.workers;
+                if all || now >= self.deadline {
+                    let until = (now + self.options.hold_duration()).min(self.deadline.max(now));
+                    self.phase = Phase::Hold { until };
+                    self.advance(now);
+                }
+            }
+            Phase::Hold { until } => {
+                if now >= until {
+                    self.start_teardown(now);
+                }
+            }
+            Phase::Closing { stop_at, end } => {
+                if self.calls.is_empty() || now >= stop_at {
+                    self.stop_tunnels(now, end);
+                }
+            }
+            Phase::Stopping { end } => {
+                let pending = self.count_unacked();
+                if pending == 0 || now >= end {
+                    self.finish(now);
+                }
+            }
+            Phase::Done => {}
+        }
+    }
+
+    /// The run's deadline passed during setup: what is not up has failed.
+    fn time_out(&mut self) {
+        for call in self.calls.values_mut() {
+            if !call.up && !call.settled {
+                call.settled = true;
+                self.pending -= 1;
+                self.tally.fail("timeout");
+                self.shared.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for slot in &mut self.slots {
+            if slot.phase == TunnelPhase::Connecting {
+                slot.phase = TunnelPhase::Gone;
+                self.opening -= 1;
+                self.tally.tunnel_failed("timeout");
+            }
+        }
+        self.ready.clear();
+    }
+
+    fn start_teardown(&mut self, now: Instant) {
+        self.sample_retransmissions();
+        self.teardown_started = Some(now);
+        match self.options.teardown {
+            Teardown::Vanish => self.finish(now),
+            Teardown::Cdn => {
+                let end = now + TEARDOWN_GRACE;
+                for (&(g, key), call) in &self.calls {
+                    let node = &mut self.groups[g].node;
+                    if call.up {
+                        // LCP Terminate, then CDN once it is acknowledged.
+                        node.hang_up(now, key);
+                    } else {
+                        let _ = node
+                            .endpoint()
+                            .close_session(now, key.0, key.1, admin_cdn());
+                    }
+                }
+                // Most of the grace for the CDNs, the rest for StopCCN.
+                let stop_at = now + TEARDOWN_GRACE * 3 / 5;
+                self.phase = Phase::Closing { stop_at, end };
+            }
+        }
+    }
+
+    fn stop_tunnels(&mut self, now: Instant, end: Instant) {
+        self.sample_retransmissions();
+        for slot in &mut self.slots {
+            if slot.phase == TunnelPhase::Up {
+                let node = &mut self.groups[slot.group].node;
+                let result = ResultCode {
+                    result: stopccn_result::CLEAR,
+                    error: Some(error_code::NONE),
+                    message: Some(b"loadgen run over".to_vec()),
+                };
+                if node.endpoint().close_tunnel(now, slot.id, result).is_ok() {
+                    slot.stopped = true;
+                    self.tally.tunnels_closed += 1;
+                }
+            }
+        }
+        self.phase = Phase::Stopping { end };
+    }
+
+    /// Tunnels we closed whose StopCCN the LNS has not acknowledged.
+    fn count_unacked(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| {
+                s.stopped
+                    && self.groups[s.group]
+                        .node
+                        .l2tp()
+                        .tunnel(s.id)
+                        .is_some_and(|t| t.unacked > 0)
+            })
+            .count()
+    }
+
+    fn finish(&mut self, now: Instant) {
+        if self.options.teardown == Teardown::Cdn {
+            let unacked = self.count_unacked() as u64;
+            self.tally.tunnels_acked = self.tally.tunnels_closed.saturating_sub(unacked);
+        }
+        if let Some(started) = self.teardown_started {
+            self.teardown_took = now.saturating_duration_since(started);
+        }
+        self.phase = Phase::Done;
+    }
+
+    fn sample_retransmissions(&mut self) {
+        for group in &mut self.groups {
+            let now = group.node.l2tp().retransmissions();
+            group.retransmissions = group.retransmissions.max(now);
+        }
+    }
+
+    /// Dial what the bucket allows, tunnels in turn.
+    fn dial_due(&mut self, now: Instant) {
+        if self.phase != Phase::Setup {
+            return;
+        }
+        while let Some(&slot) = self.ready.front() {
+            let s = &self.slots[slot];
+            if s.phase != TunnelPhase::Up || s.dialled >= self.options.sessions_per_tunnel {
+                // Its tunnel went down meanwhile.
+                self.ready.pop_front();
+                continue;
+            }
+            if let Some(bucket) = &mut self.bucket {
+                if bucket.take(now, 1) == 0 {
+                    return;
+                }
+            }
+            self.ready.pop_front();
+            self.dial(now, slot);
+            if self.slots[slot].dialled < self.options.sessions_per_tunnel {
+                self.ready.push_back(slot);
+            }
+        }
+    }
+
+    fn dial(&mut self, now: Instant, slot: usize) {
+        let s = &mut self.slots[slot];
+        let n =
+            u64::from(s.index) * u64::from(self.options.sessions_per_tunnel) + u64::from(s.dialled);
+        s.dialled += 1;
+        let (g, tunnel) = (s.group, s.id);
+        let o = self.options;
+        let call = CallInfo {
+            calling_number: o.calling.as_ref().map(|t| expand(t, n).into_bytes()),
+            called_number: o.called.as_ref().map(|c| c.clone().into_bytes()),
+            call_serial_number: Some(n as u32),
+            ..CallInfo::default()
+        };
+        let subscriber = Subscriber {
+            user: expand(&o.user, n).into_bytes(),
+            password: expand(&o.password, n).into_bytes(),
+            proxy: o.proxy,
+        };
+        self.tally.dialled(now);
+        self.shared.attempted.fetch_add(1, Ordering::Relaxed);
+        match self.groups[g].node.dial(now, tunnel, call, subscriber) {
+            Some(session) => {
+                self.pending += 1;
+                self.calls.insert(
+                    (g, (tunnel, session)),
+                    Call {
+                        dialled: now,
+                        up: false,
+                        settled: false,
+                        ppp_reason: None,
+                        connected: false,
+                        held: Vec::new(),
+                    },
+                );
+            }
+            None => {
+                self.tally.fail("dial_refused_locally");
+                self.shared.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Hand every queued datagram to the kernel, one `sendmmsg` per group
+    /// as far as the socket takes them.
+    fn flush(&mut self) {
+        // A call's PPP starts when its ICCN is queued, but the ICCN may
+        // wait behind other control messages for the send window while the
+        // node's first PPP frames could go at once. An LNS drops frames of
+        // a call it has not connected, and the subscriber would wait out
+        // PPP's 3 s restart timer: so frames of a call whose ICCN is still
+        // queued are held here and follow it onto the wire.
+        for (g, (group, out)) in self.groups.iter_mut().zip(&mut self.out).enumerate() {
+            while let Some(t) = group.node.endpoint().poll_transmit() {
+                out.push(t.remote, &t.payload);
+                let Some(ids) = iccn_ids(&t.payload) else {
+                    continue;
+                };
+                let Some(key) = self.connecting.remove(&(g, ids.0, ids.1)) else {
+                    continue;
+                };
+                if let Some(call) = self.calls.get_mut(&(g, key)) {
+                    call.connected = true;
+                    for (to, frame) in call.held.drain(..) {
+                        out.push(to, &frame);
+                    }
+                }
+            }
+            while let Some((key, t)) = group.node.poll_transmit_keyed() {
+                if let Some(call) = key.and_then(|k| self.calls.get_mut(&(g, k))) {
+                    if !call.connected {
+                        call.held.push((t.remote, t.payload));
+                        continue;
+                    }
+                }
+                out.push(t.remote, &t.payload);
+            }
+            if !out.is_empty() {
+                // What the socket refuses is lost like on a wire; the
+                // protocols retransmit.
+                let _ = out.flush(group.socket.as_raw_fd());
+            }
+        }
+    }
+
+    fn next_wake(&mut self, now: Instant) -> Instant {
+        let mut wake = now + MAX_SLEEP;
+        for group in &mut self.groups {
+            if let Some(at) = group.node.poll_timeout() {
+                wake = wake.min(at);
+            }
+        }
+        if self.phase == Phase::Setup && !self.ready.is_empty() {
+            if let Some(bucket) = &mut self.bucket {
+                wake = wake.min(bucket.next_token(now));
+            } else {
+                wake = now;
+            }
+        }
+        match self.phase {
+            Phase::Setup | Phase::Waiting => wake.min(self.deadline),
+            Phase::Hold { until } => wake.min(until),
+            Phase::Closing { stop_at, .. } => wake.min(stop_at),
+            Phase::Stopping { end } => wake.min(end),
+            Phase::Done => now,
+        }
+    }
+}
+
+fn admin_cdn() -> ResultCode {
+    ResultCode {
+        result: cdn_result::ADMIN,
+        error: Some(error_code::NONE),
+        message: Some(b"loadgen run over".to_vec()),
+    }
+}
+
+/// The (tunnel, session) IDs in the header of an ICCN (RFC 2661 §6.8),
+/// None for any other datagram. The Message Type AVP is the first and is
+/// never hidden (§4.3).
+fn iccn_ids(datagram: &[u8]) -> Option<(u16, u16)> {
+    let packet = Packet::new_checked(datagram).ok()?;
+    if !packet.is_control() {
+        return None;
+    }
+    let body = packet.payload();
+    let vendor_and_attribute = body.get(2..6)?;
+    let message_type = body.get(6..8)?;
+    let iccn = vendor_and_attribute == [0, 0, 0, 0]
+        && u16::from_be_bytes([message_type[0], message_type[1]]) == u16::from(MessageType::Iccn);
+    iccn.then(|| (packet.tunnel_id(), packet.session_id()))
+}
+
+/// A short, stable name for why a session ended: PPP's reason when it had
+/// one of its own, else the L2TP one.
+pub fn session_reason(ppp: Option<DownReason>, l2tp: &SessionDownReason) -> String {
+    let ppp = match ppp {
+        Some(DownReason::AuthFailed(AuthFailure::Rejected)) => Some("auth_failed"),
+        Some(DownReason::AuthFailed(AuthFailure::Timeout)) => Some("auth_timeout"),
+        Some(DownReason::AuthFailed(AuthFailure::BadAuthenticator)) => {
+            Some("auth_bad_authenticator")
+        }
+        Some(DownReason::AuthRefused) => Some("auth_refused"),
+        Some(DownReason::NegotiationFailed) => Some("lcp_negotiation_failed"),
+        Some(DownReason::NoAddress) => Some("no_address"),
+        Some(DownReason::NoNetwork) => Some("no_network_protocol"),
+        Some(DownReason::EchoTimeout) => Some("echo_timeout"),
+        Some(DownReason::LoopedBack) => Some("looped_back"),
+        Some(DownReason::PeerTerminated) => Some("lcp_terminated_by_lns"),
+        Some(DownReason::LocalClose | DownReason::CallCleared) | None => None,
+    };
+    if let Some(name) = ppp {
+        return name.to_string();
+    }
+    match l2tp {
+        SessionDownReason::PeerDisconnect(rc) => format!("cdn_{}", cdn_name(rc.result)),
+        SessionDownReason::LocalDisconnect(_) => "cdn_sent".to_string(),
+        SessionDownReason::TunnelDown => "tunnel_down".to_string(),
+        SessionDownReason::SetupTimeout => "call_setup_timeout".to_string(),
+    }
+}
+
+/// The same for a tunnel.
+pub fn tunnel_reason(reason: &TunnelDownReason) -> String {
+    match reason {
+        TunnelDownReason::PeerStop(rc) => format!("stopccn_{}", stopccn_name(rc.result)),
+        TunnelDownReason::LocalStop(rc) => format!("stopccn_sent_{}", stopccn_name(rc.result)),
+        TunnelDownReason::PeerUnreachable => "peer_unreachable".to_string(),
+        TunnelDownReason::SetupTimeout => "setup_timeout".to_string(),
+    }
+}
+
+/// CDN Result Codes by name (RFC 2661 §4.4.2).
+fn cdn_name(result: u16) -> String {
+    match result {
+        1 => "lost_carrier".into(),
+        2 => "general_error".into(),
+        3 => "admin".into(),
+        4 => "no_facilities_temporary".into(),
+        5 => "no_facilities_permanent".into(),
+        6 => "invalid_destination".into(),
+        7 => "no_carrier".into(),
+        8 => "busy".into(),
+        9 => "no_dial_tone".into(),
+        10 => "timeout".into(),
+        11 => "no_framing".into(),
+        n => format!("result_{n}"),
+    }
+}
+
+/// StopCCN Result Codes by name (RFC 2661 §4.4.2).
+fn stopccn_name(result: u16) -> String {
+    match result {
+        1 => "clear".into(),
+        2 => "general_error".into(),
+        3 => "already_exists".into(),
+        4 => "not_authorized".into(),
+        5 => "bad_protocol_version".into(),
+        6 => "shutting_down".into(),
+        7 => "fsm_error".into(),
+        n => format!("result_{n}"),
+    }
+}
+
+/// This thread's CPU time so far (user, system).
+fn thread_cpu() -> (Duration, Duration) {
+    // SAFETY: zeroed rusage is valid; getrusage fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a live rusage for the call to fill.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    (tv(usage.ru_utime), tv(usage.ru_stime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_prefer_ppp_then_l2tp() {
+        let cdn = |result| {
+            SessionDownReason::PeerDisconnect(ResultCode {
+                result,
+                error: None,
+                message: None,
+            })
+        };
+        assert_eq!(
+            session_reason(Some(DownReason::AuthFailed(AuthFailure::Rejected)), &cdn(2)),
+            "auth_failed"
+        );
+        assert_eq!(
+            session_reason(Some(DownReason::CallCleared), &cdn(4)),
+            "cdn_no_facilities_temporary"
+        );
+        assert_eq!(session_reason(None, &cdn(42)), "cdn_result_42");
+        assert_eq!(
+            session_reason(None, &SessionDownReason::SetupTimeout),
+            "call_setup_timeout"
+        );
+        assert_eq!(
+            tunnel_reason(&TunnelDownReason::PeerStop(ResultCode {
+                result: 4,
+                error: None,
+                message: None
+            })),
+            "stopccn_not_authorized"
+        );
+        assert_eq!(
+            tunnel_reason(&TunnelDownReason::PeerUnreachable),
+            "peer_unreachable"
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! The `loadgen` binary: its help, and a small run that prints JSON on
+//! stdout against our daemon in a private network namespace.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+use lns::io::netns::in_private_netns;
+
+mod support;
+use support::{skipped, Lns};
+
+const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
+
+#[test]
+fn help_lists_the_subcommand_and_every_option() {
+    let top = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(top.status.success());
+    let top = String::from_utf8(top.stdout).unwrap();
+    assert!(top.contains("run"), "{top}");
+    let run = Command::new(BIN).args(["run", "--help"]).output().unwrap();
+    assert!(run.status.success());
+    let run = String::from_utf8(run.stdout).unwrap();
+    for option in [
+        "--lns",
+        "--bind",
+        "--tunnels",
+        "--sessions-per-tunnel",
+        "--rate",
+        "--secret",
+        "--hidden",
+        "--proxy",
+        "--auth",
+        "--user",
+        "--password",
+        "--calling",
+        "--called",
+        "--hold",
+        "--teardown",
+        "--workers",
+        "--timeout",
+        "--json",
+        "--scenario",
+    ] {
+        assert!(run.contains(option), "{option} missing from:\n{run}");
+    }
+    // A bad value is a usage error (status 2), not a run.
+    let bad = Command::new(BIN)
+        .args(["run", "--lns", "127.0.0.1:1701", "--rate", "fast"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn run_with_json_dash_prints_the_report_as_json() {
+    let name = "run_with_json_dash_prints_the_report_as_json";
+    let ran = in_private_netns(|| {
+        let (running, lns) = Lns::default().start();
+        // A child spawned from this thread lives in its namespace.
+        let out = Command::new(BIN)
+            .args([
+                "run",
+                "--lns",
+                &lns.to_string(),
+                "--tunnels",
+                "2",
+                "--sessions-per-tunnel",
+                "10",
+                "--rate",
+                "unlimited",
+                "--hold",
+                "0.2",
+                "--timeout",
+                "20",
+                "--json",
+                "-",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(value["schema"], "loadgen-report/1");
+        assert_eq!(value["sessions"]["established"], 20, "{stdout}");
+        assert_eq!(value["settings"]["hold_s"], 0.2);
+        assert!(value["wall_s"].as_f64().unwrap() >= 0.2, "held: {stdout}");
+        assert!(value["settings"]["rate_per_s"].is_null());
+        assert!(value["setup_latency_ms"]["p99"].is_f64());
+        running.stop();
+        running.wait();
+    });
+    if !ran {
+        skipped(name);
+    }
+}
+
+/// On a terminal (script(1) gives the run one) a progress line is drawn on
+/// stderr; through a pipe there is none. Against a silent socket: no root
+/// needed.
+#[test]
+fn a_progress_line_on_a_terminal_and_none_through_a_pipe() {
+    let name = "a_progress_line_on_a_terminal_and_none_through_a_pipe";
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let lns = silent.local_addr().unwrap().to_string();
+    let args = [
+        "run",
+        "--lns",
+        &lns,
+        "--sessions-per-tunnel",
+        "5",
+        "--timeout",
+        "0.5",
+    ];
+    let piped = Command::new(BIN).args(args).output().unwrap();
+    assert_eq!(piped.status.code(), Some(1), "nothing came up");
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(!stderr.contains("dialled"), "{stderr}");
+    assert!(String::from_utf8_lossy(&piped.stdout).contains("5 not attempted"));
+    let line = format!("{BIN} {}", args.join(" "));
+    let tty = match Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("SKIPPED {name}: script(1) is not available: {e}");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&tty.stdout);
+    assert!(text.contains("0/5 up"), "{text}");
+    assert!(text.contains("0 dialled, 0 failed"), "{text}");
+    assert!(text.contains("5 not attempted"), "{text}");
+}

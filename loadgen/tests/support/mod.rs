@@ -1,0 +1,92 @@
+//! Our daemon as the LNS under test, in the private network namespace the
+//! calling test made: a pool big enough for thousands of subscribers and
+//! the users loadgen dials by default (`user{n}@loadgen.example`,
+//! password `loadgen`).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use lns::config::IoMode;
+use lns::io::daemon::{self, Running, RuntimeSettings};
+use lns::proto::aaa::{users, LocalAaa, Pool};
+use lns::proto::l2tp::{L2tpConfig, Role};
+use lns::proto::node::Node;
+use lns::proto::ppp::link::LinkConfig;
+use lns::wire::ppp::lcp::AuthMethod;
+
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+/// 65,534 subscriber addresses.
+pub const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(100, 65, 0, 0), 16);
+
+/// What the LNS is configured with.
+#[derive(Default)]
+pub struct Lns {
+    /// Extra lines for the users file (before the realm wildcard).
+    pub users: String,
+    /// Tunnel secret.
+    pub secret: Option<&'static [u8]>,
+    /// Listen on `[::1]` instead of `127.0.0.1`.
+    pub ipv6: bool,
+}
+
+impl Lns {
+    /// Start the daemon on a loopback port with two shards.
+    pub fn start(&self) -> (Running, SocketAddr) {
+        self.start_with_management(None)
+    }
+
+    /// The same with a management socket at `management`.
+    pub fn start_with_management(
+        &self,
+        management: Option<std::path::PathBuf>,
+    ) -> (Running, SocketAddr) {
+        lns::io::netns::link_up("lo").unwrap();
+        let shards = 2;
+        let mut l2tp = L2tpConfig::new(Role::Lns);
+        l2tp.spread = shards;
+        l2tp.secret = self.secret.map(<[u8]>::to_vec);
+        let mut link = LinkConfig::server(GATEWAY, [None, None]);
+        link.lcp.auth = vec![AuthMethod::ChapMd5, AuthMethod::Pap];
+        link.ipv6cp = false;
+        let users_file = format!("{}*@loadgen.example password=loadgen\n", self.users);
+        let aaa = LocalAaa::new(users::parse(&users_file).unwrap());
+        let network = format!("{}/{}", POOL.0, POOL.1);
+        let pool = Pool::new(
+            "subscribers",
+            vec![network.parse().unwrap()],
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let node = Node::new(l2tp, link, aaa, vec![pool], 7);
+        let settings = RuntimeSettings {
+            listen: vec![if self.ipv6 {
+                "[::1]:0".parse().unwrap()
+            } else {
+                "127.0.0.1:0".parse().unwrap()
+            }],
+            shards,
+            pin: false,
+            tun_name: "lnslg0".into(),
+            tun_queue_len: 4096,
+            tun_mtu: 1456,
+            gateway: GATEWAY,
+            routes: vec![POOL],
+            ipv6_gateway: None,
+            ipv6_routes: vec![],
+            mss_clamp: None,
+            socket_buffer: 4 << 20,
+            management,
+            io: IoMode::Auto,
+            batching: Default::default(),
+        };
+        let running = daemon::start(&settings, node, None).unwrap();
+        let addr = running.bound[0];
+        (running, addr)
+    }
+}
+
+/// Say loudly that a test could not run here.
+pub fn skipped(name: &str) {
+    eprintln!("SKIPPED {name}: needs root with network namespaces and /dev/net/tun");
+}
