@@ -75,6 +75,7 @@ impl Lns {
             ipv6_gateway: None,
             ipv6_routes: vec![],
             mss_clamp: None,
+            mss_clamp_v6: None,
             socket_buffer: 4 << 20,
             management,
             io: IoMode::Auto,
