@@ -701,3 +701,104 @@ fn the_mru_follows_the_lacs_transport() {
         assert_eq!(ups(&net.a_events)[0].1.lcp.peer_mru, expected, "{lac_addr}");
     }
 }
+
+/// The LAC's ICCN leaves before the call's first PPP frame (its link starts
+/// as the ICCN is queued): an LNS that saw the frame first would find no
+/// session and drop it, costing the subscriber a 3 s LCP retry.
+#[test]
+fn the_lac_sends_its_iccn_before_the_calls_first_ppp_frame() {
+    use lns::wire::l2tp::{ControlMessage, MessageType, Packet};
+    let mut lac = lac_node();
+    let mut lns = lns_node(&[AuthMethod::Pap], "100.64.0.0/24");
+    let (lac_addr, lns_addr): (std::net::SocketAddr, std::net::SocketAddr) = (
+        "192.0.2.1:1701".parse().unwrap(),
+        "192.0.2.2:1701".parse().unwrap(),
+    );
+    let now = Instant::now();
+    let tunnel = lac.endpoint().connect(now, lns_addr).unwrap();
+    let mut dialled = false;
+    let (mut iccn_sent, mut frames_after_iccn, mut up) = (false, 0, false);
+    for _ in 0..200 {
+        while let Some(t) = lac.poll_transmit() {
+            let packet = Packet::new_checked(&t.payload[..]).unwrap();
+            if packet.is_control() {
+                let body = packet.payload();
+                if !body.is_empty() {
+                    let msg = ControlMessage::parse(body, None).unwrap();
+                    iccn_sent |= msg.message_type == MessageType::Iccn;
+                }
+            } else {
+                assert!(iccn_sent, "a PPP frame of the call left before its ICCN");
+                frames_after_iccn += 1;
+            }
+            lns.handle_datagram(now, lac_addr, &t.payload);
+        }
+        while let Some(t) = lns.poll_transmit() {
+            lac.handle_datagram(now, lns_addr, &t.payload);
+        }
+        while let Some(e) = lac.poll_event() {
+            match e {
+                NodeEvent::L2tp(Event::TunnelUp { .. }) if !dialled => {
+                    dialled = true;
+                    lac.dial(
+                        now,
+                        tunnel,
+                        CallInfo::default(),
+                        subscriber("alice@isp.example", "secret", false),
+                    )
+                    .unwrap();
+                }
+                NodeEvent::SessionUp { .. } => up = true,
+                _ => {}
+            }
+        }
+        while lns.poll_event().is_some() {}
+        if up {
+            break;
+        }
+    }
+    assert!(up && frames_after_iccn > 0);
+}
+
+/// A subscriber that accepts only MS-CHAPv2 against an LNS offering CHAP
+/// and PAP: the LNS runs out of methods on the subscriber's Naks and ends
+/// the link at once (LCP Terminate, CDN) instead of negotiating until the
+/// LAC gives up.
+#[test]
+fn no_common_authentication_method_ends_the_call_promptly() {
+    let mut client = LinkConfig::client(b"", b"");
+    client.lcp.auth = vec![AuthMethod::MsChapV2];
+    let lac = Node::new(
+        L2tpConfig::new(Role::Lac),
+        client,
+        NoAaa::default(),
+        vec![],
+        8,
+    );
+    let lns = lns_node(&[AuthMethod::ChapMd5, AuthMethod::Pap], "100.64.0.0/24");
+    let mut net = Net::new(lac, lns, Link::CLEAN, 3, Instant::now());
+    let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
+    assert!(net.run_until(Duration::from_secs(30), |n| n
+        .a_events
+        .iter()
+        .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))));
+    let started = net.now;
+    net.a
+        .dial(
+            net.now,
+            tunnel,
+            CallInfo::default(),
+            subscriber("alice@isp.example", "secret", false),
+        )
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(60), |n| !downs(&n.b_events).is_empty()));
+    assert!(
+        net.now - started < Duration::from_secs(5),
+        "took {:?}",
+        net.now - started
+    );
+    assert_eq!(downs(&net.b_events)[0].1, Some(DownReason::AuthRefused));
+    assert!(ups(&net.b_events).is_empty());
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(net.b.session_count(), 0, "the call is cleared");
+}

@@ -365,7 +365,9 @@ impl Shard {
             Ingress::Drop(_) => {}
         }
         if unknown {
-            self.pass_to_control(socket, from, datagram.to_vec(), true);
+            // Mostly PPP of a call still negotiating: it must stay behind
+            // the call's ICRQ and ICCN, which travel in the setup queue.
+            self.pass_to_control(socket, from, datagram.to_vec(), false);
         }
     }
 
@@ -441,8 +443,13 @@ fn socket_for(to: &SocketAddr, sockets: usize) -> usize {
 }
 
 /// New tunnels and new calls wait behind established tunnels' traffic:
-/// a control message to tunnel 0 (SCCRQ), or whose first AVP names ICRQ or
-/// OCRQ (RFC 2661 §4.1: Message Type comes first).
+/// a control message to tunnel 0 (SCCRQ), or whose first AVP (RFC 2661
+/// §4.1: Message Type comes first) is one of the call setup messages —
+/// ICRQ, ICCN, OCRQ, OCRP, OCCN. A call's messages all travel in this one
+/// queue, and so does PPP for sessions not yet in the data plane, so the
+/// control thread sees them in the order they came: an ICCN that overtook
+/// its ICRQ would be held as out of order, and the call's first PPP frames
+/// would find no session yet.
 fn is_setup_message(datagram: &[u8]) -> bool {
     let Ok(packet) = Packet::new_checked(datagram) else {
         return false;
@@ -457,13 +464,42 @@ fn is_setup_message(datagram: &[u8]) -> bool {
     };
     let vendor_and_type = body.get(2..6) == Some(&[0, 0, 0, 0][..]);
     let message_type = u16::from_be_bytes([value[0], value[1]]);
-    // ICRQ (10), OCRQ (7).
-    vendor_and_type && matches!(message_type, 7 | 10)
+    // OCRQ (7), OCRP (8), OCCN (9), ICRQ (10), ICCN (12). ICRP (11) is
+    // ours to send.
+    vendor_and_type && matches!(message_type, 7..=10 | 12)
 }
 
 #[cfg(test)]
 mod batching_tests {
     use super::Batching;
+
+    /// A control message to `tunnel` whose Message Type AVP is `kind`.
+    fn control(tunnel: u16, kind: u16) -> Vec<u8> {
+        let mut d = vec![0xc8, 0x02, 0, 20];
+        d.extend_from_slice(&tunnel.to_be_bytes());
+        d.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // session, Ns, Nr
+        d.extend_from_slice(&[0x80, 0x08, 0, 0, 0, 0]); // M, length 8, IETF, type 0
+        d.extend_from_slice(&kind.to_be_bytes());
+        d
+    }
+
+    #[test]
+    fn a_calls_setup_messages_share_the_setup_queue() {
+        // SCCRQ to tunnel 0, and the call messages of any tunnel.
+        assert!(super::is_setup_message(&control(0, 1)));
+        for kind in [7, 8, 9, 10, 12] {
+            assert!(super::is_setup_message(&control(5, kind)), "type {kind}");
+        }
+        // Keepalives, acks, teardown and the rest of an established
+        // tunnel's traffic go first.
+        for kind in [2, 3, 4, 6, 11, 14, 15, 16] {
+            assert!(!super::is_setup_message(&control(5, kind)), "type {kind}");
+        }
+        let mut zlb = control(5, 10)[..12].to_vec();
+        zlb[3] = 12; // Length: the header alone
+        assert!(!super::is_setup_message(&zlb), "a ZLB has no Message Type");
+        assert!(!super::is_setup_message(&[0xc8]), "runt");
+    }
 
     #[test]
     fn the_default_batch_keeps_the_tuned_ring_sizes() {

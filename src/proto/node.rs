@@ -161,7 +161,10 @@ pub struct Node<A: Aaa> {
     next_ticket: u64,
     timers: BinaryHeap<Reverse<(Instant, SessionKey)>>,
     /// Data messages we framed, with the session they belong to.
-    transmits: VecDeque<(SessionKey, Transmit)>,
+    /// Control messages (no key) join it as the endpoint queues them, so
+    /// everything leaves in the order it was made: a call's ICCN before
+    /// its first PPP frame, a PPP Terminate-Ack before the CDN.
+    transmits: VecDeque<(Option<SessionKey>, Transmit)>,
     events: VecDeque<NodeEvent>,
 }
 
@@ -371,7 +374,7 @@ impl<A: Aaa> Node<A> {
             remote: ctx.remote,
             payload: datagram,
         };
-        self.transmits.push_back((key, transmit));
+        self.transmits.push_back((Some(key), transmit));
         true
     }
 
@@ -414,9 +417,14 @@ impl<A: Aaa> Node<A> {
     /// frame): the daemon numbers a sequenced session's frames on the shard
     /// that owns its Ns once the session is in the data plane.
     pub fn poll_transmit_keyed(&mut self) -> Option<(Option<SessionKey>, Transmit)> {
-        match self.transmits.pop_front() {
-            Some((key, transmit)) => Some((Some(key), transmit)),
-            None => self.endpoint.poll_transmit().map(|t| (None, t)),
+        self.collect_control();
+        self.transmits.pop_front()
+    }
+
+    /// Move the endpoint's queued control messages behind what is queued.
+    fn collect_control(&mut self) {
+        while let Some(transmit) = self.endpoint.poll_transmit() {
+            self.transmits.push_back((None, transmit));
         }
     }
 
@@ -447,6 +455,7 @@ impl<A: Aaa> Node<A> {
     /// Run what is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
+        self.collect_control();
         self.aaa.handle_timeout(now);
         let mut due = Vec::new();
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
@@ -474,9 +483,11 @@ impl<A: Aaa> Node<A> {
     fn process(&mut self, now: Instant) {
         loop {
             let mut progressed = false;
+            self.collect_control();
             while let Some(event) = self.endpoint.poll_event() {
                 progressed = true;
                 self.on_l2tp(now, event);
+                self.collect_control();
             }
             while let Some((ticket, outcome)) = self.aaa.poll_result() {
                 progressed = true;
@@ -709,7 +720,7 @@ impl<A: Aaa> Node<A> {
                         remote: ctx.remote,
                         payload: datagram,
                     };
-                    self.transmits.push_back((key, transmit));
+                    self.transmits.push_back((Some(key), transmit));
                 }
                 LinkEvent::Authenticate(request) => {
                     let ticket = self.next_ticket;

@@ -562,13 +562,24 @@ impl Link {
                     }
                 }
             }
-            code => self.lcp.receive(
-                now,
-                fsm::Code::from(u8::from(code)),
-                repr.identifier,
-                repr.data,
-                &mut self.lcp_neg,
-            ),
+            code => {
+                self.lcp.receive(
+                    now,
+                    fsm::Code::from(u8::from(code)),
+                    repr.identifier,
+                    repr.data,
+                    &mut self.lcp_neg,
+                );
+                // RFC 1661 §6.2 gives an authenticator no way to do without
+                // its demand: once the peer has refused (Rejected, or Nak'd
+                // toward methods we do not offer) every method we have,
+                // end the link rather than negotiate forever.
+                if self.lcp_neg.auth_refused() && self.down_reason.is_none() {
+                    self.down_reason = Some(DownReason::AuthRefused);
+                    self.lcp
+                        .close(now, b"no acceptable authentication protocol".to_vec());
+                }
+            }
         }
     }
 
