@@ -137,13 +137,15 @@ pub struct Options {
     /// with a Nak naming the first). Proxy authentication is always CHAP.
     #[arg(long, value_delimiter = ',', default_value = "mschapv2,chap,pap")]
     pub auth: Vec<Auth>,
-    /// User name template; `{n}` is the global session index.
+    /// User name template: the letter n in curly braces stands for the
+    /// global session index (as in the default).
     #[arg(long, default_value = "user{n}@loadgen.example")]
     pub user: String,
-    /// Password template; `{n}` is the global session index.
+    /// Password template, with the same session-index placeholder.
     #[arg(long, default_value = "loadgen")]
     pub password: String,
-    /// Calling Number template (`{n}` as above); none when absent.
+    /// Calling Number template, with the same session-index placeholder;
+    /// none when absent.
     #[arg(long)]
     pub calling: Option<String>,
     /// Called Number; none when absent.

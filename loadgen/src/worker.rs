@@ -683,24 +683,28 @@ impl<'a> Worker<'a> {
         // a call it has not connected, and the subscriber would wait out
         // PPP's 3 s restart timer: so frames of a call whose ICCN is still
         // queued are held here and follow it onto the wire.
+        // The node hands control and data over in the order it made them,
+        // but an ICCN waiting for the send window is made (released) late.
         for (g, (group, out)) in self.groups.iter_mut().zip(&mut self.out).enumerate() {
-            while let Some(t) = group.node.endpoint().poll_transmit() {
-                out.push(t.remote, &t.payload);
-                let Some(ids) = iccn_ids(&t.payload) else {
-                    continue;
-                };
-                let Some(key) = self.connecting.remove(&(g, ids.0, ids.1)) else {
+            while let Some((key, t)) = group.node.poll_transmit_keyed() {
+                let Some(key) = key else {
+                    // Control: an ICCN releases the frames held behind it.
+                    out.push(t.remote, &t.payload);
+                    let Some(ids) = iccn_ids(&t.payload) else {
+                        continue;
+                    };
+                    let Some(key) = self.connecting.remove(&(g, ids.0, ids.1)) else {
+                        continue;
+                    };
+                    if let Some(call) = self.calls.get_mut(&(g, key)) {
+                        call.connected = true;
+                        for (to, frame) in call.held.drain(..) {
+                            out.push(to, &frame);
+                        }
+                    }
                     continue;
                 };
                 if let Some(call) = self.calls.get_mut(&(g, key)) {
-                    call.connected = true;
-                    for (to, frame) in call.held.drain(..) {
-                        out.push(to, &frame);
-                    }
-                }
-            }
-            while let Some((key, t)) = group.node.poll_transmit_keyed() {
-                if let Some(call) = key.and_then(|k| self.calls.get_mut(&(g, k))) {
                     if !call.connected {
                         call.held.push((t.remote, t.payload));
                         continue;
