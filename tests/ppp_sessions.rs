@@ -701,3 +701,92 @@ fn the_mru_follows_the_lacs_transport() {
         assert_eq!(ups(&net.a_events)[0].1.lcp.peer_mru, expected, "{lac_addr}");
     }
 }
+
+/// A LAC node that keeps a copy of every datagram it sends, in order.
+struct Tapped {
+    node: Node<NoAaa>,
+    sent: Vec<Vec<u8>>,
+}
+
+impl lns::sim::SimNode for Tapped {
+    type Event = NodeEvent;
+    fn deliver(&mut self, now: Instant, from: std::net::SocketAddr, datagram: &[u8]) {
+        self.node.handle_datagram(now, from, datagram);
+    }
+    fn transmit(&mut self) -> Option<(std::net::SocketAddr, Vec<u8>)> {
+        let t = self.node.poll_transmit()?;
+        self.sent.push(t.payload.clone());
+        Some((t.remote, t.payload))
+    }
+    fn event(&mut self) -> Option<NodeEvent> {
+        self.node.poll_event()
+    }
+    fn deadline(&mut self) -> Option<Instant> {
+        self.node.poll_timeout()
+    }
+    fn timeout(&mut self, now: Instant) {
+        self.node.handle_timeout(now);
+    }
+}
+
+/// Regression (found against l2tpns, which drops PPP frames of a call it
+/// has not seen connect): the LAC started PPP on ICRP and its LCP
+/// Configure-Request went out before the ICCN — at once when the ICCN
+/// was still in the endpoint's queue, and long before it when the
+/// window held the ICCN back behind a burst of ICRQs. Every call's first
+/// PPP frame must follow its ICCN on the wire, both for a lone call and
+/// for a burst.
+#[test]
+fn ppp_frames_never_overtake_their_iccn() {
+    use lns::wire::l2tp::{MessageType, Packet};
+    let lac = Tapped {
+        node: lac_node(),
+        sent: Vec::new(),
+    };
+    let lns = lns_node(&[AuthMethod::ChapMd5], "100.64.0.0/24");
+    let mut net = Net::new(lac, lns, Link::CLEAN, 3, Instant::now());
+    let tunnel = net.a.node.endpoint().connect(net.now, net.b_addr).unwrap();
+    assert!(net.run_until(Duration::from_secs(30), |n| n
+        .a_events
+        .iter()
+        .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))));
+    for burst in [1, 16] {
+        let before = ups(&net.a_events).len();
+        for n in 0..burst {
+            let sub = subscriber("alice@isp.example", "secret", n % 2 == 1);
+            net.a
+                .node
+                .dial(net.now, tunnel, CallInfo::default(), sub)
+                .unwrap();
+        }
+        assert!(
+            net.run_until(Duration::from_secs(30), |n| ups(&n.a_events).len()
+                == before + burst),
+            "burst of {burst}: LAC {:?}\nLNS {:?}",
+            net.a_events,
+            net.b_events
+        );
+    }
+    // Sessions by the LNS's session ID, which both the ICCN and the data
+    // messages carry in their header.
+    let mut connected = std::collections::HashSet::new();
+    let mut frames = 0;
+    for datagram in &net.a.sent {
+        let packet = Packet::new_checked(&datagram[..]).unwrap();
+        let session = packet.session_id();
+        if packet.is_control() {
+            let (_, message) = support::decode(datagram, None);
+            if message.is_some_and(|m| m.message_type == MessageType::Iccn) {
+                connected.insert(session);
+            }
+        } else {
+            frames += 1;
+            assert!(
+                connected.contains(&session),
+                "a PPP frame for session {session} went out before its ICCN"
+            );
+        }
+    }
+    assert_eq!(connected.len(), 17);
+    assert!(frames >= 17 * 4, "only {frames} PPP frames");
+}

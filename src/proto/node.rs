@@ -160,8 +160,14 @@ pub struct Node<A: Aaa> {
     tickets: FxHashMap<u64, SessionKey>,
     next_ticket: u64,
     timers: BinaryHeap<Reverse<(Instant, SessionKey)>>,
-    /// Data messages we framed, with the session they belong to.
-    transmits: VecDeque<(SessionKey, Transmit)>,
+    /// Datagrams in the order they arose: data messages we framed, with
+    /// their session, and the endpoint's control messages (moved here
+    /// before each data message is queued, so a PPP frame never overtakes
+    /// the ICCN, CDN or StopCCN that came before it).
+    transmits: VecDeque<(Option<SessionKey>, Transmit)>,
+    /// LAC role: PPP frames of calls whose ICCN has not gone out yet
+    /// ([`Endpoint::connect_unsent`]); they follow it.
+    held: FxHashMap<SessionKey, Vec<Transmit>>,
     events: VecDeque<NodeEvent>,
 }
 
@@ -215,6 +221,7 @@ impl<A: Aaa> Node<A> {
             next_ticket: 1,
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
+            held: FxHashMap::default(),
             events: VecDeque::new(),
         }
     }
@@ -356,6 +363,7 @@ impl<A: Aaa> Node<A> {
     /// Drop a session's PPP link without a word, as a subscriber that froze
     /// or crashed would: the call stays up until the other end notices.
     pub fn forget(&mut self, now: Instant, key: SessionKey) {
+        self.held.remove(&key);
         if let Some(mut ctx) = self.sessions.remove(&key) {
             self.release(now, &mut ctx);
         }
@@ -371,8 +379,45 @@ impl<A: Aaa> Node<A> {
             remote: ctx.remote,
             payload: datagram,
         };
-        self.transmits.push_back((key, transmit));
+        self.queue_data(key, transmit);
         true
+    }
+
+    /// Queue a data message after the control messages already due, or
+    /// hold it while its call's ICCN is unsent.
+    fn queue_data(&mut self, key: SessionKey, transmit: Transmit) {
+        self.take_control();
+        match self.held.get_mut(&key) {
+            Some(held) => held.push(transmit),
+            None => self.transmits.push_back((Some(key), transmit)),
+        }
+    }
+
+    /// Move the endpoint's datagrams into our queue, then the held frames
+    /// of calls whose ICCN is now among them.
+    fn take_control(&mut self) {
+        while let Some(control) = self.endpoint.poll_transmit() {
+            self.transmits.push_back((None, control));
+        }
+        if !self.held.is_empty() {
+            self.release_held();
+        }
+    }
+
+    /// Queue the held frames of calls whose ICCN has left the endpoint.
+    fn release_held(&mut self) {
+        let endpoint = &self.endpoint;
+        let sent: Vec<SessionKey> = self
+            .held
+            .keys()
+            .filter(|(tunnel, session)| !endpoint.connect_unsent(*tunnel, *session))
+            .copied()
+            .collect();
+        for key in sent {
+            for transmit in self.held.remove(&key).unwrap_or_default() {
+                self.transmits.push_back((Some(key), transmit));
+            }
+        }
     }
 
     /// One datagram from `remote`.
@@ -414,10 +459,10 @@ impl<A: Aaa> Node<A> {
     /// frame): the daemon numbers a sequenced session's frames on the shard
     /// that owns its Ns once the session is in the data plane.
     pub fn poll_transmit_keyed(&mut self) -> Option<(Option<SessionKey>, Transmit)> {
-        match self.transmits.pop_front() {
-            Some((key, transmit)) => Some((Some(key), transmit)),
-            None => self.endpoint.poll_transmit().map(|t| (None, t)),
+        if self.transmits.is_empty() {
+            self.take_control();
         }
+        self.transmits.pop_front()
     }
 
     /// Next event.
@@ -548,6 +593,9 @@ impl<A: Aaa> Node<A> {
                     }
                     _ => ctx.link.start(now),
                 }
+                if self.endpoint.connect_unsent(*tunnel, *session) {
+                    self.held.insert(key, Vec::new());
+                }
                 self.sessions.insert(key, ctx);
                 self.after_link(now, key);
             }
@@ -556,6 +604,7 @@ impl<A: Aaa> Node<A> {
             } => {
                 let key = (*tunnel, *session);
                 self.subscribers.remove(&key);
+                self.held.remove(&key);
                 if let Some(mut ctx) = self.sessions.remove(&key) {
                     ctx.link.lower_down(now);
                     self.release(now, &mut ctx);
@@ -709,7 +758,7 @@ impl<A: Aaa> Node<A> {
                         remote: ctx.remote,
                         payload: datagram,
                     };
-                    self.transmits.push_back((key, transmit));
+                    self.queue_data(key, transmit);
                 }
                 LinkEvent::Authenticate(request) => {
                     let ticket = self.next_ticket;
@@ -737,6 +786,7 @@ impl<A: Aaa> Node<A> {
         }
         if let Some(reason) = ended {
             // PPP is over: clear the call with the matching CDN.
+            self.held.remove(&key);
             if let Some(mut ctx) = self.sessions.remove(&key) {
                 self.release(now, &mut ctx);
             }
