@@ -3,15 +3,19 @@
 //! FreeRADIUS (Debian package), all in namespaces the test creates
 //! (`support::l2tpns`).
 //!
-//! One authenticated tunnel carries SESSIONS calls; half of them forward
-//! proxy LCP and proxy authentication in ICCN, the rest negotiate LCP and
-//! CHAP with l2tpns themselves. Every call must reach PPP Up with an
-//! address from l2tpns's pool; then each subscriber sends a UDP datagram
+//! One tunnel (l2tpns must answer our challenge) carries SESSIONS calls;
+//! half of them forward proxy LCP and proxy authentication in ICCN, which
+//! l2tpns does not take (it negotiates LCP and CHAP afresh, and our
+//! subscriber side follows), the rest negotiate from the start. Every
+//! call must reach PPP Up with an address from l2tpns's pool, the one
+//! l2tpns logs for that user; then each subscriber sends a UDP datagram
 //! to a server on l2tpns's network side and must get the answer back on
 //! its own session. A caller with a wrong password must be refused. Then
 //! every call is hung up (LCP Terminate, CDN) and the tunnel stopped
-//! (StopCCN), and l2tpns's log must agree. tshark, if installed, captures
-//! the tunnel and must flag nothing we sent.
+//! (StopCCN), and l2tpns's log must show every CDN and the StopCCN.
+//! tshark, if installed, captures the tunnel and must flag nothing in
+//! either direction, and must see every subscriber reject l2tpns's
+//! multilink LCP options.
 //!
 //! Needs root, iproute2, TUN, l2tpns and freeradius; CI runs as root and
 //! installs the packages. Without them the test says loudly it skipped.
@@ -54,7 +58,8 @@ fn lac_sessions_through_l2tpns_and_freeradius() {
     let mut lac = Lac::with_socket(socket, l2tp);
     let logs = |lab: &L2tpns| format!("l2tpns said:\n{}", lab.log());
 
-    // Tunnel: SCCRQ/SCCRP/SCCCN, each side answering the other's challenge.
+    // Tunnel: SCCRQ/SCCRP/SCCCN. We challenge and l2tpns must answer with
+    // the shared secret (it never challenges a LAC itself).
     let started = Instant::now();
     let tunnel = lac.open_tunnel(lab.lns_addr());
     let tunnel_setup = started.elapsed();
@@ -90,8 +95,9 @@ fn lac_sessions_through_l2tpns_and_freeradius() {
     }
     eprintln!(
         "l2tpns: tunnel up in {tunnel_setup:?}, {SESSIONS} sessions up in {setup:?} \
-         ({:.0} sessions/s); l2tpns took {:?} to start",
+         ({:.0} sessions/s, {} control retransmissions); l2tpns took {:?} to start",
         SESSIONS as f64 / setup.as_secs_f64(),
+        lac.node.l2tp().retransmissions(),
         lab.startup
     );
     // l2tpns's view: each user logged in at the address we learnt. (It
