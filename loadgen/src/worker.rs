@@ -15,7 +15,7 @@ use lns::proto::node::{NoAaa, Node, NodeEvent, SessionKey, Subscriber};
 use lns::proto::ppp::auth::AuthFailure;
 use lns::proto::ppp::link::{DownReason, LinkConfig};
 use lns::wire::l2tp::avps::{cdn_result, error_code, stopccn_result};
-use lns::wire::l2tp::{MessageType, Packet, ResultCode};
+use lns::wire::l2tp::ResultCode;
 use lns::wire::ppp::lcp::AuthMethod;
 
 use crate::options::{expand, Options, Rate, Teardown};
@@ -153,10 +153,6 @@ struct Call {
     /// Already counted as failed (timeout): later news is ignored.
     settled: bool,
     ppp_reason: Option<DownReason>,
-    /// The ICCN that connects the call has gone out.
-    connected: bool,
-    /// PPP frames the node produced before that, held back.
-    held: Vec<(SocketAddr, Vec<u8>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,9 +184,6 @@ pub struct Worker<'a> {
     slots: Vec<TunnelSlot>,
     by_id: HashMap<(usize, u16), usize>,
     calls: HashMap<(usize, SessionKey), Call>,
-    /// Calls whose ICCN is queued but not yet sent, by the LNS's IDs
-    /// (those the ICCN header carries).
-    connecting: HashMap<(usize, u16, u16), SessionKey>,
     /// Slots that are up with sessions left to dial, in turn.
     ready: VecDeque<usize>,
     /// Calls dialled and neither up nor settled: setup is over when this,
@@ -244,7 +237,6 @@ impl<'a> Worker<'a> {
             slots: Vec::with_capacity(tunnels.len()),
             by_id: HashMap::new(),
             calls: HashMap::new(),
-            connecting: HashMap::new(),
             ready: VecDeque::new(),
             pending: 0,
             opening: 0,
@@ -419,16 +411,6 @@ impl<'a> Worker<'a> {
                     self.tally.fail(&session_reason(call.ppp_reason, &reason));
                     self.shared.failed.fetch_add(1, Ordering::Relaxed);
                 }
-            }
-            NodeEvent::L2tp(Event::SessionUp {
-                tunnel,
-                session,
-                peer_tunnel,
-                peer_session,
-                ..
-            }) if self.calls.contains_key(&(g, (tunnel, session))) => {
-                self.connecting
-                    .insert((g, peer_tunnel, peer_session), (tunnel, session));
             }
             NodeEvent::L2tp(Event::TunnelUp { tunnel, .. }) => {
                 if let Some(&slot) = self.by_id.get(&(g, tunnel)) {
@@ -662,8 +644,6 @@ impl<'a> Worker<'a> {
                         up: false,
                         settled: false,
                         ppp_reason: None,
-                        connected: false,
-                        held: Vec::new(),
                     },
                 );
             }
@@ -677,39 +657,10 @@ impl<'a> Worker<'a> {
     /// Hand every queued datagram to the kernel, one `sendmmsg` per group
     /// as far as the socket takes them.
     fn flush(&mut self) {
-        // A call's PPP starts when its ICCN is queued, but the ICCN may
-        // wait behind other control messages for the send window while the
-        // node's first PPP frames could go at once. An LNS drops frames of
-        // a call it has not connected, and the subscriber would wait out
-        // PPP's 3 s restart timer: so frames of a call whose ICCN is still
-        // queued are held here and follow it onto the wire.
-        // The node hands control and data over in the order it made them,
-        // but an ICCN waiting for the send window is made (released) late.
-        for (g, (group, out)) in self.groups.iter_mut().zip(&mut self.out).enumerate() {
-            while let Some((key, t)) = group.node.poll_transmit_keyed() {
-                let Some(key) = key else {
-                    // Control: an ICCN releases the frames held behind it.
-                    out.push(t.remote, &t.payload);
-                    let Some(ids) = iccn_ids(&t.payload) else {
-                        continue;
-                    };
-                    let Some(key) = self.connecting.remove(&(g, ids.0, ids.1)) else {
-                        continue;
-                    };
-                    if let Some(call) = self.calls.get_mut(&(g, key)) {
-                        call.connected = true;
-                        for (to, frame) in call.held.drain(..) {
-                            out.push(to, &frame);
-                        }
-                    }
-                    continue;
-                };
-                if let Some(call) = self.calls.get_mut(&(g, key)) {
-                    if !call.connected {
-                        call.held.push((t.remote, t.payload));
-                        continue;
-                    }
-                }
+        // The node hands control and data over in the order they arose
+        // (a call's PPP never ahead of its ICCN), so they go as they come.
+        for (group, out) in self.groups.iter_mut().zip(&mut self.out) {
+            while let Some(t) = group.node.poll_transmit() {
                 out.push(t.remote, &t.payload);
             }
             if !out.is_empty() {
@@ -750,22 +701,6 @@ fn admin_cdn() -> ResultCode {
         error: Some(error_code::NONE),
         message: Some(b"loadgen run over".to_vec()),
     }
-}
-
-/// The (tunnel, session) IDs in the header of an ICCN (RFC 2661 §6.8),
-/// None for any other datagram. The Message Type AVP is the first and is
-/// never hidden (§4.3).
-fn iccn_ids(datagram: &[u8]) -> Option<(u16, u16)> {
-    let packet = Packet::new_checked(datagram).ok()?;
-    if !packet.is_control() {
-        return None;
-    }
-    let body = packet.payload();
-    let vendor_and_attribute = body.get(2..6)?;
-    let message_type = body.get(6..8)?;
-    let iccn = vendor_and_attribute == [0, 0, 0, 0]
-        && u16::from_be_bytes([message_type[0], message_type[1]]) == u16::from(MessageType::Iccn);
-    iccn.then(|| (packet.tunnel_id(), packet.session_id()))
 }
 
 /// A short, stable name for why a session ended: PPP's reason when it had

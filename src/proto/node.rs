@@ -160,11 +160,17 @@ pub struct Node<A: Aaa> {
     tickets: FxHashMap<u64, SessionKey>,
     next_ticket: u64,
     timers: BinaryHeap<Reverse<(Instant, SessionKey)>>,
-    /// Data messages we framed, with the session they belong to.
-    /// Control messages (no key) join it as the endpoint queues them, so
-    /// everything leaves in the order it was made: a call's ICCN before
-    /// its first PPP frame, a PPP Terminate-Ack before the CDN.
+    /// Datagrams in the order they arose: data messages we framed, with
+    /// their session, and the endpoint's control messages (moved here
+    /// before each data message is queued, so a PPP frame never overtakes
+    /// the ICCN, CDN or StopCCN that came before it).
     transmits: VecDeque<(Option<SessionKey>, Transmit)>,
+    /// LAC role: PPP frames of calls whose ICCN has not gone out yet
+    /// ([`Endpoint::connect_unsent`]); they follow it.
+    held: FxHashMap<SessionKey, Vec<Transmit>>,
+    /// The held calls of each tunnel in the order their ICCNs were queued
+    /// (the order they leave in), so a release looks at the front only.
+    held_order: FxHashMap<u16, VecDeque<SessionKey>>,
     events: VecDeque<NodeEvent>,
 }
 
@@ -218,6 +224,8 @@ impl<A: Aaa> Node<A> {
             next_ticket: 1,
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
+            held: FxHashMap::default(),
+            held_order: FxHashMap::default(),
             events: VecDeque::new(),
         }
     }
@@ -359,6 +367,7 @@ impl<A: Aaa> Node<A> {
     /// Drop a session's PPP link without a word, as a subscriber that froze
     /// or crashed would: the call stays up until the other end notices.
     pub fn forget(&mut self, now: Instant, key: SessionKey) {
+        self.held.remove(&key);
         if let Some(mut ctx) = self.sessions.remove(&key) {
             self.release(now, &mut ctx);
         }
@@ -374,8 +383,58 @@ impl<A: Aaa> Node<A> {
             remote: ctx.remote,
             payload: datagram,
         };
-        self.transmits.push_back((Some(key), transmit));
+        self.queue_data(key, transmit);
         true
+    }
+
+    /// Queue a data message after the control messages already due, or
+    /// hold it while its call's ICCN is unsent.
+    fn queue_data(&mut self, key: SessionKey, transmit: Transmit) {
+        self.take_control();
+        match self.held.get_mut(&key) {
+            Some(held) => held.push(transmit),
+            None => self.transmits.push_back((Some(key), transmit)),
+        }
+    }
+
+    /// Move the endpoint's datagrams into our queue, then the held frames
+    /// of calls whose ICCN is now among them.
+    fn take_control(&mut self) {
+        let mut moved = false;
+        while let Some(control) = self.endpoint.poll_transmit() {
+            self.transmits.push_back((None, control));
+            moved = true;
+        }
+        if moved && !self.held_order.is_empty() {
+            self.release_held();
+        }
+    }
+
+    /// Queue the held frames of calls whose ICCN has left the endpoint.
+    /// A tunnel's ICCNs leave in the order they were queued, so each
+    /// tunnel's list is released from the front up to the first call still
+    /// waiting: the cost is the calls released, not the calls held.
+    fn release_held(&mut self) {
+        let endpoint = &self.endpoint;
+        let held = &mut self.held;
+        let transmits = &mut self.transmits;
+        self.held_order.retain(|_, order| {
+            while let Some(&key) = order.front() {
+                if !held.contains_key(&key) {
+                    // The call ended while it waited.
+                    order.pop_front();
+                    continue;
+                }
+                if endpoint.connect_unsent(key.0, key.1) {
+                    break;
+                }
+                order.pop_front();
+                for transmit in held.remove(&key).unwrap_or_default() {
+                    transmits.push_back((Some(key), transmit));
+                }
+            }
+            !order.is_empty()
+        });
     }
 
     /// One datagram from `remote`.
@@ -417,15 +476,10 @@ impl<A: Aaa> Node<A> {
     /// frame): the daemon numbers a sequenced session's frames on the shard
     /// that owns its Ns once the session is in the data plane.
     pub fn poll_transmit_keyed(&mut self) -> Option<(Option<SessionKey>, Transmit)> {
-        self.collect_control();
-        self.transmits.pop_front()
-    }
-
-    /// Move the endpoint's queued control messages behind what is queued.
-    fn collect_control(&mut self) {
-        while let Some(transmit) = self.endpoint.poll_transmit() {
-            self.transmits.push_back((None, transmit));
+        if self.transmits.is_empty() {
+            self.take_control();
         }
+        self.transmits.pop_front()
     }
 
     /// Next event.
@@ -455,7 +509,6 @@ impl<A: Aaa> Node<A> {
     /// Run what is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
-        self.collect_control();
         self.aaa.handle_timeout(now);
         let mut due = Vec::new();
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
@@ -483,11 +536,9 @@ impl<A: Aaa> Node<A> {
     fn process(&mut self, now: Instant) {
         loop {
             let mut progressed = false;
-            self.collect_control();
             while let Some(event) = self.endpoint.poll_event() {
                 progressed = true;
                 self.on_l2tp(now, event);
-                self.collect_control();
             }
             while let Some((ticket, outcome)) = self.aaa.poll_result() {
                 progressed = true;
@@ -559,6 +610,10 @@ impl<A: Aaa> Node<A> {
                     }
                     _ => ctx.link.start(now),
                 }
+                if self.endpoint.connect_unsent(*tunnel, *session) {
+                    self.held.insert(key, Vec::new());
+                    self.held_order.entry(*tunnel).or_default().push_back(key);
+                }
                 self.sessions.insert(key, ctx);
                 self.after_link(now, key);
             }
@@ -567,6 +622,7 @@ impl<A: Aaa> Node<A> {
             } => {
                 let key = (*tunnel, *session);
                 self.subscribers.remove(&key);
+                self.held.remove(&key);
                 if let Some(mut ctx) = self.sessions.remove(&key) {
                     ctx.link.lower_down(now);
                     self.release(now, &mut ctx);
@@ -720,7 +776,7 @@ impl<A: Aaa> Node<A> {
                         remote: ctx.remote,
                         payload: datagram,
                     };
-                    self.transmits.push_back((Some(key), transmit));
+                    self.queue_data(key, transmit);
                 }
                 LinkEvent::Authenticate(request) => {
                     let ticket = self.next_ticket;
@@ -748,6 +804,7 @@ impl<A: Aaa> Node<A> {
         }
         if let Some(reason) = ended {
             // PPP is over: clear the call with the matching CDN.
+            self.held.remove(&key);
             if let Some(mut ctx) = self.sessions.remove(&key) {
                 self.release(now, &mut ctx);
             }

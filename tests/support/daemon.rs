@@ -100,12 +100,17 @@ impl Lac {
 
     /// A LAC on a socket bound to `addr` (IPv4 or IPv6).
     pub fn bind(addr: &str) -> Lac {
-        let socket = UdpSocket::bind(addr).unwrap();
+        Lac::with_socket(UdpSocket::bind(addr).unwrap(), L2tpConfig::new(Role::Lac))
+    }
+
+    /// A LAC with L2TP settings `l2tp` (a tunnel secret, say) on a socket
+    /// the caller bound (in another network namespace, say).
+    pub fn with_socket(socket: UdpSocket, l2tp: L2tpConfig) -> Lac {
         socket
             .set_read_timeout(Some(Duration::from_millis(5)))
             .unwrap();
         let node = Node::new(
-            L2tpConfig::new(Role::Lac),
+            l2tp,
             LinkConfig::client(b"", b""),
             NoAaa::default(),
             vec![],
@@ -203,13 +208,25 @@ pub fn ipv4_both_ways(
     up: &[u8],
     down: &[u8],
 ) {
+    ipv4_both_ways_to(lac, ups, server, GATEWAY, up, down);
+}
+
+/// [`ipv4_both_ways`] with the server at `server_addr` (port 5000).
+pub fn ipv4_both_ways_to(
+    lac: &mut Lac,
+    ups: &[(SessionKey, Ipv4Addr)],
+    server: &UdpSocket,
+    server_addr: Ipv4Addr,
+    up: &[u8],
+    down: &[u8],
+) {
     use lns::wire::ppp::frame::protocol;
     use std::net::SocketAddr;
     server
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     for (key, ip) in ups {
-        let packet = udp_packet(*ip, GATEWAY, 7, 5000, up);
+        let packet = udp_packet(*ip, server_addr, 7, 5000, up);
         assert!(lac.node.send_data(*key, protocol::IPV4, &packet));
     }
     lac.run_until(Duration::from_millis(50), |_| false);

@@ -57,4 +57,6 @@ pub fn lcp_configure_request(tunnel: u16, session: u16) -> Vec<u8> {
 }
 
 pub mod daemon;
+pub mod l2tpns;
+pub mod netns;
 pub mod tools;

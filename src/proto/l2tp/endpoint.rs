@@ -321,6 +321,15 @@ impl Endpoint {
             .map(|s| s.state)
     }
 
+    /// LAC: whether the session's ICCN (or OCCN) is still queued, unsent
+    /// (the peer's window is full). Its PPP frames should wait: an LNS may
+    /// drop frames of a call it has not seen connect.
+    pub fn connect_unsent(&self, tunnel: u16, session: u16) -> bool {
+        self.tunnels
+            .get(&tunnel)
+            .is_some_and(|t| t.connect_unsent(session))
+    }
+
     /// Reliable-delivery counters summed over live tunnels.
     pub fn channel_totals(&self) -> ChannelStats {
         let mut total = ChannelStats::default();

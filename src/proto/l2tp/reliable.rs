@@ -168,6 +168,11 @@ pub struct ControlChannel {
     next_ns: u16,
     /// Queued by `send`, no Ns yet.
     pending: VecDeque<Outgoing>,
+    /// Messages `send` has queued since the channel began, and how many of
+    /// them have left `pending` (sent once, or discarded): a message queued
+    /// as number k has gone out once `left > k`.
+    queued: u64,
+    left: u64,
     /// Sent at least once, not yet acknowledged; `in_flight[i]` carries
     /// Ns = `next_ns - in_flight.len() + i`.
     in_flight: VecDeque<Outgoing>,
@@ -229,6 +234,8 @@ impl ControlChannel {
             peer_window: DEFAULT_PEER_WINDOW,
             next_ns: ns,
             pending: VecDeque::new(),
+            queued: 0,
+            left: 0,
             in_flight: VecDeque::new(),
             outstanding: 0,
             rto,
@@ -302,7 +309,20 @@ impl ControlChannel {
             return Err(SendError::BodyTooLong);
         }
         self.pending.push_back(Outgoing { session_id, body });
+        self.queued += 1;
         Ok(())
+    }
+
+    /// How many messages `send` has queued so far: the number the next
+    /// one will get (the first is 0).
+    pub fn queued_count(&self) -> u64 {
+        self.queued
+    }
+
+    /// Whether message number `k` (see [`Self::queued_count`]) has left
+    /// the queue: sent at least once (or discarded with the unsent rest).
+    pub fn has_left(&self, k: u64) -> bool {
+        k < self.left
     }
 
     /// Take in one control packet from the peer: its Ns, Nr, Session ID and
@@ -430,6 +450,7 @@ impl ControlChannel {
                 }
                 if let Some(message) = self.pending.pop_front() {
                     self.in_flight.push_back(message);
+                    self.left += 1;
                 }
                 self.next_ns = self.next_ns.wrapping_add(1);
                 self.outstanding += 1;
@@ -532,6 +553,7 @@ impl ControlChannel {
     pub fn discard_unsent(&mut self) -> usize {
         let dropped = self.pending.len();
         self.pending.clear();
+        self.left += dropped as u64;
         dropped
     }
 
@@ -800,6 +822,35 @@ mod tests {
         // The gap closes: everything acked.
         ch.receive(t0, 0, 5, 0, &[]);
         assert!(ch.is_idle());
+    }
+
+    #[test]
+    fn a_message_counts_as_gone_once_sent_or_discarded() {
+        let t0 = Instant::now();
+        let mut ch = ControlChannel::new(no_slow_start());
+        ch.set_peer_window(2);
+        assert_eq!(ch.queued_count(), 0);
+        for i in 0..4u8 {
+            ch.send(0, vec![i + 1]);
+        }
+        assert_eq!(ch.queued_count(), 4);
+        assert!(!ch.has_left(0));
+        // The window lets two out; the other two wait.
+        assert_eq!(nss(&transmit_all(&mut ch, t0)), vec![0, 1]);
+        assert!(ch.has_left(0) && ch.has_left(1));
+        assert!(!ch.has_left(2) && !ch.has_left(3));
+        // A retransmission does not count twice.
+        ch.handle_timeout(t0 + SEC);
+        assert_eq!(nss(&transmit_all(&mut ch, t0 + SEC)), vec![0, 1]);
+        assert!(!ch.has_left(2));
+        // An ack opens the window for one more.
+        ch.receive(t0 + SEC, 0, 1, 0, &[]);
+        assert_eq!(nss(&transmit_all(&mut ch, t0 + SEC)), vec![2]);
+        assert!(ch.has_left(2) && !ch.has_left(3));
+        // Discarded counts as gone: nobody waits on it forever.
+        assert_eq!(ch.discard_unsent(), 1);
+        assert!(ch.has_left(3));
+        assert_eq!(ch.queued_count(), 4);
     }
 
     #[test]

@@ -275,7 +275,7 @@ impl Tunnel {
         };
         entry.peer_id = peer_id;
         let connected = connected_message(MessageType::Iccn, entry.call_mut());
-        self.send(ctx, peer_id, &connected);
+        self.send_connected(ctx, session, peer_id, &connected);
         self.session_up(ctx, session);
     }
 
@@ -312,8 +312,35 @@ impl Tunnel {
         let speed = call.maximum_bps.unwrap_or(0);
         call.tx_connect_speed.get_or_insert(speed);
         let connected = connected_message(MessageType::Occn, call);
-        self.send(ctx, peer_id, &connected);
+        self.send_connected(ctx, id, peer_id, &connected);
         self.session_up(ctx, id);
+    }
+
+    /// LAC: queue ICCN / OCCN and remember it until it has gone out. The
+    /// call is up from here on (§6.8), but an LNS knows it only once the
+    /// message arrives, and may drop PPP frames that come before it; when
+    /// the window holds the message back, the frames must wait too.
+    fn send_connected(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        session: u16,
+        peer_session: u16,
+        msg: &ControlMessage,
+    ) {
+        let number = self.channel.queued_count();
+        self.send(ctx, peer_session, msg);
+        let channel = &self.channel;
+        self.connects_queued.retain(|(k, _)| !channel.has_left(*k));
+        if !channel.has_left(number) && channel.queued_count() > number {
+            self.connects_queued.push_back((number, session));
+        }
+    }
+
+    /// LAC: whether `session`'s ICCN / OCCN is still waiting to be sent.
+    pub(crate) fn connect_unsent(&self, session: u16) -> bool {
+        self.connects_queued
+            .iter()
+            .any(|(k, s)| *s == session && !self.channel.has_left(*k))
     }
 
     /// CDN from the peer (§6.12): the call is gone.

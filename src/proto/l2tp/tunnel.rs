@@ -80,6 +80,11 @@ pub struct Tunnel {
     /// Setup deadlines of sessions, oldest first (all share one timeout, so
     /// creation order is deadline order).
     pub session_deadlines: VecDeque<(Instant, u16)>,
+    /// LAC: sessions whose ICCN / OCCN is still queued behind the window,
+    /// with its number in the channel ([`ControlChannel::queued_count`]).
+    /// Their PPP frames must not overtake it (see
+    /// [`Endpoint::connect_unsent`](super::Endpoint::connect_unsent)).
+    pub connects_queued: VecDeque<(u64, u16)>,
     /// When the tunnel was created (setup timeout).
     pub created: Instant,
     /// Last time we heard anything from the peer (HELLO timer, §6.5).
@@ -111,6 +116,7 @@ impl Tunnel {
             sessions: FxHashMap::default(),
             session_ids: IdAllocator::new(ShardSpec::SINGLE, ctx.config.id_hold),
             session_deadlines: VecDeque::new(),
+            connects_queued: VecDeque::new(),
             created: ctx.now,
             last_heard: ctx.now,
             last_delivered: ctx.now,
