@@ -118,15 +118,18 @@ struct SessionCtx {
     peer_session: u16,
     /// Next Ns on data messages when the LAC asked for sequencing.
     data_ns: Option<u16>,
-    address: Option<(Ipv4Addr, Option<String>)>,
+    /// The subscriber's IPv4 address and the index of the pool it came
+    /// from (none: outside every pool, the operator's).
+    address: Option<(Ipv4Addr, Option<u16>)>,
     /// The pool AAA named, also preferred for the /64.
     pool_hint: Option<String>,
     /// A static /64 AAA gave.
     static_prefix: Option<[u8; 8]>,
     /// IPv6CP's interface identifiers (ours, the peer's) once Up.
     ifids: Option<([u8; 8], [u8; 8])>,
-    /// Server: the session's /64 and the prefix pool it came from.
-    prefix: Option<([u8; 8], String)>,
+    /// Server: the session's /64 and the index of the prefix pool it came
+    /// from (none: outside every pool).
+    prefix: Option<([u8; 8], Option<u16>)>,
     /// Server: the Router Advertisement schedule.
     ra: Option<RaSession>,
     /// Client: the /64 the last Router Advertisement offered for SLAAC.
@@ -667,7 +670,7 @@ impl<A: Aaa> Node<A> {
             None
         };
         if let Some((ip, pool)) = replaced {
-            release_to(&mut self.pools, ip, pool.as_deref(), now);
+            release_to(&mut self.pools, ip, pool, now);
         }
         let mut address = kept;
         let mut exhausted = false;
@@ -702,23 +705,23 @@ impl<A: Aaa> Node<A> {
         now: Instant,
         framed: Option<Ipv4Addr>,
         pool: Option<&str>,
-    ) -> Option<(Ipv4Addr, Option<String>)> {
+    ) -> Option<(Ipv4Addr, Option<u16>)> {
+        let index = |i: usize| u16::try_from(i).ok();
         if let Some(ip) = framed {
-            let Some(p) = self.pools.iter_mut().find(|p| p.contains(ip)) else {
+            let Some(i) = self.pools.iter().position(|p| p.contains(ip)) else {
                 // An address outside every pool belongs to the operator.
                 return Some((ip, None));
             };
-            return p
+            return self.pools[i]
                 .allocate_specific(ip, now)
-                .then(|| (ip, Some(p.name().to_string())));
+                .then(|| (ip, index(i)));
         }
-        let candidates = self
-            .pools
-            .iter_mut()
-            .filter(|p| pool.is_none_or(|name| p.name() == name));
-        for p in candidates {
+        for (i, p) in self.pools.iter_mut().enumerate() {
+            if pool.is_some_and(|name| p.name() != name) {
+                continue;
+            }
             if let Some(ip) = p.allocate(now) {
-                return Some((ip, Some(p.name().to_string())));
+                return Some((ip, index(i)));
             }
         }
         None
@@ -730,11 +733,11 @@ impl<A: Aaa> Node<A> {
             self.aaa.cancel(AuthTicket(ticket));
         }
         if let Some((ip, pool)) = ctx.address.take() {
-            release_to(&mut self.pools, ip, pool.as_deref(), now);
+            release_to(&mut self.pools, ip, pool, now);
         }
         ctx.ra = None;
-        if let Some((prefix, pool)) = ctx.prefix.take() {
-            if let Some(p) = self.prefix_pools.iter_mut().find(|p| p.name() == pool) {
+        if let Some((prefix, Some(pool))) = ctx.prefix.take() {
+            if let Some(p) = self.prefix_pools.get_mut(usize::from(pool)) {
                 let _ = p.release(prefix, now);
             }
         }
@@ -791,6 +794,11 @@ impl<A: Aaa> Node<A> {
                 LinkEvent::Up(mut up) => {
                     ctx.ifids = up.ipv6_local.zip(up.ipv6_peer);
                     self.allocate_prefix(now, key, &mut up);
+                    // AAA's pool name served the /64's choice; a running
+                    // session keeps no strings it no longer needs.
+                    if let Some(ctx) = self.sessions.get_mut(&key) {
+                        ctx.pool_hint = None;
+                    }
                     self.events.push_back(NodeEvent::SessionUp { key, up });
                 }
                 LinkEvent::Renegotiating => {
@@ -827,11 +835,8 @@ impl<A: Aaa> Node<A> {
     }
 }
 
-fn release_to(pools: &mut [Pool], ip: Ipv4Addr, pool: Option<&str>, now: Instant) {
-    if let Some(p) = pools
-        .iter_mut()
-        .find(|p| pool.is_some_and(|name| p.name() == name))
-    {
+fn release_to(pools: &mut [Pool], ip: Ipv4Addr, pool: Option<u16>, now: Instant) {
+    if let Some(p) = pool.and_then(|i| pools.get_mut(usize::from(i))) {
         let _ = p.release(ip, now);
     }
 }

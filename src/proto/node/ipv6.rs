@@ -179,15 +179,19 @@ impl<A: Aaa> Node<A> {
             return;
         }
         if let Some(prefix) = ctx.static_prefix {
-            let pool = match self.prefix_pools.iter_mut().find(|p| p.contains(prefix)) {
+            let pool = match self
+                .prefix_pools
+                .iter_mut()
+                .position(|p| p.contains(prefix))
+            {
                 // An outside /64 is the operator's to route.
-                None => String::new(),
-                Some(p) => {
-                    if !p.allocate_specific(prefix, now) {
+                None => None,
+                Some(i) => {
+                    if !self.prefix_pools[i].allocate_specific(prefix, now) {
                         self.ipv6_stats.prefixes_exhausted += 1;
                         return;
                     }
-                    p.name().to_string()
+                    u16::try_from(i).ok()
                 }
             };
             up.ipv6_prefix = Some(prefix);
@@ -198,20 +202,21 @@ impl<A: Aaa> Node<A> {
         if self.prefix_pools.is_empty() {
             return;
         }
-        let hints = [
-            ctx.pool_hint.clone(),
-            ctx.address.as_ref().and_then(|(_, pool)| pool.clone()),
-        ];
+        // AAA's pool by name, then the pool of the IPv4 address by name.
+        let ipv4_pool = ctx
+            .address
+            .and_then(|(_, pool)| self.pools.get(usize::from(pool?)))
+            .map(|p| p.name());
+        let hints = [ctx.pool_hint.as_deref(), ipv4_pool];
         let mut order: Vec<usize> = hints
             .iter()
             .flatten()
-            .filter_map(|name| self.prefix_pools.iter().position(|p| p.name() == name))
+            .filter_map(|name| self.prefix_pools.iter().position(|p| p.name() == *name))
             .collect();
         order.extend(0..self.prefix_pools.len());
         let picked = order.into_iter().find_map(|i| {
-            let pool = &mut self.prefix_pools[i];
-            pool.allocate(now)
-                .map(|prefix| (prefix, pool.name().to_string()))
+            let prefix = self.prefix_pools[i].allocate(now)?;
+            Some((prefix, u16::try_from(i).ok()))
         });
         let Some((prefix, pool)) = picked else {
             self.ipv6_stats.prefixes_exhausted += 1;
