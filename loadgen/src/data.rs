@@ -3,10 +3,11 @@
 //! window that tells new from reordered and duplicate, and the schedule
 //! that paces a worker's packets.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::time::{Duration, Instant};
 
 use lns::io::netns::ipv4_checksum;
+use lns::wire::ip::checksum;
 
 use crate::options::DATA_HEADER;
 
@@ -26,6 +27,93 @@ pub struct Probe {
     pub seq: u32,
     /// When it was sent, nanoseconds since the worker's epoch.
     pub sent_ns: u64,
+}
+
+/// The probe in a UDP payload of `size` bytes.
+fn payload(out: &mut Vec<u8>, probe: Probe, size: u16) {
+    let start = out.len();
+    out.extend_from_slice(&MAGIC.to_be_bytes());
+    out.extend_from_slice(&probe.index.to_be_bytes());
+    out.extend_from_slice(&probe.seq.to_be_bytes());
+    out.extend_from_slice(&probe.sent_ns.to_be_bytes());
+    out.resize(start + usize::from(size), 0);
+}
+
+/// The probe in a UDP payload.
+fn read_payload(payload: &[u8]) -> Option<Probe> {
+    let field = |at: usize, len: usize| payload.get(at..at + len);
+    let u32_at = |at| {
+        field(at, 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+    };
+    if u32_at(0)? != MAGIC {
+        return None;
+    }
+    Some(Probe {
+        index: u32_at(4)?,
+        seq: u32_at(8)?,
+        sent_ns: u64::from_be_bytes(field(12, 8)?.try_into().ok()?),
+    })
+}
+
+/// Write into `out` (cleared first) an IPv6/UDP packet from `src` to
+/// `reflector` with a `size`-byte payload carrying `probe`; the UDP
+/// checksum, mandatory over IPv6 (RFC 8200 §8.1), is valid.
+pub fn build6(
+    out: &mut Vec<u8>,
+    src: Ipv6Addr,
+    sport: u16,
+    reflector: SocketAddrV6,
+    size: u16,
+    probe: Probe,
+) {
+    let size = size.max(DATA_HEADER);
+    let udp_len = 8 + size;
+    out.clear();
+    // Version 6, no traffic class or flow label; payload length; UDP; hop
+    // limit 64.
+    out.extend_from_slice(&[0x60, 0, 0, 0]);
+    out.extend_from_slice(&udp_len.to_be_bytes());
+    out.extend_from_slice(&[17, 64]);
+    out.extend_from_slice(&src.octets());
+    out.extend_from_slice(&reflector.ip().octets());
+    out.extend_from_slice(&sport.to_be_bytes());
+    out.extend_from_slice(&reflector.port().to_be_bytes());
+    out.extend_from_slice(&udp_len.to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    payload(out, probe, size);
+    // Pseudo-header (addresses, length, next header), then the datagram.
+    let mut sum = checksum::add(0, &out[8..40]);
+    sum += u64::from(udp_len) + 17;
+    sum = checksum::add(sum, &out[40..]);
+    let value = match checksum::finish(sum) {
+        // All ones stand for a computed zero (RFC 768).
+        0 => 0xffff,
+        v => v,
+    };
+    out[46..48].copy_from_slice(&value.to_be_bytes());
+}
+
+/// An IPv6 probe coming back from `reflector`: its destination and what
+/// it carries. `None` for anything else (extension headers included: a
+/// reflected probe has none).
+pub fn parse6(packet: &[u8], reflector: SocketAddrV6) -> Option<(Ipv6Addr, Probe)> {
+    if packet.first()? >> 4 != 6 || packet.get(6) != Some(&17) {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([*packet.get(4)?, *packet.get(5)?]));
+    let packet = packet.get(..40 + len)?;
+    let address = |at: usize| -> Option<Ipv6Addr> {
+        let octets: [u8; 16] = packet.get(at..at + 16)?.try_into().ok()?;
+        Some(Ipv6Addr::from(octets))
+    };
+    let (src, dst) = (address(8)?, address(24)?);
+    let sport = u16::from_be_bytes([*packet.get(40)?, *packet.get(41)?]);
+    if src != *reflector.ip() || sport != reflector.port() {
+        return None;
+    }
+    Some((dst, read_payload(packet.get(48..)?)?))
 }
 
 /// Write into `out` (cleared first) an IPv4/UDP packet from `src` to
@@ -54,11 +142,7 @@ pub fn build(
     out.extend_from_slice(&reflector.port().to_be_bytes());
     out.extend_from_slice(&(8 + size).to_be_bytes());
     out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&MAGIC.to_be_bytes());
-    out.extend_from_slice(&probe.index.to_be_bytes());
-    out.extend_from_slice(&probe.seq.to_be_bytes());
-    out.extend_from_slice(&probe.sent_ns.to_be_bytes());
-    out.resize(usize::from(total), 0);
+    payload(out, probe, size);
 }
 
 /// A probe coming back from `reflector`: its destination (the session's
@@ -82,25 +166,7 @@ pub fn parse(packet: &[u8], reflector: SocketAddrV4) -> Option<(Ipv4Addr, Probe)
     if src != *reflector.ip() || sport != reflector.port() {
         return None;
     }
-    let payload = udp.get(8..)?;
-    let field = |at: usize, len: usize| payload.get(at..at + len);
-    let u32_at = |at| {
-        field(at, 4)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_be_bytes)
-    };
-    if u32_at(0)? != MAGIC {
-        return None;
-    }
-    let sent_ns = u64::from_be_bytes(field(12, 8)?.try_into().ok()?);
-    Some((
-        dst,
-        Probe {
-            index: u32_at(4)?,
-            seq: u32_at(8)?,
-            sent_ns,
-        },
-    ))
+    Some((dst, read_payload(udp.get(8..)?)?))
 }
 
 /// How a sequence number arrived.
@@ -279,6 +345,36 @@ mod tests {
         bad[28] ^= 1;
         assert_eq!(parse(&bad, REFLECTOR), None, "magic");
         assert_eq!(parse(&[], REFLECTOR), None);
+    }
+
+    #[test]
+    fn an_ipv6_probe_has_a_valid_udp_checksum_and_reads_back() {
+        let src: Ipv6Addr = "2001:db8:100:1::2".parse().unwrap();
+        let reflector: SocketAddrV6 = "[2001:db8:ff::1]:7".parse().unwrap();
+        let probe = Probe {
+            index: 5,
+            seq: 9,
+            sent_ns: 123_456_789,
+        };
+        let mut out = vec![0xee; 3];
+        build6(&mut out, src, 50_000, reflector, 64, probe);
+        assert_eq!(out.len(), 40 + 8 + 64);
+        assert_eq!(&out[..8], &[0x60, 0, 0, 0, 0, 72, 17, 64]);
+        // The checksum over pseudo-header and datagram verifies to zero.
+        let mut sum = checksum::add(0, &out[8..40]);
+        sum += 72 + 17;
+        sum = checksum::add(sum, &out[40..]);
+        assert_eq!(checksum::fold(sum), 0xffff);
+        assert_eq!(parse6(&out, reflector), None, "not from the reflector");
+        let mut back = out.clone();
+        back[8..24].copy_from_slice(&out[24..40]);
+        back[24..40].copy_from_slice(&out[8..24]);
+        back[40..42].copy_from_slice(&out[42..44]);
+        back[42..44].copy_from_slice(&out[40..42]);
+        assert_eq!(parse6(&back, reflector), Some((src, probe)));
+        assert_eq!(parse6(&back[..100], reflector), None, "truncated");
+        // An IPv6 packet is not an IPv4 probe.
+        assert_eq!(parse(&back, REFLECTOR), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What a run is asked to do: the command line (clap derive) and the
 //! templates that turn a session index into a subscriber.
 
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -230,6 +230,11 @@ pub struct Options {
     /// bounces each data packet back to its session (IPv4).
     #[arg(long, value_name = "ADDR:PORT")]
     pub reflector: Option<SocketAddrV4>,
+    /// An IPv6 reflector: sessions that have an IPv6 address (IPv6CP and
+    /// a Router Advertisement) send their probes to it as well, the same
+    /// number as over IPv4. Needs --ipv6.
+    #[arg(long, value_name = "[ADDR]:PORT", requires = "ipv6")]
+    pub reflector6: Option<SocketAddrV6>,
 }
 
 impl Options {
@@ -404,6 +409,9 @@ mod tests {
         assert!(parse(&["--data-size", "1473"]).is_err());
         assert_eq!(parse(&["--data-size", "1400"]).unwrap().data_size, 1400);
         assert!(parse(&["--reflector", "[::1]:7"]).is_err(), "IPv4 only");
+        assert!(parse(&["--reflector6", "[::1]:7"]).is_err(), "needs --ipv6");
+        let o = parse(&["--ipv6", "--reflector6", "[2001:db8::1]:7"]).unwrap();
+        assert_eq!(o.reflector6, Some("[2001:db8::1]:7".parse().unwrap()));
     }
 
     #[test]

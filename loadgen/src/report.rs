@@ -43,6 +43,10 @@ pub struct DataTally {
     pub received_bytes: u64,
     /// Probes sessions could not send (the session was gone).
     pub unsendable: u64,
+    /// Of `sent`, over IPv6.
+    pub sent_v6: u64,
+    /// Of `received`, over IPv6.
+    pub received_v6: u64,
     /// Round-trip time, microseconds.
     pub rtt: Histogram<u64>,
     /// When sending began.
@@ -62,6 +66,8 @@ impl Default for DataTally {
             sent_bytes: 0,
             received_bytes: 0,
             unsendable: 0,
+            sent_v6: 0,
+            received_v6: 0,
             rtt: histogram(RTT_MAX_US),
             start: None,
             end: None,
@@ -86,6 +92,8 @@ impl DataTally {
         self.sent_bytes += other.sent_bytes;
         self.received_bytes += other.received_bytes;
         self.unsendable += other.unsendable;
+        self.sent_v6 += other.sent_v6;
+        self.received_v6 += other.received_v6;
         // Same bounds on both sides: adding cannot fail.
         let _ = self.rtt.add(&other.rtt);
         self.start = earliest(self.start, other.start);
@@ -336,6 +344,8 @@ pub struct Settings {
     pub data_size: u64,
     /// The reflector; null when none.
     pub reflector: Option<String>,
+    /// The IPv6 reflector; null when none.
+    pub reflector6: Option<String>,
 }
 
 /// Data traffic through the sessions, to the reflector and back.
@@ -361,6 +371,10 @@ pub struct DataReport {
     pub unmatched: u64,
     /// Probes not sent because their session was gone.
     pub unsendable: u64,
+    /// Of `sent`, over IPv6.
+    pub sent_ipv6: u64,
+    /// Of `received`, over IPv6.
+    pub received_ipv6: u64,
     /// Upstream probes per second (`sent ÷ window_s`).
     pub upstream_pps: f64,
     /// Downstream probes per second (`received ÷ window_s`).
@@ -495,6 +509,8 @@ impl DataReport {
             reordered: d.reordered,
             unmatched: d.unmatched,
             unsendable: d.unsendable,
+            sent_ipv6: d.sent_v6,
+            received_ipv6: d.received_v6,
             upstream_pps: per_s(d.sent),
             downstream_pps: per_s(d.received),
             upstream_bps: per_s(d.sent_bytes) * 8.0,
@@ -574,6 +590,7 @@ impl Report {
                 data_pps: options.data_pps,
                 data_size: u64::from(options.data_size),
                 reflector: options.reflector.map(|r| r.to_string()),
+                reflector6: options.reflector6.map(|r| r.to_string()),
             },
             sessions: Sessions {
                 planned,
@@ -711,6 +728,15 @@ impl fmt::Display for Report {
                 data.downstream_pps,
                 bits(data.downstream_bps)
             )?;
+            if self.settings.reflector6.is_some() {
+                writeln!(
+                    f,
+                    "    ipv6      {} sent, {} received (to {})",
+                    data.sent_ipv6,
+                    data.received_ipv6,
+                    self.settings.reflector6.as_deref().unwrap_or("-")
+                )?;
+            }
             writeln!(
                 f,
                 "    loss      {} ({:.3}%), {} duplicates, {} reordered, {} unmatched, {} unsendable",

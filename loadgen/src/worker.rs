@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -164,6 +164,8 @@ struct Call {
     ipv4: Option<Ipv4Addr>,
     /// Probe sequence numbers back so far.
     window: SeqWindow,
+    /// The same over IPv6.
+    window6: SeqWindow,
     dialled: Instant,
     up: bool,
     /// Already counted as failed (timeout): later news is ignored.
@@ -241,6 +243,7 @@ struct Target {
 #[derive(Debug)]
 struct DataRun {
     reflector: SocketAddrV4,
+    reflector6: Option<SocketAddrV6>,
     size: u16,
     targets: Vec<Target>,
     schedule: Schedule,
@@ -507,25 +510,43 @@ impl<'a> Worker<'a> {
             return;
         };
         let tally = &mut self.tally.data;
-        let probe = (proto == protocol::IPV4)
-            .then(|| data::parse(packet, run.reflector))
-            .flatten();
+        let v6 = proto == protocol::IPV6;
+        // The probe and whether it came back to the session's own address.
+        let probe = match (proto, run.reflector6) {
+            (protocol::IPV4, _) => data::parse(packet, run.reflector).map(|(dst, probe)| {
+                (
+                    Some(dst) == self.calls.get(&(g, key)).and_then(|c| c.ipv4),
+                    probe,
+                )
+            }),
+            (protocol::IPV6, Some(reflector6)) => data::parse6(packet, reflector6)
+                .map(|(dst, probe)| (Some(dst) == self.groups[g].node.ipv6_address(key), probe)),
+            _ => None,
+        };
         let call = self.calls.get_mut(&(g, key));
-        let (Some((dst, probe)), Some(call)) = (probe, call) else {
+        let (Some((true, probe)), Some(call)) = (probe, call) else {
             tally.unmatched += 1;
             return;
         };
-        if u64::from(probe.index) != call.index || call.ipv4 != Some(dst) {
+        if u64::from(probe.index) != call.index {
             tally.unmatched += 1;
             return;
         }
-        match call.window.accept(probe.seq) {
+        let window = if v6 {
+            &mut call.window6
+        } else {
+            &mut call.window
+        };
+        match window.accept(probe.seq) {
             Arrival::Duplicate => tally.duplicates += 1,
             arrival => {
                 if arrival == Arrival::Reordered {
                     tally.reordered += 1;
                 }
                 tally.received += 1;
+                if v6 {
+                    tally.received_v6 += 1;
+                }
                 tally.received_bytes += packet.len() as u64;
                 let now_ns = now.saturating_duration_since(self.epoch).as_nanos();
                 let rtt = u64::try_from(now_ns)
@@ -567,6 +588,7 @@ impl<'a> Worker<'a> {
         let schedule = Schedule::new(now, until, self.options.data_pps, targets.len());
         self.data = Some(DataRun {
             reflector,
+            reflector6: self.options.reflector6,
             size: self.options.data_size,
             targets,
             schedule,
@@ -611,6 +633,19 @@ impl<'a> Worker<'a> {
                 tally.sent_bytes += run.packet.len() as u64;
             } else {
                 tally.unsendable += 1;
+            }
+            // IPv6 too once the session has its address (the LNS's Router
+            // Advertisement may come a little after IPv6CP).
+            let src6 = run
+                .reflector6
+                .and_then(|r| Some((r, node.ipv6_address(target.key)?)));
+            if let Some((reflector6, src6)) = src6 {
+                data::build6(&mut run.packet, src6, sport, reflector6, run.size, probe);
+                if node.send_data(target.key, protocol::IPV6, &run.packet) {
+                    tally.sent += 1;
+                    tally.sent_v6 += 1;
+                    tally.sent_bytes += run.packet.len() as u64;
+                }
             }
         }
     }
@@ -834,6 +869,7 @@ impl<'a> Worker<'a> {
                         index: n,
                         ipv4: None,
                         window: SeqWindow::default(),
+                        window6: SeqWindow::default(),
                         dialled: now,
                         up: false,
                         settled: false,

@@ -43,6 +43,7 @@ fn help_lists_the_subcommand_and_every_option() {
         "--data-pps",
         "--data-size",
         "--reflector",
+        "--reflector6",
     ] {
         assert!(run.contains(option), "{option} missing from:\n{run}");
     }
