@@ -4,11 +4,14 @@
 //! The protocol work is the `lns` library's, sans-IO: each worker thread
 //! drives LAC-role [`lns::proto::node::Node`]s over real UDP sockets. This
 //! crate adds the shell: options ([`options`]), pacing ([`pacing`]), the
-//! workers, and counting and reporting ([`report`]). [`run`] does a whole
-//! run in-process, so tests and other programs can call it.
+//! workers, data probes ([`data`]), and counting and reporting
+//! ([`report`]). [`run`] does a whole run in-process, so tests and other
+//! programs can call it; [`reflect`] is the far end of the data path.
 
+pub mod data;
 pub mod options;
 pub mod pacing;
+pub mod reflect;
 pub mod report;
 pub mod worker;
 
@@ -23,8 +26,12 @@ use report::Tally;
 use worker::{bind_groups, Shared, Worker, MAX_GROUPS_PER_WORKER};
 
 /// Run `options` to the end and report. Errors only when the run cannot
-/// start (sockets); failures of the LNS are counted in the report.
+/// start (options that do not fit together, sockets); failures of the LNS
+/// are counted in the report.
 pub fn run(options: &Options) -> io::Result<Report> {
+    options
+        .check()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let workers = options.worker_count();
     let started = Instant::now();
     let deadline = started + options.timeout_duration();

@@ -1,14 +1,21 @@
 //! The `loadgen` command line: see the crate README.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use clap::Parser;
-use loadgen::options::{Cli, Command};
+use loadgen::options::{Cli, Command, ReflectOptions};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Reflect(options) => reflect(&options),
         Command::Run(options) => {
+            if let Err(e) = options.check() {
+                eprintln!("loadgen: {e}");
+                return ExitCode::from(2);
+            }
             let report = match loadgen::run(&options) {
                 Ok(report) => report,
                 Err(e) => {
@@ -33,6 +40,55 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::from(1)
             }
+        }
+    }
+}
+
+/// `loadgen reflect`: serve until SIGINT/SIGTERM or `--duration`, then
+/// print the counts.
+fn reflect(options: &ReflectOptions) -> ExitCode {
+    if let Err(e) = lns::io::signals::install() {
+        eprintln!("loadgen: cannot install signal handlers: {e}");
+        return ExitCode::from(2);
+    }
+    let reflector = match loadgen::reflect::Reflector::bind(options.listen, options.worker_count())
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("loadgen: cannot listen on {}: {e}", options.listen);
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!(
+        "loadgen reflect: listening on {} with {} threads",
+        reflector.local_addr(),
+        options.worker_count()
+    );
+    let stop = AtomicBool::new(false);
+    let deadline = options.duration().map(|d| std::time::Instant::now() + d);
+    let result = std::thread::scope(|scope| {
+        let serving = scope.spawn(|| reflector.serve(&stop));
+        while !serving.is_finished() {
+            let over = deadline.is_some_and(|d| std::time::Instant::now() >= d);
+            if over || lns::io::signals::take_stop() {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        match serving.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    match result {
+        Ok(stats) => {
+            println!("loadgen reflect: {stats}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("loadgen: reflector failed: {e}");
+            ExitCode::from(1)
         }
     }
 }

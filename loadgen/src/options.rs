@@ -1,7 +1,7 @@
 //! What a run is asked to do: the command line (clap derive) and the
 //! templates that turn a session index into a subscriber.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -22,8 +22,47 @@ pub struct Cli {
 pub enum Command {
     /// Set up tunnels and sessions against an LNS, hold them, tear them
     /// down, and report.
-    Run(Options),
+    Run(Box<Options>),
+    /// Bounce every UDP datagram back to its sender: run it on the LNS's
+    /// network side as the far end of `run --reflector`.
+    Reflect(ReflectOptions),
 }
+
+/// Everything `loadgen reflect` takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReflectOptions {
+    /// Address and UDP port to listen on (an address of the LNS's network
+    /// side, e.g. its gateway address).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+    /// Threads, each with its own socket in one SO_REUSEPORT group
+    /// (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Stop after this many seconds (default: on SIGINT or SIGTERM only).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+}
+
+impl ReflectOptions {
+    /// Threads to start.
+    pub fn worker_count(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.workers.unwrap_or(cores).max(1)
+    }
+
+    /// `--duration` as a duration, if given.
+    pub fn duration(&self) -> Option<Duration> {
+        self.duration.map(seconds)
+    }
+}
+
+/// The fixed part of every data datagram's payload (magic, session index,
+/// sequence number, send time): `--data-size` cannot be smaller.
+pub const DATA_HEADER: u16 = 20;
+
+/// The largest `--data-size`: an IPv4 packet of 1500 bytes.
+pub const DATA_SIZE_MAX: u16 = 1472;
 
 /// How fast sessions are dialled.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -178,6 +217,24 @@ pub struct Options {
     /// No live progress line on stderr even on a terminal.
     #[arg(long)]
     pub quiet: bool,
+    /// Data packets per second each session sends to the reflector during
+    /// the hold (0: no data). Needs --reflector and --hold.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub data_pps: f64,
+    /// UDP payload bytes of each data packet (20 to 1472; the IPv4 packet
+    /// is 28 bytes more).
+    #[arg(long, default_value_t = 64, value_name = "B",
+          value_parser = clap::value_parser!(u16).range(i64::from(DATA_HEADER)..=i64::from(DATA_SIZE_MAX)))]
+    pub data_size: u16,
+    /// The reflector (`loadgen reflect`) on the LNS's network side that
+    /// bounces each data packet back to its session (IPv4).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub reflector: Option<SocketAddrV4>,
+    /// An IPv6 reflector: sessions that have an IPv6 address (IPv6CP and
+    /// a Router Advertisement) send their probes to it as well, the same
+    /// number as over IPv4. Needs --ipv6.
+    #[arg(long, value_name = "[ADDR]:PORT", requires = "ipv6")]
+    pub reflector6: Option<SocketAddrV6>,
 }
 
 impl Options {
@@ -186,8 +243,30 @@ impl Options {
     pub fn new(lns: SocketAddr) -> Options {
         let cli = Cli::parse_from(["loadgen", "run", "--lns", &lns.to_string()]);
         match cli.command {
-            Command::Run(options) => options,
+            Command::Run(options) => *options,
+            Command::Reflect(_) => unreachable!("parsed as `run`"),
         }
+    }
+
+    /// What clap cannot check: data needs a reflector and a hold to flow in.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.data_pps.is_finite() && self.data_pps >= 0.0) {
+            return Err(format!("--data-pps {} is not a rate", self.data_pps));
+        }
+        if self.data_pps > 0.0 {
+            if self.reflector.is_none() {
+                return Err("--data-pps needs --reflector".into());
+            }
+            if self.hold_duration().is_zero() {
+                return Err("--data-pps needs --hold: data flows during the hold".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether sessions send data.
+    pub fn data_enabled(&self) -> bool {
+        self.data_pps > 0.0 && self.reflector.is_some()
     }
 
     /// The rate the scenario asks for.
@@ -289,12 +368,50 @@ mod tests {
             "--auth",
             "pap,chap",
         ]);
-        let Command::Run(storm) = storm.command;
+        let Command::Run(storm) = storm.command else {
+            panic!("parsed as run")
+        };
         assert_eq!(storm.effective_rate(), Rate::Unlimited);
         assert_eq!(storm.scenario_name(), "storm");
         assert_eq!(storm.worker_count(), 3);
         assert_eq!(storm.auth, vec![Auth::Pap, Auth::Chap]);
         assert_eq!(storm.total_sessions(), 800);
+    }
+
+    #[test]
+    fn data_needs_a_reflector_and_a_hold_and_a_sane_size() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["loadgen", "run", "--lns", "127.0.0.1:1701"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).map(|cli| match cli.command {
+                Command::Run(o) => o,
+                Command::Reflect(_) => panic!("parsed as reflect"),
+            })
+        };
+        let o = parse(&[]).unwrap();
+        assert_eq!((o.data_pps, o.data_size, o.reflector), (0.0, 64, None));
+        assert!(o.check().is_ok() && !o.data_enabled());
+        let o = parse(&["--data-pps", "5", "--hold", "2"]).unwrap();
+        assert!(o.check().unwrap_err().contains("--reflector"));
+        let o = parse(&["--data-pps", "5", "--reflector", "100.64.0.1:7"]).unwrap();
+        assert!(o.check().unwrap_err().contains("--hold"));
+        let o = parse(&[
+            "--data-pps",
+            "5",
+            "--reflector",
+            "100.64.0.1:7",
+            "--hold",
+            "2",
+        ])
+        .unwrap();
+        assert!(o.check().is_ok() && o.data_enabled());
+        assert!(parse(&["--data-size", "19"]).is_err());
+        assert!(parse(&["--data-size", "1473"]).is_err());
+        assert_eq!(parse(&["--data-size", "1400"]).unwrap().data_size, 1400);
+        assert!(parse(&["--reflector", "[::1]:7"]).is_err(), "IPv4 only");
+        assert!(parse(&["--reflector6", "[::1]:7"]).is_err(), "needs --ipv6");
+        let o = parse(&["--ipv6", "--reflector6", "[2001:db8::1]:7"]).unwrap();
+        assert_eq!(o.reflector6, Some("[2001:db8::1]:7".parse().unwrap()));
     }
 
     #[test]

@@ -13,11 +13,107 @@ use crate::options::{Options, Rate, Teardown};
 
 /// The `schema` field of every JSON report; bumped when a field changes
 /// meaning or goes away (new fields may appear without a bump).
-pub const SCHEMA: &str = "loadgen-report/1";
+pub const SCHEMA: &str = "loadgen-report/2";
 
 /// The largest setup latency the histogram holds, in microseconds (one
 /// hour); longer ones are clamped to it.
 const LATENCY_MAX_US: u64 = 3_600_000_000;
+
+/// The largest round-trip time the histogram holds, in microseconds (one
+/// minute); longer ones are clamped to it.
+const RTT_MAX_US: u64 = 60_000_000;
+
+/// One worker's data counters.
+#[derive(Debug, Clone)]
+pub struct DataTally {
+    /// Probes handed to the node for sending.
+    pub sent: u64,
+    /// Probes back from the reflector, each counted once.
+    pub received: u64,
+    /// Probes back a second time (within the sequence window).
+    pub duplicates: u64,
+    /// Probes back after a later one of the same session.
+    pub reordered: u64,
+    /// Data packets on our sessions that were not our probes (or came back
+    /// to the wrong session).
+    pub unmatched: u64,
+    /// IPv4 bytes sent (headers included).
+    pub sent_bytes: u64,
+    /// IPv4 bytes received back (each probe once).
+    pub received_bytes: u64,
+    /// Probes sessions could not send (the session was gone).
+    pub unsendable: u64,
+    /// Of `sent`, over IPv6.
+    pub sent_v6: u64,
+    /// Of `received`, over IPv6.
+    pub received_v6: u64,
+    /// Round-trip time, microseconds.
+    pub rtt: Histogram<u64>,
+    /// When sending began.
+    pub start: Option<Instant>,
+    /// When sending was over (the hold's end).
+    pub end: Option<Instant>,
+}
+
+impl Default for DataTally {
+    fn default() -> Self {
+        DataTally {
+            sent: 0,
+            received: 0,
+            duplicates: 0,
+            reordered: 0,
+            unmatched: 0,
+            sent_bytes: 0,
+            received_bytes: 0,
+            unsendable: 0,
+            sent_v6: 0,
+            received_v6: 0,
+            rtt: histogram(RTT_MAX_US),
+            start: None,
+            end: None,
+        }
+    }
+}
+
+impl DataTally {
+    /// A probe came back after `rtt`.
+    pub fn record_rtt(&mut self, rtt: Duration) {
+        let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+        self.rtt.saturating_record(us.clamp(1, RTT_MAX_US));
+    }
+
+    /// Fold `other` into this tally.
+    pub fn merge(&mut self, other: &DataTally) {
+        self.sent += other.sent;
+        self.received += other.received;
+        self.duplicates += other.duplicates;
+        self.reordered += other.reordered;
+        self.unmatched += other.unmatched;
+        self.sent_bytes += other.sent_bytes;
+        self.received_bytes += other.received_bytes;
+        self.unsendable += other.unsendable;
+        self.sent_v6 += other.sent_v6;
+        self.received_v6 += other.received_v6;
+        // Same bounds on both sides: adding cannot fail.
+        let _ = self.rtt.add(&other.rtt);
+        self.start = earliest(self.start, other.start);
+        self.end = latest(self.end, other.end);
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn latest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
 
 /// One worker's counters.
 #[derive(Debug, Clone)]
@@ -57,6 +153,10 @@ pub struct Tally {
     pub cpu_user: Duration,
     /// See `cpu_user`.
     pub cpu_system: Duration,
+    /// Sessions that sent data.
+    pub data_sessions: u64,
+    /// Data traffic.
+    pub data: DataTally,
 }
 
 impl Default for Tally {
@@ -66,7 +166,7 @@ impl Default for Tally {
             established: 0,
             failed: BTreeMap::new(),
             lost: BTreeMap::new(),
-            latency: new_histogram(),
+            latency: histogram(LATENCY_MAX_US),
             first_dial: None,
             last_dial: None,
             last_up: None,
@@ -79,14 +179,16 @@ impl Default for Tally {
             tunnels_acked: 0,
             cpu_user: Duration::ZERO,
             cpu_system: Duration::ZERO,
+            data_sessions: 0,
+            data: DataTally::default(),
         }
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
-    // Three significant digits over 1 µs .. 1 h: fixed bounds that are
-    // always valid.
-    match Histogram::new_with_bounds(1, LATENCY_MAX_US, 3) {
+fn histogram(max_us: u64) -> Histogram<u64> {
+    // Three significant digits over 1 µs .. `max_us` (an hour or a
+    // minute): fixed bounds that are always valid.
+    match Histogram::new_with_bounds(1, max_us, 3) {
         Ok(h) => h,
         Err(_) => unreachable!("constant histogram bounds are valid"),
     }
@@ -155,18 +257,9 @@ impl Tally {
         }
         // Same bounds on both sides: adding cannot fail.
         let _ = self.latency.add(&other.latency);
-        self.first_dial = match (self.first_dial, other.first_dial) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.last_dial = match (self.last_dial, other.last_dial) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        self.last_up = match (self.last_up, other.last_up) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        self.first_dial = earliest(self.first_dial, other.first_dial);
+        self.last_dial = latest(self.last_dial, other.last_dial);
+        self.last_up = latest(self.last_up, other.last_up);
         self.tunnels_attempted += other.tunnels_attempted;
         self.tunnels_established += other.tunnels_established;
         for (reason, n) in &other.tunnels_failed {
@@ -178,6 +271,8 @@ impl Tally {
         self.tunnels_acked += other.tunnels_acked;
         self.cpu_user += other.cpu_user;
         self.cpu_system += other.cpu_system;
+        self.data_sessions += other.data_sessions;
+        self.data.merge(&other.data);
     }
 }
 
@@ -212,6 +307,8 @@ pub struct Report {
     pub retransmissions: u64,
     /// How the run ended.
     pub teardown: TeardownReport,
+    /// Data traffic through the sessions; null when no data was asked for.
+    pub data: Option<DataReport>,
     /// loadgen's own CPU use (its worker threads).
     pub cpu: Cpu,
     /// Wall-clock time of the whole run, seconds.
@@ -241,6 +338,53 @@ pub struct Settings {
     pub hold_s: f64,
     /// Timeout, seconds.
     pub timeout_s: f64,
+    /// Data packets per second per session (0: none).
+    pub data_pps: f64,
+    /// UDP payload bytes of a data packet.
+    pub data_size: u64,
+    /// The reflector; null when none.
+    pub reflector: Option<String>,
+    /// The IPv6 reflector; null when none.
+    pub reflector6: Option<String>,
+}
+
+/// Data traffic through the sessions, to the reflector and back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataReport {
+    /// Sessions that sent data (those up when the hold began).
+    pub sessions: u64,
+    /// How long sessions sent, seconds (the hold).
+    pub window_s: f64,
+    /// Probes sent (upstream, toward the reflector).
+    pub sent: u64,
+    /// Probes back (downstream), each counted once.
+    pub received: u64,
+    /// `sent − received` after the drain grace.
+    pub lost: u64,
+    /// `lost` in percent of `sent` (0 when none sent).
+    pub loss_percent: f64,
+    /// Probes back more than once.
+    pub duplicates: u64,
+    /// Probes back after a later probe of the same session.
+    pub reordered: u64,
+    /// Other data packets on the sessions.
+    pub unmatched: u64,
+    /// Probes not sent because their session was gone.
+    pub unsendable: u64,
+    /// Of `sent`, over IPv6.
+    pub sent_ipv6: u64,
+    /// Of `received`, over IPv6.
+    pub received_ipv6: u64,
+    /// Upstream probes per second (`sent ÷ window_s`).
+    pub upstream_pps: f64,
+    /// Downstream probes per second (`received ÷ window_s`).
+    pub downstream_pps: f64,
+    /// Upstream bits per second of IPv4 packets (headers included).
+    pub upstream_bps: f64,
+    /// Downstream bits per second, the same way.
+    pub downstream_bps: f64,
+    /// Round-trip time percentiles; null when nothing came back.
+    pub rtt_ms: Option<Latency>,
 }
 
 /// Session counts.
@@ -322,6 +466,70 @@ fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
+/// Percentiles of a histogram of microseconds, in milliseconds; `None`
+/// when it is empty.
+fn percentiles(h: &Histogram<u64>) -> Option<Latency> {
+    (!h.is_empty()).then(|| Latency {
+        p50: ms(h.value_at_quantile(0.5)),
+        p90: ms(h.value_at_quantile(0.9)),
+        p99: ms(h.value_at_quantile(0.99)),
+        p99_9: ms(h.value_at_quantile(0.999)),
+        max: ms(h.max()),
+        mean: h.mean() / 1000.0,
+    })
+}
+
+impl DataReport {
+    /// The data part of the report for `sessions` senders.
+    pub fn build(d: &DataTally, sessions: u64) -> DataReport {
+        let window = match (d.start, d.end) {
+            (Some(start), Some(end)) => end.saturating_duration_since(start),
+            _ => Duration::ZERO,
+        };
+        let per_s = |n: u64| {
+            if window.is_zero() {
+                0.0
+            } else {
+                n as f64 / window.as_secs_f64()
+            }
+        };
+        let lost = d.sent.saturating_sub(d.received);
+        DataReport {
+            sessions,
+            window_s: window.as_secs_f64(),
+            sent: d.sent,
+            received: d.received,
+            lost,
+            loss_percent: if d.sent == 0 {
+                0.0
+            } else {
+                100.0 * lost as f64 / d.sent as f64
+            },
+            duplicates: d.duplicates,
+            reordered: d.reordered,
+            unmatched: d.unmatched,
+            unsendable: d.unsendable,
+            sent_ipv6: d.sent_v6,
+            received_ipv6: d.received_v6,
+            upstream_pps: per_s(d.sent),
+            downstream_pps: per_s(d.received),
+            upstream_bps: per_s(d.sent_bytes) * 8.0,
+            downstream_bps: per_s(d.received_bytes) * 8.0,
+            rtt_ms: percentiles(&d.rtt),
+        }
+    }
+}
+
+/// A rate in bits per second with a unit.
+fn bits(bps: f64) -> String {
+    match bps {
+        b if b >= 1e9 => format!("{:.2} Gbit/s", b / 1e9),
+        b if b >= 1e6 => format!("{:.2} Mbit/s", b / 1e6),
+        b if b >= 1e3 => format!("{:.1} kbit/s", b / 1e3),
+        b => format!("{b:.0} bit/s"),
+    }
+}
+
 impl Report {
     /// The report of a run with `options` that ended with `tally` after
     /// `wall`, its teardown having taken `teardown`.
@@ -332,6 +540,7 @@ impl Report {
         wall: Duration,
         teardown: Duration,
     ) -> Report {
+        let data_sessions = tally.data_sessions;
         let window = match (tally.first_dial, tally.last_up) {
             (Some(first), Some(last)) => last.saturating_duration_since(first),
             _ => Duration::ZERO,
@@ -351,15 +560,7 @@ impl Report {
             }
             _ => 0.0,
         };
-        let h = &tally.latency;
-        let latency = (!h.is_empty()).then(|| Latency {
-            p50: ms(h.value_at_quantile(0.5)),
-            p90: ms(h.value_at_quantile(0.9)),
-            p99: ms(h.value_at_quantile(0.99)),
-            p99_9: ms(h.value_at_quantile(0.999)),
-            max: ms(h.max()),
-            mean: h.mean() / 1000.0,
-        });
+        let latency = percentiles(&tally.latency);
         let failed = tally.failed_total();
         let planned = options.total_sessions();
         let cpu = tally.cpu_user + tally.cpu_system;
@@ -386,6 +587,10 @@ impl Report {
                     .collect(),
                 hold_s: options.hold_duration().as_secs_f64(),
                 timeout_s: options.timeout_duration().as_secs_f64(),
+                data_pps: options.data_pps,
+                data_size: u64::from(options.data_size),
+                reflector: options.reflector.map(|r| r.to_string()),
+                reflector6: options.reflector6.map(|r| r.to_string()),
             },
             sessions: Sessions {
                 planned,
@@ -418,6 +623,9 @@ impl Report {
                 tunnels_acked: tally.tunnels_acked,
                 duration_s: teardown.as_secs_f64(),
             },
+            data: options
+                .data_enabled()
+                .then(|| DataReport::build(&tally.data, data_sessions)),
             cpu: Cpu {
                 user_s: tally.cpu_user.as_secs_f64(),
                 system_s: tally.cpu_system.as_secs_f64(),
@@ -496,6 +704,58 @@ impl fmt::Display for Report {
             None => writeln!(f, "  setup ms    (no session came up)")?,
         }
         writeln!(f, "  retransmissions {}", self.retransmissions)?;
+        if let Some(data) = &self.data {
+            writeln!(
+                f,
+                "  data        {} sessions x {}/s of {} B to {} for {:.3} s",
+                data.sessions,
+                self.settings.data_pps,
+                self.settings.data_size,
+                self.settings.reflector.as_deref().unwrap_or("-"),
+                data.window_s
+            )?;
+            writeln!(
+                f,
+                "    up        {} sent, {:.1} packets/s, {}",
+                data.sent,
+                data.upstream_pps,
+                bits(data.upstream_bps)
+            )?;
+            writeln!(
+                f,
+                "    down      {} received, {:.1} packets/s, {}",
+                data.received,
+                data.downstream_pps,
+                bits(data.downstream_bps)
+            )?;
+            if self.settings.reflector6.is_some() {
+                writeln!(
+                    f,
+                    "    ipv6      {} sent, {} received (to {})",
+                    data.sent_ipv6,
+                    data.received_ipv6,
+                    self.settings.reflector6.as_deref().unwrap_or("-")
+                )?;
+            }
+            writeln!(
+                f,
+                "    loss      {} ({:.3}%), {} duplicates, {} reordered, {} unmatched, {} unsendable",
+                data.lost,
+                data.loss_percent,
+                data.duplicates,
+                data.reordered,
+                data.unmatched,
+                data.unsendable
+            )?;
+            match &data.rtt_ms {
+                Some(l) => writeln!(
+                    f,
+                    "    rtt ms    p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  mean {:.3}",
+                    l.p50, l.p90, l.p99, l.p99_9, l.max, l.mean
+                )?,
+                None => writeln!(f, "    rtt ms    (nothing came back)")?,
+            }
+        }
         let d = &self.teardown;
         writeln!(
             f,
@@ -587,6 +847,82 @@ mod tests {
         );
         let back: Report = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn data_counts_become_rates_loss_and_ordered_rtt_percentiles() {
+        let t0 = Instant::now();
+        let mut a = DataTally::default();
+        let mut b = DataTally::default();
+        a.start = Some(t0 + Duration::from_millis(10));
+        b.start = Some(t0);
+        a.end = Some(t0 + Duration::from_secs(2));
+        b.end = Some(t0 + Duration::from_millis(1500));
+        // 1000 probes of 92 bytes each way, RTT 1..=1000 µs; 10 lost.
+        for (i, tally) in [(0u64, &mut a), (1, &mut b)] {
+            for k in 0..500u64 {
+                tally.sent += 1;
+                tally.sent_bytes += 92;
+                if k % 100 != 0 {
+                    tally.received += 1;
+                    tally.received_bytes += 92;
+                    tally.record_rtt(Duration::from_micros(2 * k + i + 1));
+                }
+            }
+        }
+        a.duplicates = 1;
+        a.merge(&b);
+        let mut o = options();
+        o.data_pps = 250.0;
+        o.hold = 2.0;
+        o.reflector = Some("100.64.0.1:7".parse().unwrap());
+        let mut tally = Tally {
+            data: a,
+            data_sessions: 2,
+            ..Tally::default()
+        };
+        tally.tunnels_attempted = 1;
+        let r = Report::build(&o, 1, &tally, Duration::from_secs(3), Duration::ZERO);
+        let d = r.data.clone().unwrap();
+        assert_eq!((d.sessions, d.sent, d.received, d.lost), (2, 1000, 990, 10));
+        assert_eq!(d.duplicates, 1);
+        assert!((d.loss_percent - 1.0).abs() < 1e-9);
+        assert!(
+            (d.window_s - 2.0).abs() < 1e-9,
+            "earliest start to latest end"
+        );
+        assert!((d.upstream_pps - 500.0).abs() < 1e-9);
+        assert!((d.downstream_pps - 495.0).abs() < 1e-9);
+        assert!((d.upstream_bps - 500.0 * 92.0 * 8.0).abs() < 1e-6);
+        let rtt = d.rtt_ms.unwrap();
+        assert!(rtt.p50 <= rtt.p90 && rtt.p90 <= rtt.p99 && rtt.p99 <= rtt.p99_9);
+        assert!(
+            rtt.p99_9 <= rtt.max && (rtt.max - 1.0).abs() < 0.01,
+            "{rtt:?}"
+        );
+        assert_eq!(r.settings.reflector.as_deref(), Some("100.64.0.1:7"));
+        let text = r.to_string();
+        assert!(
+            text.contains("up        1000 sent, 500.0 packets/s, 368.0 kbit/s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("loss      10 (1.000%), 1 duplicates"),
+            "{text}"
+        );
+        let back: Report = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+        // Without data asked for, `data` is null.
+        let r = Report::build(
+            &options(),
+            1,
+            &tally,
+            Duration::from_secs(1),
+            Duration::ZERO,
+        );
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert!(json["data"].is_null());
+        assert_eq!(json["settings"]["data_pps"], 0.0);
     }
 
     #[test]

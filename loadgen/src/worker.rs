@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,8 +16,10 @@ use lns::proto::ppp::auth::AuthFailure;
 use lns::proto::ppp::link::{DownReason, LinkConfig};
 use lns::wire::l2tp::avps::{cdn_result, error_code, stopccn_result};
 use lns::wire::l2tp::ResultCode;
+use lns::wire::ppp::frame::protocol;
 use lns::wire::ppp::lcp::AuthMethod;
 
+use crate::data::{self, Arrival, Probe, Schedule, SeqWindow};
 use crate::options::{expand, Options, Rate, Teardown};
 use crate::pacing::TokenBucket;
 use crate::report::Tally;
@@ -27,6 +29,14 @@ pub const MAX_GROUPS_PER_WORKER: usize = 64;
 
 /// How long teardown may take after setup and hold (on top of `--timeout`).
 pub const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How long, after the hold, probes still on their way may come back
+/// before what is missing counts as lost (less when all are back).
+pub const DATA_DRAIN: Duration = Duration::from_secs(2);
+
+/// At most this many probes per pass of the loop, so a worker that fell
+/// behind still reads its sockets between bursts.
+const DATA_BURST: u64 = 4096;
 
 /// Datagrams per `recvmmsg`.
 const RECV_BATCH: usize = 64;
@@ -148,6 +158,14 @@ struct TunnelSlot {
 
 #[derive(Debug)]
 struct Call {
+    /// Global session index (`{n}`).
+    index: u64,
+    /// The address IPCP gave the subscriber.
+    ipv4: Option<Ipv4Addr>,
+    /// Probe sequence numbers back so far.
+    window: SeqWindow,
+    /// The same over IPv6.
+    window6: SeqWindow,
     dialled: Instant,
     up: bool,
     /// Already counted as failed (timeout): later news is ignored.
@@ -161,6 +179,10 @@ enum Phase {
     /// Our setup is over; waiting for the other workers.
     Waiting,
     Hold {
+        until: Instant,
+    },
+    /// Data sent; waiting (bounded) for the last probes to come back.
+    Drain {
         until: Instant,
     },
     /// Sessions hung up; StopCCN once they are gone (or at `stop_at`).
@@ -202,6 +224,30 @@ pub struct Worker<'a> {
     recv: RecvBatch,
     /// One send batch per group.
     out: Vec<SendBatch>,
+    /// Data traffic during the hold, when asked for.
+    data: Option<DataRun>,
+    /// Probe send times count from here.
+    epoch: Instant,
+}
+
+/// A session that sends probes.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    group: usize,
+    key: SessionKey,
+    src: Ipv4Addr,
+    index: u32,
+}
+
+/// The worker's data traffic: who sends, when, and a buffer to build in.
+#[derive(Debug)]
+struct DataRun {
+    reflector: SocketAddrV4,
+    reflector6: Option<SocketAddrV6>,
+    size: u16,
+    targets: Vec<Target>,
+    schedule: Schedule,
+    packet: Vec<u8>,
 }
 
 impl std::fmt::Debug for Worker<'_> {
@@ -248,6 +294,8 @@ impl<'a> Worker<'a> {
             teardown_took: Duration::ZERO,
             recv: RecvBatch::new(RECV_BATCH, 4096),
             out: Vec::new(),
+            data: None,
+            epoch: now,
         };
         worker.out = worker.groups.iter().map(|_| SendBatch::new()).collect();
         let groups = worker.groups.len().max(1);
@@ -290,6 +338,7 @@ impl<'a> Worker<'a> {
                 break;
             }
             self.dial_due(now);
+            self.send_data_due(now, DATA_BURST);
             self.flush();
             let wake = self.next_wake(now);
             fds.clear();
@@ -372,8 +421,9 @@ impl<'a> Worker<'a> {
 
     fn on_event(&mut self, g: usize, now: Instant, event: NodeEvent) {
         match event {
-            NodeEvent::SessionUp { key, .. } => {
+            NodeEvent::SessionUp { key, up } => {
                 if let Some(call) = self.calls.get_mut(&(g, key)) {
+                    call.ipv4 = up.ipv4;
                     if !call.up && !call.settled {
                         call.up = true;
                         self.pending -= 1;
@@ -441,8 +491,169 @@ impl<'a> Worker<'a> {
                     s.phase = TunnelPhase::Gone;
                 }
             }
+            NodeEvent::Data {
+                key,
+                protocol,
+                packet,
+            } => self.on_data(g, now, key, protocol, &packet),
             _ => {}
         }
+    }
+
+    /// A data packet on a session: a probe back from the reflector, once
+    /// data flows and until the drain is over.
+    fn on_data(&mut self, g: usize, now: Instant, key: SessionKey, proto: u16, packet: &[u8]) {
+        if !matches!(self.phase, Phase::Hold { .. } | Phase::Drain { .. }) {
+            return;
+        }
+        let Some(run) = &self.data else {
+            return;
+        };
+        let tally = &mut self.tally.data;
+        let v6 = proto == protocol::IPV6;
+        // The probe and whether it came back to the session's own address.
+        let probe = match (proto, run.reflector6) {
+            (protocol::IPV4, _) => data::parse(packet, run.reflector).map(|(dst, probe)| {
+                (
+                    Some(dst) == self.calls.get(&(g, key)).and_then(|c| c.ipv4),
+                    probe,
+                )
+            }),
+            (protocol::IPV6, Some(reflector6)) => data::parse6(packet, reflector6)
+                .map(|(dst, probe)| (Some(dst) == self.groups[g].node.ipv6_address(key), probe)),
+            _ => None,
+        };
+        let call = self.calls.get_mut(&(g, key));
+        let (Some((true, probe)), Some(call)) = (probe, call) else {
+            tally.unmatched += 1;
+            return;
+        };
+        if u64::from(probe.index) != call.index {
+            tally.unmatched += 1;
+            return;
+        }
+        let window = if v6 {
+            &mut call.window6
+        } else {
+            &mut call.window
+        };
+        match window.accept(probe.seq) {
+            Arrival::Duplicate => tally.duplicates += 1,
+            arrival => {
+                if arrival == Arrival::Reordered {
+                    tally.reordered += 1;
+                }
+                tally.received += 1;
+                if v6 {
+                    tally.received_v6 += 1;
+                }
+                tally.received_bytes += packet.len() as u64;
+                let now_ns = now.saturating_duration_since(self.epoch).as_nanos();
+                let rtt = u64::try_from(now_ns)
+                    .unwrap_or(u64::MAX)
+                    .saturating_sub(probe.sent_ns);
+                tally.record_rtt(Duration::from_nanos(rtt));
+            }
+        }
+    }
+
+    /// The hold begins: every session that is up with an address sends
+    /// probes until `until`.
+    fn start_data(&mut self, now: Instant, until: Instant) {
+        let Some(reflector) = self
+            .options
+            .reflector
+            .filter(|_| self.options.data_enabled())
+        else {
+            return;
+        };
+        let mut targets: Vec<Target> = self
+            .calls
+            .iter()
+            .filter(|(_, call)| call.up && !call.settled)
+            .filter_map(|(&(group, key), call)| {
+                Some(Target {
+                    group,
+                    key,
+                    src: call.ipv4?,
+                    index: u32::try_from(call.index).ok()?,
+                })
+            })
+            .collect();
+        // Session order, so each worker's packets go out in a stable order.
+        targets.sort_unstable_by_key(|t| t.index);
+        self.tally.data_sessions = targets.len() as u64;
+        self.tally.data.start = Some(now);
+        self.tally.data.end = Some(until);
+        let schedule = Schedule::new(now, until, self.options.data_pps, targets.len());
+        self.data = Some(DataRun {
+            reflector,
+            reflector6: self.options.reflector6,
+            size: self.options.data_size,
+            targets,
+            schedule,
+            packet: Vec::with_capacity(usize::from(self.options.data_size) + 28),
+        });
+    }
+
+    /// Hand the node the probes that are due (at most `cap`).
+    fn send_data_due(&mut self, now: Instant, cap: u64) {
+        if !matches!(self.phase, Phase::Hold { .. }) {
+            return;
+        }
+        let Some(run) = &mut self.data else {
+            return;
+        };
+        let sent_ns =
+            u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
+        let tally = &mut self.tally.data;
+        for (t, seq) in run.schedule.due(now, cap) {
+            let Some(target) = run.targets.get(t) else {
+                continue;
+            };
+            let probe = Probe {
+                index: target.index,
+                seq,
+                sent_ns,
+            };
+            // Spread the flows over source ports (and the reflector's
+            // sockets) by session.
+            let sport = 49_152 + (target.index % 16_384) as u16;
+            data::build(
+                &mut run.packet,
+                target.src,
+                sport,
+                run.reflector,
+                run.size,
+                probe,
+            );
+            let node = &mut self.groups[target.group].node;
+            if node.send_data(target.key, protocol::IPV4, &run.packet) {
+                tally.sent += 1;
+                tally.sent_bytes += run.packet.len() as u64;
+            } else {
+                tally.unsendable += 1;
+            }
+            // IPv6 too once the session has its address (the LNS's Router
+            // Advertisement may come a little after IPv6CP).
+            let src6 = run
+                .reflector6
+                .and_then(|r| Some((r, node.ipv6_address(target.key)?)));
+            if let Some((reflector6, src6)) = src6 {
+                data::build6(&mut run.packet, src6, sport, reflector6, run.size, probe);
+                if node.send_data(target.key, protocol::IPV6, &run.packet) {
+                    tally.sent += 1;
+                    tally.sent_v6 += 1;
+                    tally.sent_bytes += run.packet.len() as u64;
+                }
+            }
+        }
+    }
+
+    /// Every probe sent has come back.
+    fn data_all_back(&self) -> bool {
+        let d = &self.tally.data;
+        d.received >= d.sent
     }
 
     /// No tunnel still opening, no session left to dial (a slot that is
@@ -468,12 +679,27 @@ impl<'a> Worker<'a> {
                 let all = self.shared.setup_done.load(Ordering::Acquire) >= self.workers;
                 if all || now >= self.deadline {
                     let until = (now + self.options.hold_duration()).min(self.deadline.max(now));
+                    self.start_data(now, until);
                     self.phase = Phase::Hold { until };
                     self.advance(now);
                 }
             }
             Phase::Hold { until } => {
                 if now >= until {
+                    if self.data.is_some() {
+                        // What fell due before the end goes, however late.
+                        self.send_data_due(now, u64::MAX);
+                        self.phase = Phase::Drain {
+                            until: now + DATA_DRAIN,
+                        };
+                        self.advance(now);
+                    } else {
+                        self.start_teardown(now);
+                    }
+                }
+            }
+            Phase::Drain { until } => {
+                if now >= until || self.data_all_back() {
                     self.start_teardown(now);
                 }
             }
@@ -640,6 +866,10 @@ impl<'a> Worker<'a> {
                 self.calls.insert(
                     (g, (tunnel, session)),
                     Call {
+                        index: n,
+                        ipv4: None,
+                        window: SeqWindow::default(),
+                        window6: SeqWindow::default(),
                         dialled: now,
                         up: false,
                         settled: false,
@@ -687,7 +917,11 @@ impl<'a> Worker<'a> {
         }
         match self.phase {
             Phase::Setup | Phase::Waiting => wake.min(self.deadline),
-            Phase::Hold { until } => wake.min(until),
+            Phase::Hold { until } => {
+                let next = self.data.as_ref().and_then(|d| d.schedule.next_due());
+                wake.min(until).min(next.unwrap_or(until))
+            }
+            Phase::Drain { until } => wake.min(until),
             Phase::Closing { stop_at, .. } => wake.min(stop_at),
             Phase::Stopping { end } => wake.min(end),
             Phase::Done => now,

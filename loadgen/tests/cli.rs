@@ -40,6 +40,10 @@ fn help_lists_the_subcommand_and_every_option() {
         "--timeout",
         "--json",
         "--scenario",
+        "--data-pps",
+        "--data-size",
+        "--reflector",
+        "--reflector6",
     ] {
         assert!(run.contains(option), "{option} missing from:\n{run}");
     }
@@ -49,6 +53,85 @@ fn help_lists_the_subcommand_and_every_option() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
+    // Data without a reflector (or without a hold) is a usage error too.
+    let bad = Command::new(BIN)
+        .args([
+            "run",
+            "--lns",
+            "127.0.0.1:1701",
+            "--data-pps",
+            "5",
+            "--hold",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--reflector"));
+    let reflect = Command::new(BIN)
+        .args(["reflect", "--help"])
+        .output()
+        .unwrap();
+    assert!(reflect.status.success());
+    let reflect = String::from_utf8(reflect.stdout).unwrap();
+    for option in ["--listen", "--workers", "--duration"] {
+        assert!(
+            reflect.contains(option),
+            "{option} missing from:\n{reflect}"
+        );
+    }
+}
+
+/// `loadgen reflect --duration` bounces datagrams, then prints its counts
+/// and exits 0. No privileges: it listens on loopback.
+#[test]
+fn reflect_bounces_datagrams_and_prints_its_counts_at_the_end() {
+    use std::net::UdpSocket;
+    // A free port: bind, note it, let it go.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(BIN)
+        .args([
+            "reflect",
+            "--listen",
+            &listen,
+            "--workers",
+            "2",
+            "--duration",
+            "3",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    // Until it is listening, datagrams are refused; then five come back.
+    let mut back = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(2500);
+    while back < 5 && std::time::Instant::now() < deadline {
+        let _ = client.send_to(b"ping", &listen);
+        if let Ok((n, _)) = client.recv_from(&mut buf) {
+            assert_eq!(&buf[..n], b"ping");
+            back += 1;
+        }
+    }
+    assert_eq!(back, 5);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("loadgen reflect: ") && stdout.contains("reflected"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listening on"));
 }
 
 #[test]
@@ -81,7 +164,7 @@ fn run_with_json_dash_prints_the_report_as_json() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stdout}\n{stderr}");
         let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-        assert_eq!(value["schema"], "loadgen-report/1");
+        assert_eq!(value["schema"], "loadgen-report/2");
         assert_eq!(value["sessions"]["established"], 20, "{stdout}");
         assert_eq!(value["settings"]["hold_s"], 0.2);
         assert!(value["wall_s"].as_f64().unwrap() >= 0.2, "held: {stdout}");

@@ -4,18 +4,23 @@
 //! password `loadgen`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use lns::config::IoMode;
 use lns::io::daemon::{self, Running, RuntimeSettings};
-use lns::proto::aaa::{users, LocalAaa, Pool};
+use lns::proto::aaa::{users, LocalAaa, Pool, PrefixPool};
 use lns::proto::l2tp::{L2tpConfig, Role};
 use lns::proto::node::Node;
 use lns::proto::ppp::link::LinkConfig;
+use lns::proto::ra::RaConfig;
 use lns::wire::ppp::lcp::AuthMethod;
 
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+/// The daemon's IPv6 address on its TUN (with [`Lns::ipv6_sessions`]).
+pub const GATEWAY6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
+/// The subscribers' /64s come from this /40 (65,536 of them).
+pub const PREFIX_POOL6: (Ipv6Addr, u8) = (Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0), 40);
 /// 65,534 subscriber addresses.
 pub const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(100, 65, 0, 0), 16);
 
@@ -28,6 +33,9 @@ pub struct Lns {
     pub secret: Option<&'static [u8]>,
     /// Listen on `[::1]` instead of `127.0.0.1`.
     pub ipv6: bool,
+    /// IPv6CP and a /64 for every session (Router Advertisements), the
+    /// TUN with [`GATEWAY6`].
+    pub ipv6_sessions: bool,
 }
 
 impl Lns {
@@ -48,7 +56,7 @@ impl Lns {
         l2tp.secret = self.secret.map(<[u8]>::to_vec);
         let mut link = LinkConfig::server(GATEWAY, [None, None]);
         link.lcp.auth = vec![AuthMethod::ChapMd5, AuthMethod::Pap];
-        link.ipv6cp = false;
+        link.ipv6cp = self.ipv6_sessions;
         let users_file = format!("{}*@loadgen.example password=loadgen\n", self.users);
         let aaa = LocalAaa::new(users::parse(&users_file).unwrap());
         let network = format!("{}/{}", POOL.0, POOL.1);
@@ -58,7 +66,17 @@ impl Lns {
             Duration::from_secs(1),
         )
         .unwrap();
-        let node = Node::new(l2tp, link, aaa, vec![pool], 7);
+        let mut node = Node::new(l2tp, link, aaa, vec![pool], 7);
+        if self.ipv6_sessions {
+            let prefixes = PrefixPool::new(
+                "subscribers6",
+                PREFIX_POOL6.0,
+                PREFIX_POOL6.1,
+                Duration::from_secs(1),
+            )
+            .unwrap();
+            node.set_ipv6(vec![prefixes], RaConfig::default());
+        }
         let settings = RuntimeSettings {
             listen: vec![if self.ipv6 {
                 "[::1]:0".parse().unwrap()
@@ -72,8 +90,12 @@ impl Lns {
             tun_mtu: 1456,
             gateway: GATEWAY,
             routes: vec![POOL],
-            ipv6_gateway: None,
-            ipv6_routes: vec![],
+            ipv6_gateway: self.ipv6_sessions.then_some(GATEWAY6),
+            ipv6_routes: if self.ipv6_sessions {
+                vec![PREFIX_POOL6]
+            } else {
+                vec![]
+            },
             mss_clamp: None,
             mss_clamp_v6: None,
             socket_buffer: 4 << 20,
