@@ -178,6 +178,14 @@ pub struct Options {
     /// No live progress line on stderr even on a terminal.
     #[arg(long)]
     pub quiet: bool,
+    /// The LNS is process PID on this machine: report its CPU time and
+    /// resident memory over the run.
+    #[arg(long, value_name = "PID")]
+    pub lns_pid: Option<u32>,
+    /// As --lns-pid, for the one process of this name (as `ps -o comm`
+    /// shows it).
+    #[arg(long, value_name = "NAME", conflicts_with = "lns_pid")]
+    pub lns_name: Option<String>,
 }
 
 impl Options {

@@ -54,6 +54,7 @@ fn a_storm_of_two_hundred_chap_sessions_through_l2tpns_and_freeradius() {
     options.workers = Some(2);
     options.timeout = 30.0;
     options.quiet = true;
+    options.lns_pid = Some(lab.pid());
     let t0 = Instant::now();
     let report: Report = lab.in_lac_ns(|| loadgen::run(&options)).unwrap();
     let took = t0.elapsed();
@@ -110,6 +111,16 @@ fn a_storm_of_two_hundred_chap_sessions_through_l2tpns_and_freeradius() {
     assert!(report.wall_s >= report.setup_window_s, "{report}");
     assert!(report.cpu.user_s + report.cpu.system_s > 0.0, "{report}");
     assert!(took < Duration::from_secs(40), "{took:?}");
+
+    // l2tpns's own cost, read from /proc: it worked, and it held memory.
+    let lns = report.target.as_ref().expect("--lns-pid gives a target");
+    assert_eq!(lns.pid, lab.pid());
+    assert_eq!(lns.name, "l2tpns");
+    assert!(lns.cpu_user_s + lns.cpu_system_s > 0.0, "{report}");
+    assert!(lns.rss_before_kib > 0, "{report}");
+    assert!(lns.rss_max_kib >= lns.rss_before_kib, "{report}");
+    assert!(lns.rss_after_kib > 0, "{report}");
+    assert!(lns.rss_per_session_b.is_some(), "{report}");
 
     // Teardown: LCP Terminate and CDN for every call, StopCCN for every
     // tunnel, acknowledged.

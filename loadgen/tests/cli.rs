@@ -40,6 +40,8 @@ fn help_lists_the_subcommand_and_every_option() {
         "--timeout",
         "--json",
         "--scenario",
+        "--lns-pid",
+        "--lns-name",
     ] {
         assert!(run.contains(option), "{option} missing from:\n{run}");
     }
@@ -49,6 +51,20 @@ fn help_lists_the_subcommand_and_every_option() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
+    // An LNS process to watch that is not there: the run cannot start.
+    let absent = Command::new(BIN)
+        .args([
+            "run",
+            "--lns",
+            "127.0.0.1:1701",
+            "--lns-name",
+            "no-such-lns-xyz",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(absent.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&absent.stderr);
+    assert!(why.contains("no process named no-such-lns-xyz"), "{why}");
 }
 
 #[test]
