@@ -67,7 +67,7 @@ for run in $(seq 1 "$RUNS"); do
   for scenario in storm ramp; do
     for lns in ours l2tpns; do
       json=$OUT/$lns-$scenario-$run.json
-      echo "== $lns $scenario run $run -> $json"
+      echo "== $lns $scenario run $run -> $json ($(cut -d' ' -f1-3 /proc/loadavg))"
       "run_$lns" "$scenario" "$json" || echo "   (exit status $?: not every session came up)"
     done
   done
