@@ -96,7 +96,12 @@ fn a_storm_of_two_hundred_chap_sessions_through_l2tpns_and_freeradius() {
         "{l:?}"
     );
     assert!(l.mean > 0.0 && l.mean <= l.max, "{l:?}");
-    assert!(l.max <= report.setup_window_s * 1000.0 + 1.0, "{report}");
+    // (The histogram keeps 3 significant digits: its max may exceed the
+    // true one by 0.1%.)
+    assert!(
+        l.max <= report.setup_window_s * 1000.0 * 1.001 + 1.0,
+        "{report}"
+    );
     assert!(report.setup_window_s > 0.0 && report.setup_window_s < 30.0);
     let rate = SESSIONS as f64 / report.setup_window_s;
     assert!(
