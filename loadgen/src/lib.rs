@@ -13,6 +13,7 @@ pub mod options;
 pub mod pacing;
 pub mod reflect;
 pub mod report;
+pub mod target;
 pub mod worker;
 
 use std::io::{self, IsTerminal};
@@ -26,12 +27,25 @@ use report::Tally;
 use worker::{bind_groups, Shared, Worker, MAX_GROUPS_PER_WORKER};
 
 /// Run `options` to the end and report. Errors only when the run cannot
-/// start (options that do not fit together, sockets); failures of the LNS
-/// are counted in the report.
+/// start (options that do not fit together, sockets, or an LNS process to
+/// watch that is not there); failures of the LNS are counted in the report.
 pub fn run(options: &Options) -> io::Result<Report> {
     options
         .check()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut watch = match (options.lns_pid, &options.lns_name) {
+        (Some(pid), _) => Some(target::Watch::start(pid)?),
+        (None, Some(name)) => match target::find(name)? {
+            Some(pid) => Some(target::Watch::start(pid)?),
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("no process named {name}"),
+                ))
+            }
+        },
+        (None, None) => None,
+    };
     let workers = options.worker_count();
     let started = Instant::now();
     let deadline = started + options.timeout_duration();
@@ -68,11 +82,18 @@ pub fn run(options: &Options) -> io::Result<Report> {
             })
             .collect::<io::Result<_>>()?;
         let handles: Vec<_> = handles;
-        if let Some(bar) = &progress {
+        if progress.is_some() || watch.is_some() {
             while !handles.iter().all(|h| h.is_finished()) {
-                update_progress(bar, &shared);
+                if let Some(bar) = &progress {
+                    update_progress(bar, &shared);
+                }
+                if let Some(watch) = &mut watch {
+                    watch.sample();
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
+        }
+        if let Some(bar) = &progress {
             update_progress(bar, &shared);
             bar.finish_and_clear();
         }
@@ -89,13 +110,12 @@ pub fn run(options: &Options) -> io::Result<Report> {
         }
         Ok::<_, io::Error>((total, teardown))
     })?;
-    Ok(Report::build(
-        options,
-        workers,
-        &tally,
-        started.elapsed(),
-        teardown,
-    ))
+    let mut report = Report::build(options, workers, &tally, started.elapsed(), teardown);
+    report.target = watch.map(|mut watch| {
+        watch.sample();
+        watch.report(tally.established)
+    });
+    Ok(report)
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {

@@ -235,6 +235,14 @@ pub struct Options {
     /// number as over IPv4. Needs --ipv6.
     #[arg(long, value_name = "[ADDR]:PORT", requires = "ipv6")]
     pub reflector6: Option<SocketAddrV6>,
+    /// The LNS is process PID on this machine: report its CPU time and
+    /// resident memory over the run.
+    #[arg(long, value_name = "PID")]
+    pub lns_pid: Option<u32>,
+    /// As --lns-pid, for the one process of this name (as `ps -o comm`
+    /// shows it).
+    #[arg(long, value_name = "NAME", conflicts_with = "lns_pid")]
+    pub lns_name: Option<String>,
 }
 
 impl Options {

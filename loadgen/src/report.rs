@@ -10,6 +10,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::options::{Options, Rate, Teardown};
+use crate::target::TargetReport;
 
 /// The `schema` field of every JSON report; bumped when a field changes
 /// meaning or goes away (new fields may appear without a bump).
@@ -313,6 +314,9 @@ pub struct Report {
     pub cpu: Cpu,
     /// Wall-clock time of the whole run, seconds.
     pub wall_s: f64,
+    /// The LNS process's CPU and memory (`--lns-pid`, `--lns-name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetReport>,
 }
 
 /// The settings that shape the numbers.
@@ -636,6 +640,7 @@ impl Report {
                 },
             },
             wall_s: wall.as_secs_f64(),
+            target: None,
         }
     }
 
@@ -766,7 +771,26 @@ impl fmt::Display for Report {
             f,
             "  cpu         user {:.3} s, system {:.3} s ({:.1}% of one core); wall {:.3} s",
             self.cpu.user_s, self.cpu.system_s, self.cpu.percent_of_one_core, self.wall_s
-        )
+        )?;
+        if let Some(t) = &self.target {
+            let per_session = t
+                .rss_per_session_b
+                .map_or(String::new(), |b| format!(" ({b:.0} B per session)"));
+            writeln!(
+                f,
+                "  lns         {} pid {}: cpu user {:.3} s, system {:.3} s ({:.1}% of one core); \
+                 rss {} KiB before, {} KiB max{per_session}, {} KiB after",
+                t.name,
+                t.pid,
+                t.cpu_user_s,
+                t.cpu_system_s,
+                t.cpu_percent_of_one_core,
+                t.rss_before_kib,
+                t.rss_max_kib,
+                t.rss_after_kib
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -44,6 +44,8 @@ fn help_lists_the_subcommand_and_every_option() {
         "--data-size",
         "--reflector",
         "--reflector6",
+        "--lns-pid",
+        "--lns-name",
     ] {
         assert!(run.contains(option), "{option} missing from:\n{run}");
     }
@@ -53,6 +55,20 @@ fn help_lists_the_subcommand_and_every_option() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
+    // An LNS process to watch that is not there: the run cannot start.
+    let absent = Command::new(BIN)
+        .args([
+            "run",
+            "--lns",
+            "127.0.0.1:1701",
+            "--lns-name",
+            "no-such-lns-xyz",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(absent.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&absent.stderr);
+    assert!(why.contains("no process named no-such-lns-xyz"), "{why}");
     // Data without a reflector (or without a hold) is a usage error too.
     let bad = Command::new(BIN)
         .args([
