@@ -433,7 +433,9 @@ impl Config {
             None => "from the embedded demo file".to_string(),
         };
         let metrics = match self.metrics.listen {
-            Some(addr) => format!("metrics on {addr}"),
+            // Read and checked; the endpoint comes with the observability
+            // work, so say so rather than promise a scrape target.
+            Some(addr) => format!("metrics address {addr} (no endpoint served yet)"),
             None => "metrics off".to_string(),
         };
         format!(
