@@ -3,15 +3,11 @@
 //! node with local AAA and a pool, both on this one core.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use lns::proto::aaa::{users, LocalAaa, Pool};
-use lns::proto::l2tp::{CallInfo, Event, L2tpConfig, Role};
-use lns::proto::node::{NoAaa, Node, NodeEvent, Subscriber};
-use lns::proto::ppp::link::LinkConfig;
-use lns::sim::{Link, Net};
+use lns::proto::l2tp::CallInfo;
+use lns::proto::node::{NodeEvent, Subscriber};
 use lns::wire::ppp::lcp::AuthMethod;
 
 const SESSIONS: usize = 1000;
@@ -21,44 +17,9 @@ const SESSIONS: usize = 1000;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-type Pair = Net<Node<NoAaa>, Node<LocalAaa>>;
-
-/// Both nodes with one tunnel up; `ipv6cp` adds IPv6CP to the storm.
-fn tunnel_up(method: AuthMethod, ipv6cp: bool) -> (Pair, u16) {
-    let mut server = LinkConfig::server(
-        Ipv4Addr::new(100, 64, 255, 254),
-        [Some(Ipv4Addr::new(192, 0, 2, 53)), None],
-    );
-    server.lcp.auth = vec![method];
-    server.ipv6cp = ipv6cp;
-    let aaa = LocalAaa::new(users::parse("*@isp.example password=secret\n").unwrap());
-    let pool = Pool::new(
-        "p",
-        vec!["100.64.0.0/16".parse().unwrap()],
-        Duration::from_secs(60),
-    )
-    .unwrap();
-    let mut l2tp = L2tpConfig::new(Role::Lns);
-    l2tp.limits.max_half_open_sessions = usize::MAX;
-    let lns = Node::new(l2tp, server, aaa, vec![pool], 1);
-    let mut client = LinkConfig::client(b"", b"");
-    client.ipv6cp = ipv6cp;
-    let lac = Node::new(
-        L2tpConfig::new(Role::Lac),
-        client,
-        NoAaa::default(),
-        vec![],
-        2,
-    );
-    let mut net = Net::new(lac, lns, Link::CLEAN, 3, Instant::now());
-    let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
-    net.run_until(Duration::from_secs(10), |n| {
-        n.a_events
-            .iter()
-            .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))
-    });
-    (net, tunnel)
-}
+#[path = "common/pair.rs"]
+mod pair;
+use pair::{tunnel_up, Pair};
 
 /// Dial every subscriber and run until the LNS has them all online.
 fn storm((mut net, tunnel): (Pair, u16), proxy: bool) -> Pair {

@@ -12,14 +12,11 @@
 use std::alloc::{GlobalAlloc, Layout};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lns::dataplane::{SessionEntry, SessionTable};
-use lns::proto::aaa::{users, LocalAaa, Pool};
-use lns::proto::l2tp::{CallInfo, Event, L2tpConfig, Role};
-use lns::proto::node::{NoAaa, Node, NodeEvent, Subscriber};
-use lns::proto::ppp::link::LinkConfig;
-use lns::sim::{Link, Net};
+use lns::proto::l2tp::CallInfo;
+use lns::proto::node::{NodeEvent, Subscriber};
 use lns::wire::ppp::lcp::AuthMethod;
 
 struct Counting;
@@ -57,47 +54,9 @@ fn live() -> isize {
 
 const SESSIONS: usize = 5_000;
 
-type Pair = Net<Node<NoAaa>, Node<LocalAaa>>;
-
-fn lac_node(ipv6cp: bool) -> Node<NoAaa> {
-    let mut client = LinkConfig::client(b"", b"");
-    client.ipv6cp = ipv6cp;
-    Node::new(
-        L2tpConfig::new(Role::Lac),
-        client,
-        NoAaa::default(),
-        vec![],
-        2,
-    )
-}
-
-fn pair(method: AuthMethod, ipv6cp: bool) -> (Pair, u16) {
-    let mut server = LinkConfig::server(
-        Ipv4Addr::new(100, 64, 255, 254),
-        [Some(Ipv4Addr::new(192, 0, 2, 53)), None],
-    );
-    server.lcp.auth = vec![method];
-    server.ipv6cp = ipv6cp;
-    let aaa = LocalAaa::new(users::parse("*@isp.example password=secret\n").unwrap());
-    let pool = Pool::new(
-        "p",
-        vec!["100.64.0.0/16".parse().unwrap()],
-        Duration::from_secs(60),
-    )
-    .unwrap();
-    let mut l2tp = L2tpConfig::new(Role::Lns);
-    l2tp.limits.max_half_open_sessions = usize::MAX;
-    l2tp.limits.max_sessions_per_tunnel = usize::MAX;
-    let lns = Node::new(l2tp, server, aaa, vec![pool], 1);
-    let mut net = Net::new(lac_node(ipv6cp), lns, Link::CLEAN, 3, Instant::now());
-    let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
-    net.run_until(Duration::from_secs(10), |n| {
-        n.a_events
-            .iter()
-            .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))
-    });
-    (net, tunnel)
-}
+#[path = "common/pair.rs"]
+mod pair;
+use pair::{lac_node, tunnel_up as pair};
 
 /// Bytes of LNS-side heap per session once `SESSIONS` are online.
 fn node_bytes_per_session(method: AuthMethod, proxy: bool, ipv6cp: bool) -> f64 {

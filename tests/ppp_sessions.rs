@@ -278,24 +278,30 @@ fn wrong_password_fails_and_clears_the_call() {
     }
 }
 
-#[test]
-fn ip_packets_cross_both_ways() {
-    let (mut net, lac_key, lns_key) = bring_up(
-        &[AuthMethod::Pap],
-        subscriber("alice@isp.example", "secret", false),
-    );
+/// A minimal IPv4 packet from the subscriber reaches the LNS as data.
+fn upstream_crosses(net: &mut Pair, lac_key: SessionKey, lns_key: SessionKey) {
     let upstream = vec![
         0x45, 0, 0, 20, 1, 2, 3, 4, 64, 17, 0, 0, 100, 64, 0, 1, 192, 0, 2, 9,
     ];
     assert!(net.a.send_data(lac_key, protocol::IPV4, &upstream));
-    let downstream = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
-    assert!(net.b.send_data(lns_key, protocol::IPV6, &downstream));
     net.run_for(Duration::from_millis(50));
     assert!(net.b_events.contains(&NodeEvent::Data {
         key: lns_key,
         protocol: protocol::IPV4,
         packet: upstream
     }));
+}
+
+#[test]
+fn ip_packets_cross_both_ways() {
+    let (mut net, lac_key, lns_key) = bring_up(
+        &[AuthMethod::Pap],
+        subscriber("alice@isp.example", "secret", false),
+    );
+    upstream_crosses(&mut net, lac_key, lns_key);
+    let downstream = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
+    assert!(net.b.send_data(lns_key, protocol::IPV6, &downstream));
+    net.run_for(Duration::from_millis(50));
     assert!(net.a_events.contains(&NodeEvent::Data {
         key: lac_key,
         protocol: protocol::IPV6,
@@ -633,16 +639,7 @@ fn lcp_renegotiation_of_an_up_session_pauses_and_resumes_it() {
     assert_eq!(ups(&net.a_events)[1].1.ipv4, Some(address));
     assert_eq!(net.b.pools()[0].in_use(), 1);
 
-    let upstream = vec![
-        0x45, 0, 0, 20, 1, 2, 3, 4, 64, 17, 0, 0, 100, 64, 0, 1, 192, 0, 2, 9,
-    ];
-    assert!(net.a.send_data(lac_key, protocol::IPV4, &upstream));
-    net.run_for(Duration::from_millis(50));
-    assert!(net.b_events.contains(&NodeEvent::Data {
-        key: lns_key,
-        protocol: protocol::IPV4,
-        packet: upstream
-    }));
+    upstream_crosses(&mut net, lac_key, lns_key);
 }
 
 /// An LCP Terminate is an ending, not a renegotiation: Down alone.
