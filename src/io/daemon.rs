@@ -22,9 +22,18 @@ use crate::dataplane::SessionTable;
 use crate::proto::aaa::Aaa;
 use crate::proto::node::Node;
 
-/// Depth of each queue toward the control thread: a burst beyond it is
-/// shed (peers retransmit) rather than buffered without bound.
+/// Depth of the urgent queue toward the control thread (established
+/// tunnels' traffic) and of each shard's command queue: a burst beyond it
+/// is shed (peers retransmit) rather than buffered without bound. (A
+/// bounded channel allocates its slots up front: 16,384 of them cost
+/// about 1 MB a queue.)
 pub const CONTROL_QUEUE: usize = 16_384;
+
+/// Depth of the setup queue: new tunnels and calls and the PPP of calls
+/// still negotiating. A storm of 100,000 calls (about ten messages each)
+/// overflowed 16,384 tens of thousands of times, each lost control message
+/// a 1 s retransmission at the LAC; with 65,536 it never did.
+pub const SETUP_QUEUE: usize = 65_536;
 
 /// How the runtime is laid out.
 #[derive(Debug, Clone)]
@@ -172,7 +181,7 @@ pub fn start<A: Aaa + Send + 'static>(
     }
 
     let (urgent_tx, urgent_rx) = bounded(CONTROL_QUEUE);
-    let (setup_tx, setup_rx) = bounded(CONTROL_QUEUE);
+    let (setup_tx, setup_rx) = bounded(SETUP_QUEUE);
     let control_wake = Wake::new()?;
     let queues_to_control = ControlQueues {
         urgent: urgent_tx,

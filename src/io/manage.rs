@@ -171,7 +171,7 @@ pub fn shard_stats(reports: &[ShardReport], shards: usize) -> String {
     let sum = |f: &dyn Fn(&ShardReport) -> u64| reports.iter().map(f).sum::<u64>();
     let _ = writeln!(out, "shards {shards}");
     let _ = writeln!(out, "shards_reporting {}", reports.len());
-    let totals: [(&str, u64); 14] = [
+    let totals: [(&str, u64); 15] = [
         ("dataplane_packets_in", sum(&|r| r.dataplane.packets_in)),
         ("dataplane_bytes_in", sum(&|r| r.dataplane.bytes_in)),
         ("dataplane_packets_out", sum(&|r| r.dataplane.packets_out)),
@@ -188,6 +188,7 @@ pub fn shard_stats(reports: &[ShardReport], shards: usize) -> String {
             "shard_control_queue_full",
             sum(&|r| r.io.control_queue_full),
         ),
+        ("shard_setup_queue_full", sum(&|r| r.io.setup_queue_full)),
         ("shard_tun_write_errors", sum(&|r| r.io.tun_write_errors)),
     ];
     for (name, value) in totals {

@@ -153,6 +153,9 @@ pub struct ShardCounters {
     pub to_control: u64,
     /// Of those, dropped because the control queue was full.
     pub control_queue_full: u64,
+    /// Of those, dropped from the setup queue (new tunnels and calls, PPP
+    /// of calls still negotiating).
+    pub setup_queue_full: u64,
     /// TUN writes that failed (queue full).
     pub tun_write_errors: u64,
     /// Receive batches and their datagrams.
@@ -397,6 +400,9 @@ impl Shard {
             // A full queue sheds load: the peer retransmits (§5.8).
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.counters.control_queue_full += 1;
+                if !urgent {
+                    self.counters.setup_queue_full += 1;
+                }
             }
         }
     }
