@@ -180,7 +180,7 @@ fn run_with_json_dash_prints_the_report_as_json() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stdout}\n{stderr}");
         let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-        assert_eq!(value["schema"], "loadgen-report/2");
+        assert_eq!(value["schema"], "loadgen-report/3");
         assert_eq!(value["sessions"]["established"], 20, "{stdout}");
         assert_eq!(value["settings"]["hold_s"], 0.2);
         assert!(value["wall_s"].as_f64().unwrap() >= 0.2, "held: {stdout}");
