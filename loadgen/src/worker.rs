@@ -1072,7 +1072,11 @@ impl<'a> Worker<'a> {
     /// `--scenario churn`: the hold begins, and with it the churn.
     fn start_churn(&mut self, now: Instant, until: Instant) {
         if let Some(rate) = self.options.churn_rate() {
-            self.churn = Some(TokenBucket::new(rate / self.workers.max(1) as f64, now));
+            // 50 ms worth of burst (at least 2): at tens of cycles a
+            // second per worker, a burst of one would lose the fraction
+            // owed each time the loop wakes late.
+            let rate = rate / self.workers.max(1) as f64;
+            self.churn = Some(TokenBucket::with_burst(rate, (rate / 20.0).max(2.0), now));
             self.tally.churn.start = Some(now);
             self.tally.churn.end = Some(until);
         }
