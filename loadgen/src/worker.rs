@@ -34,6 +34,11 @@ pub const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
 /// before what is missing counts as lost (less when all are back).
 pub const DATA_DRAIN: Duration = Duration::from_secs(2);
 
+/// How long, after the churn, its last dials may take to come up before
+/// they count as unfinished: more than PPP's 3 s restart timer (RFC 1661
+/// §4.6), so a dial whose first LCP frame was lost still completes.
+pub const CHURN_DRAIN: Duration = Duration::from_secs(4);
+
 /// At most this many probes per pass of the loop, so a worker that fell
 /// behind still reads its sockets between bursts.
 const DATA_BURST: u64 = 4096;
@@ -709,6 +714,15 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Some dial of the churn is still setting up.
+    fn churn_setting_up(&self) -> bool {
+        self.churn.is_some()
+            && self
+                .calls
+                .values()
+                .any(|c| c.origin == Origin::Churn && !c.up && !c.settled)
+    }
+
     /// Every probe sent has come back.
     fn data_all_back(&self) -> bool {
         let d = &self.tally.data;
@@ -747,12 +761,12 @@ impl<'a> Worker<'a> {
             }
             Phase::Hold { until } => {
                 if now >= until {
-                    if self.data.is_some() {
+                    let churning = self.churn_setting_up();
+                    if self.data.is_some() || churning {
                         // What fell due before the end goes, however late.
                         self.send_data_due(now, u64::MAX);
-                        self.phase = Phase::Drain {
-                            until: now + DATA_DRAIN,
-                        };
+                        let drain = if churning { CHURN_DRAIN } else { DATA_DRAIN };
+                        self.phase = Phase::Drain { until: now + drain };
                         self.advance(now);
                     } else {
                         self.start_teardown(now);
@@ -760,7 +774,7 @@ impl<'a> Worker<'a> {
                 }
             }
             Phase::Drain { until } => {
-                if now >= until || self.data_all_back() {
+                if now >= until || (self.data_all_back() && !self.churn_setting_up()) {
                     self.start_teardown(now);
                 }
             }

