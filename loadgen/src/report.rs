@@ -1255,6 +1255,70 @@ mod tests {
     }
 
     #[test]
+    fn churn_and_flap_tallies_merge_into_their_report_sections() {
+        let t0 = Instant::now();
+        let mut a = Tally::default();
+        let mut b = Tally::default();
+        for (tally, offset) in [(&mut a, 0u64), (&mut b, 1)] {
+            let c = &mut tally.churn;
+            c.start = Some(t0 + Duration::from_millis(offset));
+            c.end = Some(t0 + Duration::from_secs(2));
+            c.cycles = 100;
+            c.dialled = 100;
+            c.teardowns = 100;
+            for i in 0..99u64 {
+                c.up(t0, t0 + Duration::from_micros(1000 + i + offset));
+            }
+            c.unfinished = 1;
+            let f = &mut tally.flap;
+            f.flaps = 2;
+            f.tunnels_vanished = 2;
+            f.redialled = 10;
+            f.up(t0, t0 + Duration::from_millis(3));
+        }
+        b.churn.failed.insert("cdn_admin".into(), 1);
+        b.flap.tunnels_failed.insert("setup_timeout".into(), 1);
+        a.merge(&b);
+        assert_eq!(a.flap.flaps, 2, "every worker flaps at the same times");
+        let c = ChurnReport::build(&a.churn);
+        assert_eq!((c.cycles, c.dialled, c.setups), (200, 200, 198));
+        assert_eq!((c.teardowns, c.failed, c.unfinished), (200, 1, 2));
+        assert_eq!(c.failed_by_reason.get("cdn_admin"), Some(&1));
+        assert!(
+            (c.window_s - 2.0).abs() < 1e-9,
+            "earliest start to latest end"
+        );
+        assert!((c.cycles_per_s - 100.0).abs() < 1e-9);
+        let l = c.setup_latency_ms.clone().unwrap();
+        assert!((l.p50 - 1.05).abs() < 0.01 && l.max < 1.2, "{l:?}");
+        let f = FlapReport::build(&a.flap);
+        assert_eq!(
+            (f.tunnels_vanished, f.redialled, f.reestablished),
+            (4, 20, 2)
+        );
+        assert_eq!(f.tunnels_failed_by_reason.get("setup_timeout"), Some(&1));
+
+        let mut o = options();
+        o.scenario = Some(crate::options::Scenario::Churn);
+        o.duration = Some(2.0);
+        o.churn_rate = Some(100.0);
+        let r = Report::build(&o, 2, &a, Duration::from_secs(3), Duration::ZERO);
+        assert_eq!(r.scenario, "churn");
+        assert_eq!(r.churn.as_ref(), Some(&c));
+        assert_eq!(r.flap, None, "flap only under --scenario flap");
+        assert_eq!(r.settings.duration_s, Some(2.0));
+        assert_eq!(r.settings.hold_s, 2.0);
+        assert_eq!(r.settings.churn_rate_per_s, Some(100.0));
+        let text = r.to_string();
+        assert!(
+            text.contains("churn       200 cycles in 2.000 s (100.0/s): 200 torn down"),
+            "{text}"
+        );
+        let back: Report = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
     fn an_empty_run_reports_no_latency_and_zero_rate() {
         let r = Report::build(
             &options(),
