@@ -48,7 +48,10 @@ pub fn run(options: &Options) -> io::Result<Report> {
     };
     let workers = options.worker_count();
     let started = Instant::now();
-    let deadline = started + options.timeout_duration();
+    // The timeout bounds setup (and a plain hold); a scenario's
+    // `--duration` comes on top.
+    let deadline =
+        started + options.timeout_duration() + options.scenario_duration().unwrap_or_default();
     let seed = started.elapsed().as_nanos() as u64
         ^ u64::from(std::process::id()).rotate_left(32)
         ^ std::time::SystemTime::now()

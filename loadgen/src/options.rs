@@ -116,6 +116,24 @@ pub enum Scenario {
     Ramp,
     /// Every session at once (unlimited rate), as after a LAC reboot.
     Storm,
+    /// Set up at `--rate`, then for `--duration` hang up the longest-held
+    /// session and dial its subscriber again, `--churn-rate` times a
+    /// second.
+    Churn,
+    /// Set up at `--rate`, then for `--duration` every `--flap-interval`
+    /// every tunnel vanishes without StopCCN and comes back with its
+    /// sessions.
+    Flap,
+    /// Set up at `--rate`, hold (with data when asked for) for
+    /// `--duration`, tear down.
+    Soak,
+}
+
+impl Scenario {
+    /// Whether the scenario runs for `--duration` after setup.
+    pub fn has_duration(self) -> bool {
+        matches!(self, Scenario::Churn | Scenario::Flap | Scenario::Soak)
+    }
 }
 
 /// Authentication methods the simulated subscribers agree to.
@@ -211,9 +229,22 @@ pub struct Options {
     #[arg(long, value_name = "FILE|-")]
     pub json: Option<String>,
     /// A named preset: `ramp` uses --rate, `storm` dials every session at
-    /// once (unlimited rate).
+    /// once (unlimited rate); `churn`, `flap` and `soak` set up at --rate
+    /// and then run for --duration.
     #[arg(long, value_enum)]
     pub scenario: Option<Scenario>,
+    /// Seconds `churn`, `flap` and `soak` run once setup is over (their
+    /// hold: it takes the place of --hold). The timeout bounds setup; the
+    /// duration comes on top.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "hold")]
+    pub duration: Option<f64>,
+    /// `churn`: hang-ups (each followed by a new dial) per second, over
+    /// all workers.
+    #[arg(long, value_name = "R")]
+    pub churn_rate: Option<f64>,
+    /// `flap`: seconds between two vanishings of every tunnel.
+    #[arg(long, value_name = "SECONDS")]
+    pub flap_interval: Option<f64>,
     /// No live progress line on stderr even on a terminal.
     #[arg(long)]
     pub quiet: bool,
@@ -258,6 +289,7 @@ impl Options {
 
     /// What clap cannot check: data needs a reflector and a hold to flow in.
     pub fn check(&self) -> Result<(), String> {
+        self.check_scenario()?;
         if !(self.data_pps.is_finite() && self.data_pps >= 0.0) {
             return Err(format!("--data-pps {} is not a rate", self.data_pps));
         }
@@ -272,6 +304,37 @@ impl Options {
         Ok(())
     }
 
+    /// What the scenarios need: a duration for those that have one (and
+    /// only for them), a churn rate for `churn`, an interval for `flap`.
+    fn check_scenario(&self) -> Result<(), String> {
+        let positive = |v: Option<f64>| v.is_some_and(|v| v.is_finite() && v > 0.0);
+        let scenario = self.scenario.filter(|s| s.has_duration());
+        let name = self.scenario_name();
+        match scenario {
+            Some(_) if !positive(self.duration) => {
+                return Err(format!("--scenario {name} needs --duration (seconds)"))
+            }
+            None if self.duration.is_some() => {
+                return Err("--duration is for --scenario churn, flap or soak".into())
+            }
+            _ => {}
+        }
+        match (scenario, self.churn_rate) {
+            (Some(Scenario::Churn), r) if !positive(r) => {
+                return Err("--scenario churn needs --churn-rate (hang-ups per second)".into())
+            }
+            (Some(Scenario::Churn), _) | (_, None) => {}
+            (_, Some(_)) => return Err("--churn-rate is for --scenario churn".into()),
+        }
+        match (scenario, self.flap_interval) {
+            (Some(Scenario::Flap), i) if !positive(i) => {
+                Err("--scenario flap needs --flap-interval (seconds)".into())
+            }
+            (Some(Scenario::Flap), _) | (_, None) => Ok(()),
+            (_, Some(_)) => Err("--flap-interval is for --scenario flap".into()),
+        }
+    }
+
     /// Whether sessions send data.
     pub fn data_enabled(&self) -> bool {
         self.data_pps > 0.0 && self.reflector.is_some()
@@ -281,7 +344,9 @@ impl Options {
     pub fn effective_rate(&self) -> Rate {
         match self.scenario {
             Some(Scenario::Storm) => Rate::Unlimited,
-            Some(Scenario::Ramp) | None => self.rate,
+            Some(Scenario::Ramp | Scenario::Churn | Scenario::Flap | Scenario::Soak) | None => {
+                self.rate
+            }
         }
     }
 
@@ -289,6 +354,9 @@ impl Options {
     pub fn scenario_name(&self) -> &'static str {
         match (self.scenario, self.effective_rate()) {
             (Some(Scenario::Storm), _) | (None, Rate::Unlimited) => "storm",
+            (Some(Scenario::Churn), _) => "churn",
+            (Some(Scenario::Flap), _) => "flap",
+            (Some(Scenario::Soak), _) => "soak",
             _ => "ramp",
         }
     }
@@ -305,9 +373,36 @@ impl Options {
         asked.min(self.tunnels as usize)
     }
 
-    /// The hold as a duration (negative and odd values count as zero).
+    /// The hold as a duration (negative and odd values count as zero):
+    /// `--duration` for the scenarios that run for one, else `--hold`.
     pub fn hold_duration(&self) -> Duration {
-        seconds(self.hold)
+        match self.scenario_duration() {
+            Some(d) => d,
+            None => seconds(self.hold),
+        }
+    }
+
+    /// `--duration` of `churn`, `flap` and `soak`; `None` for the others.
+    pub fn scenario_duration(&self) -> Option<Duration> {
+        self.scenario
+            .filter(|s| s.has_duration())
+            .and(self.duration)
+            .map(seconds)
+    }
+
+    /// `--churn-rate` under `--scenario churn`.
+    pub fn churn_rate(&self) -> Option<f64> {
+        self.churn_rate
+            .filter(|_| self.scenario == Some(Scenario::Churn))
+            .filter(|r| r.is_finite() && *r > 0.0)
+    }
+
+    /// `--flap-interval` under `--scenario flap`.
+    pub fn flap_interval(&self) -> Option<Duration> {
+        self.flap_interval
+            .filter(|_| self.scenario == Some(Scenario::Flap))
+            .map(seconds)
+            .filter(|d| !d.is_zero())
     }
 
     /// The timeout as a duration.
@@ -420,6 +515,61 @@ mod tests {
         assert!(parse(&["--reflector6", "[::1]:7"]).is_err(), "needs --ipv6");
         let o = parse(&["--ipv6", "--reflector6", "[2001:db8::1]:7"]).unwrap();
         assert_eq!(o.reflector6, Some("[2001:db8::1]:7".parse().unwrap()));
+    }
+
+    #[test]
+    fn scenarios_with_a_duration_need_their_options() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["loadgen", "run", "--lns", "127.0.0.1:1701"];
+            args.extend_from_slice(extra);
+            match Cli::try_parse_from(args).map(|cli| cli.command) {
+                Ok(Command::Run(o)) => Ok(*o),
+                Ok(Command::Reflect(_)) => panic!("parsed as reflect"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let err = |extra: &[&str]| parse(extra).unwrap().check().unwrap_err();
+        assert!(err(&["--scenario", "soak"]).contains("--duration"));
+        assert!(err(&["--scenario", "churn", "--duration", "3"]).contains("--churn-rate"));
+        assert!(err(&["--scenario", "flap", "--duration", "3"]).contains("--flap-interval"));
+        assert!(err(&["--duration", "3"]).contains("churn, flap or soak"));
+        assert!(
+            err(&["--scenario", "soak", "--duration", "3", "--churn-rate", "5"])
+                .contains("--churn-rate is for")
+        );
+        assert!(parse(&["--scenario", "soak", "--duration", "3", "--hold", "2"]).is_err());
+
+        let soak = parse(&["--scenario", "soak", "--duration", "3", "--rate", "50"]).unwrap();
+        assert!(soak.check().is_ok());
+        assert_eq!(soak.scenario_name(), "soak");
+        assert_eq!(soak.hold_duration(), Duration::from_secs(3));
+        assert_eq!(soak.effective_rate(), Rate::PerSecond(50.0));
+        assert_eq!(soak.churn_rate(), None);
+        let churn = parse(&[
+            "--scenario",
+            "churn",
+            "--duration",
+            "2.5",
+            "--churn-rate",
+            "100",
+        ])
+        .unwrap();
+        assert!(churn.check().is_ok());
+        assert_eq!(churn.scenario_name(), "churn");
+        assert_eq!(churn.churn_rate(), Some(100.0));
+        assert_eq!(churn.scenario_duration(), Some(Duration::from_millis(2500)));
+        let flap = parse(&[
+            "--scenario",
+            "flap",
+            "--duration",
+            "4",
+            "--flap-interval",
+            "1.5",
+        ])
+        .unwrap();
+        assert!(flap.check().is_ok());
+        assert_eq!(flap.flap_interval(), Some(Duration::from_millis(1500)));
+        assert_eq!(flap.hold_duration(), Duration::from_secs(4));
     }
 
     #[test]

@@ -32,6 +32,17 @@ impl TokenBucket {
         }
     }
 
+    /// The same with a burst of `burst` tokens (at least one), for slow
+    /// rates where one token of burst would lose what a loop that wakes a
+    /// little late is owed.
+    pub fn with_burst(rate: f64, burst: f64, now: Instant) -> Self {
+        let mut bucket = TokenBucket::new(rate, now);
+        if burst.is_finite() {
+            bucket.burst = burst.max(1.0);
+        }
+        bucket
+    }
+
     fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
@@ -91,6 +102,18 @@ mod tests {
             slow.next_token(t0 + Duration::from_secs(60)),
             t0 + Duration::from_millis(60_500)
         );
+    }
+
+    #[test]
+    fn a_larger_burst_keeps_what_a_late_loop_is_owed() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::with_burst(50.0, 2.0, t0);
+        assert_eq!(bucket.take(t0, 10), 1);
+        // Woken 30 ms after the next token was due (at 20 ms): 2.5 tokens
+        // owed, two kept.
+        assert_eq!(bucket.take(t0 + Duration::from_millis(50), 10), 2);
+        let mut capped = TokenBucket::with_burst(50.0, 0.0, t0);
+        assert_eq!(capped.take(t0 + Duration::from_secs(1), 10), 1);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::target::TargetReport;
 
 /// The `schema` field of every JSON report; bumped when a field changes
 /// meaning or goes away (new fields may appear without a bump).
-pub const SCHEMA: &str = "loadgen-report/2";
+pub const SCHEMA: &str = "loadgen-report/3";
 
 /// The largest setup latency the histogram holds, in microseconds (one
 /// hour); longer ones are clamped to it.
@@ -116,6 +116,149 @@ fn latest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
+/// One worker's counters of the `churn` scenario.
+#[derive(Debug, Clone)]
+pub struct ChurnTally {
+    /// Sessions hung up by the churn (each followed by a new dial).
+    pub cycles: u64,
+    /// Sessions dialled during the churn.
+    pub dialled: u64,
+    /// Of those, sessions that came up.
+    pub setups: u64,
+    /// Hung-up sessions whose call ended (CDN sent).
+    pub teardowns: u64,
+    /// Sessions dialled during the churn that failed, by reason.
+    pub failed: BTreeMap<String, u64>,
+    /// Sessions dialled during the churn still setting up when it ended.
+    pub unfinished: u64,
+    /// Dial to PPP up of the churn's sessions, microseconds.
+    pub latency: Histogram<u64>,
+    /// When the churn began.
+    pub start: Option<Instant>,
+    /// When it ended.
+    pub end: Option<Instant>,
+}
+
+impl Default for ChurnTally {
+    fn default() -> Self {
+        ChurnTally {
+            cycles: 0,
+            dialled: 0,
+            setups: 0,
+            teardowns: 0,
+            failed: BTreeMap::new(),
+            unfinished: 0,
+            latency: histogram(LATENCY_MAX_US),
+            start: None,
+            end: None,
+        }
+    }
+}
+
+impl ChurnTally {
+    /// A session dialled at `dialled` during the churn came up at `at`.
+    pub fn up(&mut self, dialled: Instant, at: Instant) {
+        self.setups += 1;
+        record_latency(&mut self.latency, dialled, at);
+    }
+
+    /// Fold `other` into this tally.
+    pub fn merge(&mut self, other: &ChurnTally) {
+        self.cycles += other.cycles;
+        self.dialled += other.dialled;
+        self.setups += other.setups;
+        self.teardowns += other.teardowns;
+        for (reason, n) in &other.failed {
+            bump(&mut self.failed, reason, *n);
+        }
+        self.unfinished += other.unfinished;
+        let _ = self.latency.add(&other.latency);
+        self.start = earliest(self.start, other.start);
+        self.end = latest(self.end, other.end);
+    }
+}
+
+/// One worker's counters of the `flap` scenario.
+#[derive(Debug, Clone)]
+pub struct FlapTally {
+    /// Times the worker's tunnels vanished.
+    pub flaps: u64,
+    /// Tunnels forgotten without StopCCN (over all flaps).
+    pub tunnels_vanished: u64,
+    /// Sessions that were up when their tunnel vanished.
+    pub sessions_vanished: u64,
+    /// Tunnels opened again after a flap.
+    pub tunnels_reopened: u64,
+    /// Of those, tunnels that came up.
+    pub tunnels_back: u64,
+    /// Tunnels opened again that never came up, by reason.
+    pub tunnels_failed: BTreeMap<String, u64>,
+    /// Sessions dialled again after a flap.
+    pub redialled: u64,
+    /// Of those, sessions that came up.
+    pub reestablished: u64,
+    /// Sessions dialled again that failed, by reason.
+    pub failed: BTreeMap<String, u64>,
+    /// Sessions dialled again still setting up (or not dialled yet) when
+    /// the next flap or the end came.
+    pub unfinished: u64,
+    /// Dial to PPP up of the re-dialled sessions, microseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl Default for FlapTally {
+    fn default() -> Self {
+        FlapTally {
+            flaps: 0,
+            tunnels_vanished: 0,
+            sessions_vanished: 0,
+            tunnels_reopened: 0,
+            tunnels_back: 0,
+            tunnels_failed: BTreeMap::new(),
+            redialled: 0,
+            reestablished: 0,
+            failed: BTreeMap::new(),
+            unfinished: 0,
+            latency: histogram(LATENCY_MAX_US),
+        }
+    }
+}
+
+impl FlapTally {
+    /// A session dialled again at `dialled` came up at `at`.
+    pub fn up(&mut self, dialled: Instant, at: Instant) {
+        self.reestablished += 1;
+        record_latency(&mut self.latency, dialled, at);
+    }
+
+    /// Fold `other` into this tally.
+    pub fn merge(&mut self, other: &FlapTally) {
+        self.flaps = self.flaps.max(other.flaps);
+        self.tunnels_vanished += other.tunnels_vanished;
+        self.sessions_vanished += other.sessions_vanished;
+        self.tunnels_reopened += other.tunnels_reopened;
+        self.tunnels_back += other.tunnels_back;
+        for (reason, n) in &other.tunnels_failed {
+            bump(&mut self.tunnels_failed, reason, *n);
+        }
+        self.redialled += other.redialled;
+        self.reestablished += other.reestablished;
+        for (reason, n) in &other.failed {
+            bump(&mut self.failed, reason, *n);
+        }
+        self.unfinished += other.unfinished;
+        let _ = self.latency.add(&other.latency);
+    }
+}
+
+fn record_latency(h: &mut Histogram<u64>, dialled: Instant, at: Instant) {
+    let us = at.saturating_duration_since(dialled).as_micros();
+    let us = u64::try_from(us)
+        .unwrap_or(u64::MAX)
+        .clamp(1, LATENCY_MAX_US);
+    h.saturating_record(us);
+}
+
 /// One worker's counters.
 #[derive(Debug, Clone)]
 pub struct Tally {
@@ -158,6 +301,10 @@ pub struct Tally {
     pub data_sessions: u64,
     /// Data traffic.
     pub data: DataTally,
+    /// The `churn` scenario.
+    pub churn: ChurnTally,
+    /// The `flap` scenario.
+    pub flap: FlapTally,
 }
 
 impl Default for Tally {
@@ -182,6 +329,8 @@ impl Default for Tally {
             cpu_system: Duration::ZERO,
             data_sessions: 0,
             data: DataTally::default(),
+            churn: ChurnTally::default(),
+            flap: FlapTally::default(),
         }
     }
 }
@@ -216,11 +365,7 @@ impl Tally {
     /// A session dialled at `dialled` came up at `at`.
     pub fn up(&mut self, dialled: Instant, at: Instant) {
         self.established += 1;
-        let us = at.saturating_duration_since(dialled).as_micros();
-        let us = u64::try_from(us)
-            .unwrap_or(u64::MAX)
-            .clamp(1, LATENCY_MAX_US);
-        self.latency.saturating_record(us);
+        record_latency(&mut self.latency, dialled, at);
         if self.last_up.is_none_or(|last| at > last) {
             self.last_up = Some(at);
         }
@@ -274,6 +419,8 @@ impl Tally {
         self.cpu_system += other.cpu_system;
         self.data_sessions += other.data_sessions;
         self.data.merge(&other.data);
+        self.churn.merge(&other.churn);
+        self.flap.merge(&other.flap);
     }
 }
 
@@ -314,6 +461,10 @@ pub struct Report {
     pub cpu: Cpu,
     /// Wall-clock time of the whole run, seconds.
     pub wall_s: f64,
+    /// The `churn` scenario's cycles; null for the other scenarios.
+    pub churn: Option<ChurnReport>,
+    /// The `flap` scenario's flaps; null for the other scenarios.
+    pub flap: Option<FlapReport>,
     /// The LNS process's CPU and memory (`--lns-pid`, `--lns-name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetReport>,
@@ -350,6 +501,71 @@ pub struct Settings {
     pub reflector: Option<String>,
     /// The IPv6 reflector; null when none.
     pub reflector6: Option<String>,
+    /// `--duration` of `churn`, `flap` and `soak`, seconds; null for the
+    /// others.
+    pub duration_s: Option<f64>,
+    /// `--churn-rate`, hang-ups per second; null unless `churn`.
+    pub churn_rate_per_s: Option<f64>,
+    /// `--flap-interval`, seconds; null unless `flap`.
+    pub flap_interval_s: Option<f64>,
+}
+
+/// The `churn` scenario: hang-ups and new dials during `--duration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChurnReport {
+    /// How long the churn ran, seconds.
+    pub window_s: f64,
+    /// Sessions hung up (LCP Terminate, then CDN), each followed by a new
+    /// dial of the same subscriber: the churn cycles.
+    pub cycles: u64,
+    /// `cycles ÷ window_s`.
+    pub cycles_per_s: f64,
+    /// Hung-up sessions whose call ended (CDN sent).
+    pub teardowns: u64,
+    /// Sessions dialled during the churn.
+    pub dialled: u64,
+    /// Of those, sessions that came up.
+    pub setups: u64,
+    /// Of those, sessions that failed.
+    pub failed: u64,
+    /// `failed` by reason.
+    pub failed_by_reason: BTreeMap<String, u64>,
+    /// Of those, sessions still setting up when the churn ended (closed
+    /// by the teardown).
+    pub unfinished: u64,
+    /// Setup latency of the sessions dialled during the churn (a
+    /// histogram of their own; `setup_latency_ms` is the initial setup's);
+    /// null when none came up.
+    pub setup_latency_ms: Option<Latency>,
+}
+
+/// The `flap` scenario: tunnels that vanished and came back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlapReport {
+    /// Times every tunnel vanished.
+    pub flaps: u64,
+    /// Tunnels forgotten without StopCCN, over all flaps.
+    pub tunnels_vanished: u64,
+    /// Sessions up when their tunnel vanished.
+    pub sessions_vanished: u64,
+    /// Tunnels opened again (SCCRQ from the same socket).
+    pub tunnels_reopened: u64,
+    /// Of those, tunnels that came up.
+    pub tunnels_back: u64,
+    /// Tunnels opened again that did not come up, by reason.
+    pub tunnels_failed_by_reason: BTreeMap<String, u64>,
+    /// Sessions dialled again on the reopened tunnels.
+    pub redialled: u64,
+    /// Of those, sessions that came up again.
+    pub reestablished: u64,
+    /// Sessions dialled again that failed, by reason.
+    pub failed_by_reason: BTreeMap<String, u64>,
+    /// Sessions to dial again that were not up (or not dialled) when the
+    /// next flap or the end came.
+    pub unfinished: u64,
+    /// Setup latency of the re-dialled sessions (a histogram of their
+    /// own); null when none came up.
+    pub setup_latency_ms: Option<Latency>,
 }
 
 /// Data traffic through the sessions, to the reflector and back.
@@ -524,6 +740,62 @@ impl DataReport {
     }
 }
 
+impl ChurnReport {
+    /// The churn part of the report.
+    pub fn build(c: &ChurnTally) -> ChurnReport {
+        let window = match (c.start, c.end) {
+            (Some(start), Some(end)) => end.saturating_duration_since(start),
+            _ => Duration::ZERO,
+        };
+        ChurnReport {
+            window_s: window.as_secs_f64(),
+            cycles: c.cycles,
+            cycles_per_s: if window.is_zero() {
+                0.0
+            } else {
+                c.cycles as f64 / window.as_secs_f64()
+            },
+            teardowns: c.teardowns,
+            dialled: c.dialled,
+            setups: c.setups,
+            failed: c.failed.values().sum(),
+            failed_by_reason: c.failed.clone(),
+            unfinished: c.unfinished,
+            setup_latency_ms: percentiles(&c.latency),
+        }
+    }
+}
+
+impl FlapReport {
+    /// The flap part of the report.
+    pub fn build(f: &FlapTally) -> FlapReport {
+        FlapReport {
+            flaps: f.flaps,
+            tunnels_vanished: f.tunnels_vanished,
+            sessions_vanished: f.sessions_vanished,
+            tunnels_reopened: f.tunnels_reopened,
+            tunnels_back: f.tunnels_back,
+            tunnels_failed_by_reason: f.tunnels_failed.clone(),
+            redialled: f.redialled,
+            reestablished: f.reestablished,
+            failed_by_reason: f.failed.clone(),
+            unfinished: f.unfinished,
+            setup_latency_ms: percentiles(&f.latency),
+        }
+    }
+}
+
+fn latency_line(f: &mut fmt::Formatter<'_>, label: &str, l: Option<&Latency>) -> fmt::Result {
+    match l {
+        Some(l) => writeln!(
+            f,
+            "{label}p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  mean {:.3}",
+            l.p50, l.p90, l.p99, l.p99_9, l.max, l.mean
+        ),
+        None => writeln!(f, "{label}(no session came up)"),
+    }
+}
+
 /// A rate in bits per second with a unit.
 fn bits(bps: f64) -> String {
     match bps {
@@ -595,6 +867,9 @@ impl Report {
                 data_size: u64::from(options.data_size),
                 reflector: options.reflector.map(|r| r.to_string()),
                 reflector6: options.reflector6.map(|r| r.to_string()),
+                duration_s: options.scenario_duration().map(|d| d.as_secs_f64()),
+                churn_rate_per_s: options.churn_rate(),
+                flap_interval_s: options.flap_interval().map(|d| d.as_secs_f64()),
             },
             sessions: Sessions {
                 planned,
@@ -639,6 +914,12 @@ impl Report {
                     100.0 * cpu.as_secs_f64() / wall.as_secs_f64()
                 },
             },
+            churn: options
+                .churn_rate()
+                .map(|_| ChurnReport::build(&tally.churn)),
+            flap: options
+                .flap_interval()
+                .map(|_| FlapReport::build(&tally.flap)),
             wall_s: wall.as_secs_f64(),
             target: None,
         }
@@ -760,6 +1041,30 @@ impl fmt::Display for Report {
                 )?,
                 None => writeln!(f, "    rtt ms    (nothing came back)")?,
             }
+        }
+        if let Some(c) = &self.churn {
+            writeln!(
+                f,
+                "  churn       {} cycles in {:.3} s ({:.1}/s): {} torn down; {} dialled, {} up, {} failed, {} unfinished",
+                c.cycles, c.window_s, c.cycles_per_s, c.teardowns, c.dialled, c.setups, c.failed, c.unfinished
+            )?;
+            reasons(f, &c.failed_by_reason)?;
+            latency_line(f, "    setup ms  ", c.setup_latency_ms.as_ref())?;
+        }
+        if let Some(p) = &self.flap {
+            writeln!(
+                f,
+                "  flap        {} flaps: {} tunnels vanished ({} sessions up), {} reopened, {} back",
+                p.flaps, p.tunnels_vanished, p.sessions_vanished, p.tunnels_reopened, p.tunnels_back
+            )?;
+            reasons(f, &p.tunnels_failed_by_reason)?;
+            writeln!(
+                f,
+                "    sessions  {} dialled again, {} re-established, {} unfinished",
+                p.redialled, p.reestablished, p.unfinished
+            )?;
+            reasons(f, &p.failed_by_reason)?;
+            latency_line(f, "    setup ms  ", p.setup_latency_ms.as_ref())?;
         }
         let d = &self.teardown;
         writeln!(
@@ -947,6 +1252,70 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert!(json["data"].is_null());
         assert_eq!(json["settings"]["data_pps"], 0.0);
+    }
+
+    #[test]
+    fn churn_and_flap_tallies_merge_into_their_report_sections() {
+        let t0 = Instant::now();
+        let mut a = Tally::default();
+        let mut b = Tally::default();
+        for (tally, offset) in [(&mut a, 0u64), (&mut b, 1)] {
+            let c = &mut tally.churn;
+            c.start = Some(t0 + Duration::from_millis(offset));
+            c.end = Some(t0 + Duration::from_secs(2));
+            c.cycles = 100;
+            c.dialled = 100;
+            c.teardowns = 100;
+            for i in 0..99u64 {
+                c.up(t0, t0 + Duration::from_micros(1000 + i + offset));
+            }
+            c.unfinished = 1;
+            let f = &mut tally.flap;
+            f.flaps = 2;
+            f.tunnels_vanished = 2;
+            f.redialled = 10;
+            f.up(t0, t0 + Duration::from_millis(3));
+        }
+        b.churn.failed.insert("cdn_admin".into(), 1);
+        b.flap.tunnels_failed.insert("setup_timeout".into(), 1);
+        a.merge(&b);
+        assert_eq!(a.flap.flaps, 2, "every worker flaps at the same times");
+        let c = ChurnReport::build(&a.churn);
+        assert_eq!((c.cycles, c.dialled, c.setups), (200, 200, 198));
+        assert_eq!((c.teardowns, c.failed, c.unfinished), (200, 1, 2));
+        assert_eq!(c.failed_by_reason.get("cdn_admin"), Some(&1));
+        assert!(
+            (c.window_s - 2.0).abs() < 1e-9,
+            "earliest start to latest end"
+        );
+        assert!((c.cycles_per_s - 100.0).abs() < 1e-9);
+        let l = c.setup_latency_ms.clone().unwrap();
+        assert!((l.p50 - 1.05).abs() < 0.01 && l.max < 1.2, "{l:?}");
+        let f = FlapReport::build(&a.flap);
+        assert_eq!(
+            (f.tunnels_vanished, f.redialled, f.reestablished),
+            (4, 20, 2)
+        );
+        assert_eq!(f.tunnels_failed_by_reason.get("setup_timeout"), Some(&1));
+
+        let mut o = options();
+        o.scenario = Some(crate::options::Scenario::Churn);
+        o.duration = Some(2.0);
+        o.churn_rate = Some(100.0);
+        let r = Report::build(&o, 2, &a, Duration::from_secs(3), Duration::ZERO);
+        assert_eq!(r.scenario, "churn");
+        assert_eq!(r.churn.as_ref(), Some(&c));
+        assert_eq!(r.flap, None, "flap only under --scenario flap");
+        assert_eq!(r.settings.duration_s, Some(2.0));
+        assert_eq!(r.settings.hold_s, 2.0);
+        assert_eq!(r.settings.churn_rate_per_s, Some(100.0));
+        let text = r.to_string();
+        assert!(
+            text.contains("churn       200 cycles in 2.000 s (100.0/s): 200 torn down"),
+            "{text}"
+        );
+        let back: Report = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
 /// before what is missing counts as lost (less when all are back).
 pub const DATA_DRAIN: Duration = Duration::from_secs(2);
 
+/// How long, after the churn, its last dials may take to come up before
+/// they count as unfinished: more than PPP's 3 s restart timer (RFC 1661
+/// §4.6), so a dial whose first LCP frame was lost still completes.
+pub const CHURN_DRAIN: Duration = Duration::from_secs(4);
+
 /// At most this many probes per pass of the loop, so a worker that fell
 /// behind still reads its sockets between bursts.
 const DATA_BURST: u64 = 4096;
@@ -67,6 +72,8 @@ pub struct Group {
     node: Node<NoAaa>,
     /// The most retransmissions the node's live tunnels summed to.
     retransmissions: u64,
+    /// Retransmissions of the nodes a flap threw away.
+    retransmissions_before: u64,
 }
 
 impl std::fmt::Debug for Group {
@@ -93,6 +100,7 @@ pub fn bind_groups(options: &Options, count: usize, seed: u64) -> io::Result<Vec
                 socket,
                 node: lac_node(options, seed.wrapping_add(i as u64 * 0x9e37_79b9)),
                 retransmissions: 0,
+                retransmissions_before: 0,
             })
         })
         .collect()
@@ -154,12 +162,28 @@ struct TunnelSlot {
     dialled: u32,
     /// We sent it StopCCN.
     stopped: bool,
+    /// Opened again after a flap: its counts go to the flap report.
+    reopened: bool,
+}
+
+/// Why a call was dialled: its counts go to that part of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The initial setup.
+    Setup,
+    /// In place of a session the churn hung up.
+    Churn,
+    /// Again, on a tunnel that came back after a flap.
+    Redial,
 }
 
 #[derive(Debug)]
 struct Call {
     /// Global session index (`{n}`).
     index: u64,
+    origin: Origin,
+    /// The churn hung it up: its end is a churn teardown.
+    hung_up: bool,
     /// The address IPCP gave the subscriber.
     ipv4: Option<Ipv4Addr>,
     /// Probe sequence numbers back so far.
@@ -228,6 +252,13 @@ pub struct Worker<'a> {
     data: Option<DataRun>,
     /// Probe send times count from here.
     epoch: Instant,
+    /// Sessions in the order they came up (stale entries are skipped):
+    /// the churn hangs up the longest-held first.
+    up_order: VecDeque<(usize, SessionKey)>,
+    /// The churn's pacing, during the hold of `--scenario churn`.
+    churn: Option<TokenBucket>,
+    /// The next time every tunnel vanishes (`--scenario flap`).
+    next_flap: Option<Instant>,
 }
 
 /// A session that sends probes.
@@ -296,6 +327,9 @@ impl<'a> Worker<'a> {
             out: Vec::new(),
             data: None,
             epoch: now,
+            up_order: VecDeque::new(),
+            churn: None,
+            next_flap: None,
         };
         worker.out = worker.groups.iter().map(|_| SendBatch::new()).collect();
         let groups = worker.groups.len().max(1);
@@ -317,6 +351,7 @@ impl<'a> Worker<'a> {
                         phase: TunnelPhase::Connecting,
                         dialled: 0,
                         stopped: false,
+                        reopened: false,
                     });
                 }
                 Err(e) => worker
@@ -338,6 +373,8 @@ impl<'a> Worker<'a> {
                 break;
             }
             self.dial_due(now);
+            self.churn_due(now);
+            self.flap_due(now);
             self.send_data_due(now, DATA_BURST);
             self.flush();
             let wake = self.next_wake(now);
@@ -360,7 +397,11 @@ impl<'a> Worker<'a> {
             }
         }
         self.sample_retransmissions();
-        let tally_retrans: u64 = self.groups.iter().map(|g| g.retransmissions).sum();
+        let tally_retrans: u64 = self
+            .groups
+            .iter()
+            .map(|g| g.retransmissions + g.retransmissions_before)
+            .sum();
         self.tally.retransmissions = tally_retrans;
         let (user, system) = thread_cpu();
         self.tally.cpu_user = user;
@@ -426,9 +467,16 @@ impl<'a> Worker<'a> {
                     call.ipv4 = up.ipv4;
                     if !call.up && !call.settled {
                         call.up = true;
-                        self.pending -= 1;
-                        self.tally.up(call.dialled, now);
-                        self.shared.established.fetch_add(1, Ordering::Relaxed);
+                        match call.origin {
+                            Origin::Setup => {
+                                self.pending -= 1;
+                                self.tally.up(call.dialled, now);
+                                self.shared.established.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Origin::Churn => self.tally.churn.up(call.dialled, now),
+                            Origin::Redial => self.tally.flap.up(call.dialled, now),
+                        }
+                        self.up_order.push_back((g, key));
                     }
                 }
             }
@@ -448,18 +496,27 @@ impl<'a> Worker<'a> {
                 let Some(call) = self.calls.remove(&(g, (tunnel, session))) else {
                     return;
                 };
-                if !call.up && !call.settled {
+                if !call.up && !call.settled && call.origin == Origin::Setup {
                     self.pending -= 1;
                 }
-                if self.tearing_down() {
+                if call.hung_up {
+                    self.tally.churn.teardowns += 1;
+                } else if self.tearing_down() {
                     self.tally.sessions_closed += 1;
                 } else if call.settled {
                     // Counted already.
                 } else if call.up {
                     self.tally.lose(&session_reason(call.ppp_reason, &reason));
                 } else {
-                    self.tally.fail(&session_reason(call.ppp_reason, &reason));
-                    self.shared.failed.fetch_add(1, Ordering::Relaxed);
+                    let why = session_reason(call.ppp_reason, &reason);
+                    match call.origin {
+                        Origin::Setup => {
+                            self.tally.fail(&why);
+                            self.shared.failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Origin::Churn => bump(&mut self.tally.churn.failed, why),
+                        Origin::Redial => bump(&mut self.tally.flap.failed, why),
+                    }
                 }
             }
             NodeEvent::L2tp(Event::TunnelUp { tunnel, .. }) => {
@@ -467,8 +524,12 @@ impl<'a> Worker<'a> {
                     let s = &mut self.slots[slot];
                     if s.phase == TunnelPhase::Connecting {
                         s.phase = TunnelPhase::Up;
-                        self.opening -= 1;
-                        self.tally.tunnels_established += 1;
+                        if s.reopened {
+                            self.tally.flap.tunnels_back += 1;
+                        } else {
+                            self.opening -= 1;
+                            self.tally.tunnels_established += 1;
+                        }
                         self.ready.push_back(slot);
                     }
                 }
@@ -478,6 +539,9 @@ impl<'a> Worker<'a> {
                     let tearing_down = self.tearing_down();
                     let s = &mut self.slots[slot];
                     match s.phase {
+                        TunnelPhase::Connecting if s.reopened => {
+                            bump(&mut self.tally.flap.tunnels_failed, tunnel_reason(&reason));
+                        }
                         TunnelPhase::Connecting => {
                             self.opening -= 1;
                             self.tally.tunnel_failed(&tunnel_reason(&reason));
@@ -650,6 +714,15 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Some dial of the churn is still setting up.
+    fn churn_setting_up(&self) -> bool {
+        self.churn.is_some()
+            && self
+                .calls
+                .values()
+                .any(|c| c.origin == Origin::Churn && !c.up && !c.settled)
+    }
+
     /// Every probe sent has come back.
     fn data_all_back(&self) -> bool {
         let d = &self.tally.data;
@@ -680,18 +753,20 @@ impl<'a> Worker<'a> {
                 if all || now >= self.deadline {
                     let until = (now + self.options.hold_duration()).min(self.deadline.max(now));
                     self.start_data(now, until);
+                    self.start_churn(now, until);
+                    self.next_flap = self.options.flap_interval().map(|i| now + i);
                     self.phase = Phase::Hold { until };
                     self.advance(now);
                 }
             }
             Phase::Hold { until } => {
                 if now >= until {
-                    if self.data.is_some() {
+                    let churning = self.churn_setting_up();
+                    if self.data.is_some() || churning {
                         // What fell due before the end goes, however late.
                         self.send_data_due(now, u64::MAX);
-                        self.phase = Phase::Drain {
-                            until: now + DATA_DRAIN,
-                        };
+                        let drain = if churning { CHURN_DRAIN } else { DATA_DRAIN };
+                        self.phase = Phase::Drain { until: now + drain };
                         self.advance(now);
                     } else {
                         self.start_teardown(now);
@@ -699,7 +774,7 @@ impl<'a> Worker<'a> {
                 }
             }
             Phase::Drain { until } => {
-                if now >= until || self.data_all_back() {
+                if now >= until || (self.data_all_back() && !self.churn_setting_up()) {
                     self.start_teardown(now);
                 }
             }
@@ -741,13 +816,21 @@ impl<'a> Worker<'a> {
     fn start_teardown(&mut self, now: Instant) {
         self.sample_retransmissions();
         self.teardown_started = Some(now);
+        for call in self.calls.values() {
+            if !call.up && !call.settled && call.origin == Origin::Churn {
+                self.tally.churn.unfinished += 1;
+            }
+        }
+        self.tally.flap.unfinished += self.flap_unfinished();
         match self.options.teardown {
             Teardown::Vanish => self.finish(now),
             Teardown::Cdn => {
                 let end = now + TEARDOWN_GRACE;
                 for (&(g, key), call) in &self.calls {
                     let node = &mut self.groups[g].node;
-                    if call.up {
+                    if call.hung_up {
+                        // Closing already.
+                    } else if call.up {
                         // LCP Terminate, then CDN once it is acknowledged.
                         node.hang_up(now, key);
                     } else {
@@ -817,7 +900,9 @@ impl<'a> Worker<'a> {
 
     /// Dial what the bucket allows, tunnels in turn.
     fn dial_due(&mut self, now: Instant) {
-        if self.phase != Phase::Setup {
+        // Tunnels back after a flap dial their sessions again during the
+        // hold.
+        if !matches!(self.phase, Phase::Setup | Phase::Hold { .. }) {
             return;
         }
         while let Some(&slot) = self.ready.front() {
@@ -846,6 +931,16 @@ impl<'a> Worker<'a> {
             u64::from(s.index) * u64::from(self.options.sessions_per_tunnel) + u64::from(s.dialled);
         s.dialled += 1;
         let (g, tunnel) = (s.group, s.id);
+        let origin = if s.reopened {
+            Origin::Redial
+        } else {
+            Origin::Setup
+        };
+        self.dial_index(now, g, tunnel, n, origin);
+    }
+
+    /// Dial subscriber `n` on tunnel `tunnel` of group `g`.
+    fn dial_index(&mut self, now: Instant, g: usize, tunnel: u16, n: u64, origin: Origin) {
         let o = self.options;
         let call = CallInfo {
             calling_number: o.calling.as_ref().map(|t| expand(t, n).into_bytes()),
@@ -858,15 +953,25 @@ impl<'a> Worker<'a> {
             password: expand(&o.password, n).into_bytes(),
             proxy: o.proxy,
         };
-        self.tally.dialled(now);
-        self.shared.attempted.fetch_add(1, Ordering::Relaxed);
+        match origin {
+            Origin::Setup => {
+                self.tally.dialled(now);
+                self.shared.attempted.fetch_add(1, Ordering::Relaxed);
+            }
+            Origin::Churn => self.tally.churn.dialled += 1,
+            Origin::Redial => self.tally.flap.redialled += 1,
+        }
         match self.groups[g].node.dial(now, tunnel, call, subscriber) {
             Some(session) => {
-                self.pending += 1;
+                if origin == Origin::Setup {
+                    self.pending += 1;
+                }
                 self.calls.insert(
                     (g, (tunnel, session)),
                     Call {
                         index: n,
+                        origin,
+                        hung_up: false,
                         ipv4: None,
                         window: SeqWindow::default(),
                         window6: SeqWindow::default(),
@@ -877,9 +982,160 @@ impl<'a> Worker<'a> {
                     },
                 );
             }
-            None => {
-                self.tally.fail("dial_refused_locally");
-                self.shared.failed.fetch_add(1, Ordering::Relaxed);
+            None => match origin {
+                Origin::Setup => {
+                    self.tally.fail("dial_refused_locally");
+                    self.shared.failed.fetch_add(1, Ordering::Relaxed);
+                }
+                Origin::Churn => bump(&mut self.tally.churn.failed, "dial_refused_locally".into()),
+                Origin::Redial => bump(&mut self.tally.flap.failed, "dial_refused_locally".into()),
+            },
+        }
+    }
+
+    /// Sessions of reopened tunnels not up: dialled and still setting up,
+    /// or not dialled yet.
+    fn flap_unfinished(&self) -> u64 {
+        let setting_up = self
+            .calls
+            .values()
+            .filter(|c| c.origin == Origin::Redial && !c.up && !c.settled)
+            .count() as u64;
+        let undialled: u64 = self
+            .slots
+            .iter()
+            .filter(|s| s.reopened)
+            .map(|s| u64::from(self.options.sessions_per_tunnel.saturating_sub(s.dialled)))
+            .sum();
+        setting_up + undialled
+    }
+
+    /// `--scenario flap`: when the interval is up, every tunnel of this
+    /// worker vanishes and comes back.
+    fn flap_due(&mut self, now: Instant) {
+        let Phase::Hold { until } = self.phase else {
+            return;
+        };
+        let Some(at) = self.next_flap.filter(|&at| at <= now && at < until) else {
+            return;
+        };
+        self.flap(now);
+        let interval = self.options.flap_interval().unwrap_or(Duration::MAX);
+        // A worker that fell behind flaps once, not once per missed tick.
+        self.next_flap = at.checked_add(interval).map(|next| next.max(now));
+    }
+
+    /// Every tunnel vanishes without StopCCN, as when the LAC reboots: each
+    /// group's node (the LAC behind that socket) is replaced by a fresh
+    /// one that knows nothing of the old tunnels and sessions, so nothing
+    /// more is said on them (what the LNS still sends there is dropped as
+    /// for an unknown tunnel). Then every tunnel is opened again with a
+    /// new SCCRQ from the same socket, and once up dials the same
+    /// subscribers again at `--rate`.
+    fn flap(&mut self, now: Instant) {
+        self.sample_retransmissions();
+        let f = &mut self.tally.flap;
+        f.flaps += 1;
+        f.sessions_vanished += self.calls.values().filter(|c| c.up).count() as u64;
+        f.tunnels_vanished += self
+            .slots
+            .iter()
+            .filter(|s| s.phase != TunnelPhase::Gone)
+            .count() as u64;
+        self.tally.flap.unfinished += self.flap_unfinished();
+        self.calls.clear();
+        self.up_order.clear();
+        self.ready.clear();
+        self.by_id.clear();
+        // The data of the vanished sessions cannot be sent any more.
+        self.data = None;
+        let epoch_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        for (i, group) in self.groups.iter_mut().enumerate() {
+            group.retransmissions_before += group.retransmissions;
+            group.retransmissions = 0;
+            let port = group.socket.local_addr().map_or(0, |a| a.port());
+            let seed = epoch_ns ^ (u64::from(port) << 40) ^ (i as u64).rotate_left(20);
+            group.node = lac_node(self.options, seed);
+        }
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            slot.reopened = true;
+            slot.dialled = 0;
+            slot.stopped = false;
+            slot.phase = TunnelPhase::Gone;
+            self.tally.flap.tunnels_reopened += 1;
+            match self.groups[slot.group]
+                .node
+                .endpoint()
+                .connect(now, self.options.lns)
+            {
+                Ok(id) => {
+                    slot.id = id;
+                    slot.phase = TunnelPhase::Connecting;
+                    self.by_id.insert((slot.group, id), index);
+                }
+                Err(e) => bump(
+                    &mut self.tally.flap.tunnels_failed,
+                    format!("local_{e:?}").to_lowercase(),
+                ),
+            }
+        }
+    }
+
+    /// `--scenario churn`: the hold begins, and with it the churn.
+    fn start_churn(&mut self, now: Instant, until: Instant) {
+        if let Some(rate) = self.options.churn_rate() {
+            // 50 ms worth of burst (at least 2): at tens of cycles a
+            // second per worker, a burst of one would lose the fraction
+            // owed each time the loop wakes late.
+            let rate = rate / self.workers.max(1) as f64;
+            self.churn = Some(TokenBucket::with_burst(rate, (rate / 20.0).max(2.0), now));
+            self.tally.churn.start = Some(now);
+            self.tally.churn.end = Some(until);
+        }
+    }
+
+    /// The churn cycles that are due: the longest-held session hangs up
+    /// (LCP Terminate, then CDN) and its subscriber (the same `{n}`) dials
+    /// again at once on the same tunnel, so the population stays steady.
+    fn churn_due(&mut self, now: Instant) {
+        if !matches!(self.phase, Phase::Hold { .. }) {
+            return;
+        }
+        let Some(bucket) = &mut self.churn else {
+            return;
+        };
+        let due = bucket.take(now, u64::MAX);
+        for _ in 0..due {
+            // The longest-held session still up (entries of sessions gone
+            // or hung up already are stale).
+            let next = loop {
+                let Some((g, key)) = self.up_order.pop_front() else {
+                    break None;
+                };
+                match self.calls.get_mut(&(g, key)) {
+                    Some(call) if call.up && !call.hung_up => {
+                        call.hung_up = true;
+                        break Some((g, key, call.index));
+                    }
+                    _ => {}
+                }
+            };
+            let Some((g, key, index)) = next else {
+                // Nothing up to hang up: the token is spent.
+                return;
+            };
+            self.tally.churn.cycles += 1;
+            self.groups[g].node.hang_up(now, key);
+            let tunnel_up = self
+                .by_id
+                .get(&(g, key.0))
+                .is_some_and(|&slot| self.slots[slot].phase == TunnelPhase::Up);
+            if tunnel_up {
+                self.dial_index(now, g, key.0, index, Origin::Churn);
+            } else {
+                bump(&mut self.tally.churn.failed, "tunnel_down".into());
             }
         }
     }
@@ -908,7 +1164,7 @@ impl<'a> Worker<'a> {
                 wake = wake.min(at);
             }
         }
-        if self.phase == Phase::Setup && !self.ready.is_empty() {
+        if matches!(self.phase, Phase::Setup | Phase::Hold { .. }) && !self.ready.is_empty() {
             if let Some(bucket) = &mut self.bucket {
                 wake = wake.min(bucket.next_token(now));
             } else {
@@ -919,7 +1175,11 @@ impl<'a> Worker<'a> {
             Phase::Setup | Phase::Waiting => wake.min(self.deadline),
             Phase::Hold { until } => {
                 let next = self.data.as_ref().and_then(|d| d.schedule.next_due());
-                wake.min(until).min(next.unwrap_or(until))
+                let churn = self.churn.as_mut().map(|b| b.next_token(now));
+                wake.min(until)
+                    .min(next.unwrap_or(until))
+                    .min(churn.unwrap_or(until))
+                    .min(self.next_flap.unwrap_or(until))
             }
             Phase::Drain { until } => wake.min(until),
             Phase::Closing { stop_at, .. } => wake.min(stop_at),
@@ -927,6 +1187,10 @@ impl<'a> Worker<'a> {
             Phase::Done => now,
         }
     }
+}
+
+fn bump(map: &mut std::collections::BTreeMap<String, u64>, reason: String) {
+    *map.entry(reason).or_default() += 1;
 }
 
 fn admin_cdn() -> ResultCode {

@@ -46,6 +46,12 @@ fn help_lists_the_subcommand_and_every_option() {
         "--reflector6",
         "--lns-pid",
         "--lns-name",
+        "--duration",
+        "--churn-rate",
+        "--flap-interval",
+        "churn",
+        "flap",
+        "soak",
     ] {
         assert!(run.contains(option), "{option} missing from:\n{run}");
     }
@@ -84,6 +90,21 @@ fn help_lists_the_subcommand_and_every_option() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--reflector"));
+    // A scenario without what it needs is a usage error before any run.
+    let bad = Command::new(BIN)
+        .args([
+            "run",
+            "--lns",
+            "127.0.0.1:1701",
+            "--scenario",
+            "churn",
+            "--duration",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--churn-rate"));
     let reflect = Command::new(BIN)
         .args(["reflect", "--help"])
         .output()
@@ -180,7 +201,7 @@ fn run_with_json_dash_prints_the_report_as_json() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stdout}\n{stderr}");
         let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-        assert_eq!(value["schema"], "loadgen-report/2");
+        assert_eq!(value["schema"], "loadgen-report/3");
         assert_eq!(value["sessions"]["established"], 20, "{stdout}");
         assert_eq!(value["settings"]["hold_s"], 0.2);
         assert!(value["wall_s"].as_f64().unwrap() >= 0.2, "held: {stdout}");
