@@ -40,8 +40,10 @@ pub const DATA_DRAIN: Duration = Duration::from_secs(2);
 pub const CHURN_DRAIN: Duration = Duration::from_secs(4);
 
 /// At most this many probes per pass of the loop, so a worker that fell
-/// behind still reads its sockets between bursts.
-const DATA_BURST: u64 = 4096;
+/// behind still reads its sockets between bursts and never throws a burst
+/// bigger than an LNS's queues at it (a TUN queue is typically 4096 deep:
+/// catching up 4096 at once lost packets there on a loaded machine).
+const DATA_BURST: u64 = 256;
 
 /// Datagrams per `recvmmsg`.
 const RECV_BATCH: usize = 64;
@@ -662,7 +664,9 @@ impl<'a> Worker<'a> {
 
     /// Hand the node the probes that are due (at most `cap`).
     fn send_data_due(&mut self, now: Instant, cap: u64) {
-        if !matches!(self.phase, Phase::Hold { .. }) {
+        // During the drain too: what fell due before the end of the hold
+        // still goes, however late, in bursts of at most `cap`.
+        if !matches!(self.phase, Phase::Hold { .. } | Phase::Drain { .. }) {
             return;
         }
         let Some(run) = &mut self.data else {
@@ -726,7 +730,8 @@ impl<'a> Worker<'a> {
     /// Every probe sent has come back.
     fn data_all_back(&self) -> bool {
         let d = &self.tally.data;
-        d.received >= d.sent
+        let all_sent = self.data.as_ref().is_none_or(|run| run.schedule.finished());
+        all_sent && d.received >= d.sent
     }
 
     /// No tunnel still opening, no session left to dial (a slot that is
@@ -763,8 +768,6 @@ impl<'a> Worker<'a> {
                 if now >= until {
                     let churning = self.churn_setting_up();
                     if self.data.is_some() || churning {
-                        // What fell due before the end goes, however late.
-                        self.send_data_due(now, u64::MAX);
                         let drain = if churning { CHURN_DRAIN } else { DATA_DRAIN };
                         self.phase = Phase::Drain { until: now + drain };
                         self.advance(now);
@@ -1181,7 +1184,11 @@ impl<'a> Worker<'a> {
                     .min(churn.unwrap_or(until))
                     .min(self.next_flap.unwrap_or(until))
             }
-            Phase::Drain { until } => wake.min(until),
+            Phase::Drain { until } => {
+                // Probes still owed from the hold go out as soon as may be.
+                let next = self.data.as_ref().and_then(|d| d.schedule.next_due());
+                wake.min(until).min(next.map_or(until, |at| at.max(now)))
+            }
             Phase::Closing { stop_at, .. } => wake.min(stop_at),
             Phase::Stopping { end } => wake.min(end),
             Phase::Done => now,
