@@ -2,7 +2,6 @@
 //! (needs root and TUN, as CI has; says SKIPPED loudly otherwise).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lns::io::netns::in_private_netns;
@@ -10,23 +9,7 @@ use loadgen::options::{Rate, Scenario, Teardown};
 use loadgen::{Options, Report};
 
 mod support;
-use support::{skipped, Lns};
-
-/// A management socket path of this test's own.
-fn management(test: &str) -> PathBuf {
-    std::env::temp_dir()
-        .join(format!("loadgen-{test}-{}", std::process::id()))
-        .join("lns.sock")
-}
-
-/// A counter from the daemon's `show stats`.
-fn stat(socket: &Path, name: &str) -> u64 {
-    let stats = lns::io::manage::request(socket, "show stats").unwrap();
-    stats
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {stats}"))
-}
+use support::{management, skipped, stat, Lns};
 
 fn check_latency(report: &Report) {
     let l = report

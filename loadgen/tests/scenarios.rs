@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -14,23 +13,7 @@ use loadgen::reflect::Reflector;
 use loadgen::Options;
 
 mod support;
-use support::{skipped, Lns, GATEWAY};
-
-/// A management socket path of this test's own.
-fn management(test: &str) -> PathBuf {
-    std::env::temp_dir()
-        .join(format!("loadgen-{test}-{}", std::process::id()))
-        .join("lns.sock")
-}
-
-/// A counter from the daemon's `show stats`.
-fn stat(socket: &Path, name: &str) -> u64 {
-    let stats = lns::io::manage::request(socket, "show stats").unwrap();
-    stats
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {stats}"))
-}
+use support::{management, skipped, stat, Lns, GATEWAY};
 
 /// 2 tunnels × 100 sessions, then 100 hang-ups a second for 3 s, each
 /// followed by the same subscriber dialling again: every cycle's session

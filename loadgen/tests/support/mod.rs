@@ -113,3 +113,19 @@ impl Lns {
 pub fn skipped(name: &str) {
     eprintln!("SKIPPED {name}: needs root with network namespaces and /dev/net/tun");
 }
+
+/// A management socket path of this test's own.
+pub fn management(test: &str) -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join(format!("loadgen-{test}-{}", std::process::id()))
+        .join("lns.sock")
+}
+
+/// A counter from the daemon's `show stats`.
+pub fn stat(socket: &std::path::Path, name: &str) -> u64 {
+    let stats = lns::io::manage::request(socket, "show stats").unwrap();
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {stats}"))
+}
