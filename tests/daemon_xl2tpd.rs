@@ -21,70 +21,33 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::tools::{is_root, signal, tshark_flagged, tshark_lines, which, Capture, Killed};
+use support::netns::{exec_in, NetnsPair};
+use support::tools::{signal, tshark_flagged, tshark_lines, which, Capture, Killed};
 
 const LNS_ADDR: &str = "192.0.2.1";
 const LAC_ADDR: &str = "192.0.2.2";
 const SECRET: &str = "daemon-interop-secret";
 
-/// Two namespaces joined by a veth pair, the processes running in them and
-/// a scratch directory; all removed when dropped, even on a failed assert.
+/// Two namespaces joined by a veth pair (the LAC's is `a`, ours `b`), the
+/// processes running in them and a scratch directory; all removed when
+/// dropped, even on a failed assert.
 struct Lab {
-    lns_ns: String,
-    lac_ns: String,
     dir: PathBuf,
     processes: Vec<Killed>,
+    /// Dropped after the processes (see `Drop`).
+    net: NetnsPair,
 }
 
 impl Lab {
     fn new() -> Lab {
         let id = std::process::id();
         let lab = Lab {
-            lns_ns: format!("lnsx-{id}-lns"),
-            lac_ns: format!("lnsx-{id}-lac"),
             dir: std::env::temp_dir().join(format!("lns-daemon-xl2tpd-{id}")),
             processes: Vec::new(),
+            net: NetnsPair::new("lnsx", LAC_ADDR.parse().unwrap(), LNS_ADDR.parse().unwrap()),
         };
         std::fs::create_dir_all(&lab.dir).unwrap();
-        let (veth_lns, veth_lac) = lab.veths();
-        ip(&["netns", "add", &lab.lns_ns]);
-        ip(&["netns", "add", &lab.lac_ns]);
-        ip(&[
-            "link",
-            "add",
-            &veth_lns,
-            "netns",
-            &lab.lns_ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &veth_lac,
-            "netns",
-            &lab.lac_ns,
-        ]);
-        for (ns, veth, addr) in [
-            (&lab.lns_ns, &veth_lns, LNS_ADDR),
-            (&lab.lac_ns, &veth_lac, LAC_ADDR),
-        ] {
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", veth]);
-            ip(&["-n", ns, "link", "set", veth, "up"]);
-        }
         lab
-    }
-
-    /// Interface names (at most 15 bytes).
-    fn veths(&self) -> (String, String) {
-        let id = std::process::id();
-        (format!("lnsv{id}a"), format!("lnsv{id}b"))
-    }
-
-    /// A command run inside namespace `ns`.
-    fn exec(ns: &str, program: &Path) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns]).arg(program);
-        c
     }
 
     /// Start `command` with stdout and stderr into `log`; killed on drop.
@@ -108,54 +71,23 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        // Processes first (their namespaces cannot go while they run).
+        // Processes first (their namespaces cannot go while they run); the
+        // namespaces go with `net` afterwards.
         self.processes.clear();
-        for ns in [&self.lns_ns, &self.lac_ns] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Why this machine cannot run the test, if it cannot.
 fn missing() -> Option<&'static str> {
-    if !is_root() {
-        return Some("needs root (network namespaces, TUN)");
-    }
     if which("xl2tpd").is_none() {
         return Some("xl2tpd is not installed (CI installs the Debian package)");
-    }
-    if which("ip").is_none() {
-        return Some("ip (iproute2) is not installed");
     }
     if !Path::new("/dev/net/tun").exists() {
         return Some("no /dev/net/tun");
     }
-    // Namespaces may be unavailable even to root (e.g. in a container).
-    let probe = format!("lnsx-{}-probe", std::process::id());
-    let made = Command::new("ip")
-        .args(["netns", "add", &probe])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !made {
-        return Some("cannot create network namespaces");
-    }
-    let _ = Command::new("ip").args(["netns", "del", &probe]).status();
-    None
+    // Root, iproute2 and namespaces.
+    support::netns::missing()
 }
 
 /// `lns <command> --socket PATH`: the daemon's answer.
@@ -219,7 +151,7 @@ fn daemon_serves_xl2tpd_lac_across_namespaces() {
     let started = Instant::now();
     let mut lab = Lab::new();
     let socket = lab.dir.join("lns.sock");
-    let (veth_lns, _) = lab.veths();
+    let veth_lns = lab.net.b_veth.clone();
 
     // The daemon: short retransmission timers so the StopCCN hold (a full
     // retransmission cycle) ends within the test's bounds.
@@ -238,14 +170,14 @@ fn daemon_serves_xl2tpd_lac_across_namespaces() {
         ),
     )
     .unwrap();
-    let mut run = Lab::exec(&lab.lns_ns, Path::new(env!("CARGO_BIN_EXE_lns")));
+    let mut run = exec_in(&lab.net.b, env!("CARGO_BIN_EXE_lns"));
     run.arg("run").arg("--config").arg(lab.dir.join("lns.toml"));
     let lns_pid = lab.spawn(run, "lns.log");
     let (up, _) = wait_stats(&socket, Duration::from_secs(15), |_| true);
     assert!(up, "daemon not answering; it said:\n{}", lab.log("lns.log"));
 
     let capture = Capture::start(
-        &["ip", "netns", "exec", &lab.lns_ns],
+        &["ip", "netns", "exec", &lab.net.b],
         &veth_lns,
         "udp port 1701",
         &lab.dir.join("daemon-xl2tpd.pcap"),
@@ -266,7 +198,7 @@ fn daemon_serves_xl2tpd_lac_across_namespaces() {
     .unwrap();
     std::fs::write(dir.join("l2tp-secrets"), format!("* * {SECRET}\n")).unwrap();
     std::fs::write(dir.join("options.l2tp"), "noauth\nnodefaultroute\n").unwrap();
-    let mut lac = Lab::exec(&lab.lac_ns, &which("xl2tpd").unwrap());
+    let mut lac = exec_in(&lab.net.a, which("xl2tpd").unwrap());
     lac.arg("-D")
         .arg("-c")
         .arg(dir.join("xl2tpd.conf"))
