@@ -84,14 +84,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match options.json.as_deref() {
-        Some("-") => println!("{}", report.to_json()),
-        Some(path) => {
-            print!("{report}");
-            report.write_json(path.as_ref()).unwrap();
-        }
-        None => print!("{report}"),
-    }
+    report.emit(options.json.as_deref()).unwrap();
     // At debug 1 l2tpns logs little per session; its last lines say how
     // the run ended there.
     let log = lab.log();

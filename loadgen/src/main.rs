@@ -23,16 +23,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match options.json.as_deref() {
-                Some("-") => println!("{}", report.to_json()),
-                Some(path) => {
-                    print!("{report}");
-                    if let Err(e) = report.write_json(path.as_ref()) {
-                        eprintln!("loadgen: cannot write {path}: {e}");
-                        return ExitCode::from(2);
-                    }
-                }
-                None => print!("{report}"),
+            if let Err(e) = report.emit(options.json.as_deref()) {
+                let path = options.json.as_deref().unwrap_or_default();
+                eprintln!("loadgen: cannot write {path}: {e}");
+                return ExitCode::from(2);
             }
             // Scripts can tell a clean run from one with failures.
             if report.sessions.established == report.sessions.planned {

@@ -934,6 +934,21 @@ impl Report {
     pub fn write_json(&self, path: &std::path::Path) -> std::io::Result<()> {
         std::fs::write(path, self.to_json() + "\n")
     }
+
+    /// Print the report as `--json` asks: none, the text on stdout; `-`,
+    /// only the JSON on stdout; a path, the text on stdout and the JSON
+    /// into that file.
+    pub fn emit(&self, json: Option<&str>) -> std::io::Result<()> {
+        match json {
+            Some("-") => println!("{}", self.to_json()),
+            Some(path) => {
+                print!("{self}");
+                self.write_json(path.as_ref())?;
+            }
+            None => print!("{self}"),
+        }
+        Ok(())
+    }
 }
 
 fn reasons(f: &mut fmt::Formatter<'_>, map: &BTreeMap<String, u64>) -> fmt::Result {
