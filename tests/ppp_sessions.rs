@@ -60,12 +60,18 @@ fn pair(methods: &[AuthMethod], pool: &str, link: Link) -> (Pair, u16) {
 /// A LAC and `lns` with one tunnel up between them.
 fn pair_with<A: Aaa>(lns: Node<A>, link: Link) -> (Net<Node<NoAaa>, Node<A>>, u16) {
     let mut net = Net::new(lac_node(), lns, link, 3, Instant::now());
+    let tunnel = open_tunnel(&mut net);
+    (net, tunnel)
+}
+
+/// The LAC opens a tunnel to the LNS; run until it is up.
+fn open_tunnel<A: Aaa>(net: &mut Net<Node<NoAaa>, Node<A>>) -> u16 {
     let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
     assert!(net.run_until(Duration::from_secs(30), |n| n
         .a_events
         .iter()
         .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))));
-    (net, tunnel)
+    tunnel
 }
 
 fn subscriber(user: &str, password: &str, proxy: bool) -> Subscriber {
@@ -676,11 +682,7 @@ fn the_mru_follows_the_lacs_transport() {
         lns.set_ipv6_transport_link_config(over_v6);
         let mut net = Net::new(lac_node(), lns, Link::CLEAN, 3, Instant::now());
         net.a_addr = lac_addr;
-        let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
-        assert!(net.run_until(Duration::from_secs(30), |n| n
-            .a_events
-            .iter()
-            .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))));
+        let tunnel = open_tunnel(&mut net);
         net.a
             .dial(
                 net.now,
@@ -805,11 +807,7 @@ fn no_common_authentication_method_ends_the_call_promptly() {
     );
     let lns = lns_node(&[AuthMethod::ChapMd5, AuthMethod::Pap], "100.64.0.0/24");
     let mut net = Net::new(lac, lns, Link::CLEAN, 3, Instant::now());
-    let tunnel = net.a.endpoint().connect(net.now, net.b_addr).unwrap();
-    assert!(net.run_until(Duration::from_secs(30), |n| n
-        .a_events
-        .iter()
-        .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))));
+    let tunnel = open_tunnel(&mut net);
     let started = net.now;
     net.a
         .dial(
