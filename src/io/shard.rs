@@ -476,7 +476,7 @@ fn is_setup_message(datagram: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod batching_tests {
+mod tests {
     use super::Batching;
 
     /// A control message to `tunnel` whose Message Type AVP is `kind`.
