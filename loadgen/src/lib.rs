@@ -9,6 +9,7 @@
 //! programs can call it; [`reflect`] is the far end of the data path.
 
 pub mod data;
+pub mod demo;
 pub mod options;
 pub mod pacing;
 pub mod reflect;

@@ -11,6 +11,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Reflect(options) => reflect(&options),
+        Command::Demo(options) => demo(&options),
+        Command::DemoDaemon(options) => match loadgen::demo::serve_daemon(&options) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("loadgen demo-daemon: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run(options) => {
             if let Err(e) = options.check() {
                 eprintln!("loadgen: {e}");
@@ -35,6 +43,44 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+    }
+}
+
+/// `loadgen demo`: a private network namespace, the daemon, a load; the
+/// report, then how the daemon stopped.
+fn demo(options: &loadgen::demo::DemoOptions) -> ExitCode {
+    if let Err(e) = loadgen::demo::enter_private_netns() {
+        eprintln!("loadgen demo: {e}");
+        return ExitCode::from(2);
+    }
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("loadgen demo: cannot find this program to start the daemon: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match loadgen::demo::run(options, &exe) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("loadgen demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = outcome.report.emit(options.json.as_deref()) {
+        let path = options.json.as_deref().unwrap_or_default();
+        eprintln!("loadgen demo: cannot write {path}: {e}");
+        return ExitCode::from(2);
+    }
+    eprintln!(
+        "demo: lns stopped on SIGTERM in {:.1} s ({})",
+        outcome.daemon_stop.as_secs_f64(),
+        outcome.daemon_exit
+    );
+    if outcome.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

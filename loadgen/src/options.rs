@@ -26,6 +26,12 @@ pub enum Command {
     /// Bounce every UDP datagram back to its sender: run it on the LNS's
     /// network side as the far end of `run --reflector`.
     Reflect(ReflectOptions),
+    /// Our daemon on its embedded defaults and a load with data against
+    /// it, in a private network namespace (needs root): the quick start.
+    Demo(crate::demo::DemoOptions),
+    /// The demo's daemon (started by `demo`, not by hand).
+    #[command(hide = true)]
+    DemoDaemon(crate::demo::DemoDaemonOptions),
 }
 
 /// Everything `loadgen reflect` takes.
@@ -283,7 +289,7 @@ impl Options {
         let cli = Cli::parse_from(["loadgen", "run", "--lns", &lns.to_string()]);
         match cli.command {
             Command::Run(options) => *options,
-            Command::Reflect(_) => unreachable!("parsed as `run`"),
+            _ => unreachable!("parsed as `run`"),
         }
     }
 
@@ -488,7 +494,7 @@ mod tests {
             args.extend_from_slice(extra);
             Cli::try_parse_from(args).map(|cli| match cli.command {
                 Command::Run(o) => o,
-                Command::Reflect(_) => panic!("parsed as reflect"),
+                other => panic!("parsed as {other:?}"),
             })
         };
         let o = parse(&[]).unwrap();
@@ -524,7 +530,7 @@ mod tests {
             args.extend_from_slice(extra);
             match Cli::try_parse_from(args).map(|cli| cli.command) {
                 Ok(Command::Run(o)) => Ok(*o),
-                Ok(Command::Reflect(_)) => panic!("parsed as reflect"),
+                Ok(other) => panic!("parsed as {other:?}"),
                 Err(e) => Err(e.to_string()),
             }
         };
