@@ -17,6 +17,7 @@
 use std::time::{Duration, Instant};
 
 use loadgen::options::{Auth, Scenario};
+use loadgen::reflect::Reflector;
 use loadgen::{Options, Report};
 
 #[path = "../../tests/support/mod.rs"]
@@ -30,16 +31,27 @@ const SESSIONS: u64 = TUNNELS as u64 * SESSIONS_PER_TUNNEL as u64;
 const USER: &str = "user{n}@l2tpns.test";
 
 /// 2 tunnels × 100 sessions dialled all at once, CHAP through FreeRADIUS:
-/// every session comes up, nothing fails, l2tpns logs every login, and
-/// the teardown (LCP Terminate, CDN, StopCCN) ends every session and
-/// tunnel there.
+/// every session comes up, nothing fails, l2tpns logs every login; data
+/// flows through l2tpns both ways (every session sends probes from its
+/// address to a reflector on the network side of l2tpns and gets them
+/// back); the teardown (LCP Terminate, CDN, StopCCN) ends every session
+/// and tunnel there.
 #[test]
-fn a_storm_of_two_hundred_chap_sessions_through_l2tpns_and_freeradius() {
-    let name = "a_storm_of_two_hundred_chap_sessions_through_l2tpns_and_freeradius";
+fn a_storm_of_two_hundred_chap_sessions_with_data_through_l2tpns_and_freeradius() {
+    let name = "a_storm_of_two_hundred_chap_sessions_with_data_through_l2tpns_and_freeradius";
     let Some(mut lab) = L2tpns::start(name, SECRET) else {
         return;
     };
     let logs = |lab: &L2tpns| format!("l2tpns said:\n{}", lab.log());
+    // The far end of the data path: a host on l2tpns's network side.
+    let server = std::net::SocketAddr::from((lab.server_addr(), 0));
+    let reflector = lab
+        .in_lns_ns(|| Reflector::bind(server, 1).and_then(Reflector::spawn))
+        .unwrap();
+    let reflector_addr = match reflector.local_addr() {
+        std::net::SocketAddr::V4(a) => a,
+        other => panic!("{other} is not IPv4"),
+    };
 
     let mut options = Options::new(lab.lns_addr());
     options.bind = Some(lab.lac_addr().into());
@@ -55,9 +67,14 @@ fn a_storm_of_two_hundred_chap_sessions_through_l2tpns_and_freeradius() {
     options.timeout = 30.0;
     options.quiet = true;
     options.lns_pid = Some(lab.pid());
+    options.hold = 3.0;
+    options.data_pps = 2.0;
+    options.data_size = 64;
+    options.reflector = Some(reflector_addr);
     let t0 = Instant::now();
     let report: Report = lab.in_lac_ns(|| loadgen::run(&options)).unwrap();
     let took = t0.elapsed();
+    let reflected = reflector.stop().unwrap();
     eprintln!("{report}\n(l2tpns took {:?} to start)", lab.startup);
 
     assert_eq!(report.scenario, "storm");
@@ -116,6 +133,20 @@ fn a_storm_of_two_hundred_chap_sessions_through_l2tpns_and_freeradius() {
     assert!(report.wall_s >= report.setup_window_s, "{report}");
     assert!(report.cpu.user_s + report.cpu.system_s > 0.0, "{report}");
     assert!(took < Duration::from_secs(40), "{took:?}");
+
+    // Data through l2tpns: every session sent for the hold, every probe
+    // came back through l2tpns's TUN and the tunnel, and the reflector saw
+    // each once.
+    let data = report.data.as_ref().expect("data report");
+    assert_eq!(data.sessions, SESSIONS, "{report}");
+    assert!(data.sent >= SESSIONS * 5, "{report}");
+    assert_eq!(data.received, data.sent, "{report}\n{}", logs(&lab));
+    assert_eq!(data.lost, 0, "{report}");
+    assert_eq!(data.duplicates, 0, "{report}");
+    assert_eq!(reflected.received, data.sent, "{reflected:?}");
+    assert_eq!(reflected.reflected, data.sent, "{reflected:?}");
+    let rtt = data.rtt_ms.as_ref().expect("RTT percentiles");
+    assert!(rtt.p50 > 0.0 && rtt.p50 <= rtt.max, "{rtt:?}");
 
     // l2tpns's own cost, read from /proc: it worked, and it held memory.
     let lns = report.target.as_ref().expect("--lns-pid gives a target");
