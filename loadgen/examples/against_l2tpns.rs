@@ -15,7 +15,9 @@
 //! `--lns-pid` (l2tpns, for its CPU and RSS). l2tpns runs with a /16 pool,
 //! `debug 1` (its per-packet logging at 3 would be the bottleneck) and
 //! `LNS_RMEM_DEFAULT` (default 32 MiB) as `net.core.rmem_default` while it
-//! opens its socket. Needs root and the Debian packages l2tpns and
+//! opens its socket. With `--data-pps` and no `--reflector`, a reflector
+//! (one thread) is started on l2tpns's network side (an address on
+//! loopback in its namespace) and used. Needs root and the Debian packages l2tpns and
 //! freeradius. Exit status as loadgen's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,6 +25,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use loadgen::options::{Cli, Command};
+use loadgen::reflect::Reflector;
 
 #[path = "../../tests/support/mod.rs"]
 mod lab;
@@ -68,9 +71,17 @@ fn main() -> ExitCode {
     .map(String::from)
     .to_vec();
     args.extend(std::env::args().skip(1));
-    let Command::Run(options) = Cli::parse_from(args).command else {
+    let Command::Run(mut options) = Cli::parse_from(args).command else {
         unreachable!("the arguments above start with `run`")
     };
+    let reflector = (options.data_pps > 0.0 && options.reflector.is_none()).then(|| {
+        let server = std::net::SocketAddr::from((lab.server_addr(), 0));
+        lab.in_lns_ns(|| Reflector::bind(server, 1).and_then(Reflector::spawn))
+            .expect("a reflector in l2tpns's namespace")
+    });
+    if let Some(std::net::SocketAddr::V4(at)) = reflector.as_ref().map(|r| r.local_addr()) {
+        options.reflector = Some(at);
+    }
     eprintln!(
         "l2tpns pid {pid} up after {:.1} s, socket buffer {:?} B; files in {}",
         lab.startup.as_secs_f64(),
@@ -85,6 +96,9 @@ fn main() -> ExitCode {
         }
     };
     report.emit(options.json.as_deref()).unwrap();
+    if let Some(reflector) = reflector {
+        eprintln!("reflector: {:?}", reflector.stop());
+    }
     // At debug 1 l2tpns logs little per session; its last lines say how
     // the run ended there.
     let log = lab.log();
