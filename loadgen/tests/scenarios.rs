@@ -21,12 +21,13 @@ use support::{management, skipped, stat, Lns, GATEWAY};
 /// drain), nothing fails, and the daemon's `sessions_online`, sampled
 /// through the churn, stays at about 200.
 ///
-/// On two loaded cores a few replacements (0 to ~7%) lose their first LCP
-/// frame and come up only on PPP's 3 s restart: the drain (4 s) waits for
-/// them, the churn's p99 latency shows them, and each is a session missing
-/// from the daemon's count for those 3 s (5 a second at 5% of 100/s: about
-/// 15 at a time). The bound below allows that tail and no more; the upper
-/// bound says no hung-up session lingers.
+/// No replacement waits for PPP's 3 s restart: until the daemon's control
+/// thread kept each shard's order across its two queues, 1–7% of them
+/// lost their first LCP frame (the call's ICCN sat behind a CDN of the
+/// other queue while the frame found no session) and the churn's latency
+/// tail was 3 s. The population bounds allow a few sessions in between
+/// hang-up and replacement on loaded cores; the upper one says no hung-up
+/// session lingers.
 #[test]
 fn churn_keeps_the_population_steady_and_every_cycle_succeeds() {
     let name = "churn_keeps_the_population_steady_and_every_cycle_succeeds";
@@ -87,6 +88,7 @@ fn churn_keeps_the_population_steady_and_every_cycle_succeeds() {
         assert_eq!(churn.unfinished, 0, "{report}");
         let l = churn.setup_latency_ms.clone().expect("churn latency");
         assert!(l.p50 > 0.0 && l.p50 <= l.p99 && l.p99 <= l.max, "{l:?}");
+        assert!(l.max < 2000.0, "a replacement waited for a restart: {l:?}");
         // The population at the end is the 200 (hung-up calls are counted
         // as churn teardowns, not here).
         assert_eq!(report.teardown.sessions_closed, 200, "{report}");
@@ -105,7 +107,7 @@ fn churn_keeps_the_population_steady_and_every_cycle_succeeds() {
             .collect();
         eprintln!("sessions_online during the churn: {during:?}");
         assert!(during.len() >= 20, "{online:?}");
-        assert!(during.iter().all(|n| (160..=205).contains(n)), "{during:?}");
+        assert!(during.iter().all(|n| (180..=205).contains(n)), "{during:?}");
         assert_eq!(stat(&socket, "sessions_up_total"), 200 + churn.setups);
         assert_eq!(stat(&socket, "sessions_online"), 0);
 
@@ -215,11 +217,11 @@ fn flap_tunnels_vanish_silently_and_come_back_with_their_sessions() {
         assert!(flap.tunnels_failed_by_reason.is_empty(), "{report}");
         assert_eq!(flap.redialled, 200, "{report}");
         assert!(flap.failed_by_reason.is_empty(), "{report}");
-        // Each flap's 100 re-dials come up within milliseconds; one whose
-        // first LCP frame was lost (seen on loaded cores, as in the churn)
-        // waits for PPP's 3 s restart and is cut short by the next flap.
-        assert_eq!(flap.reestablished + flap.unfinished, 200, "{report}");
-        assert!(flap.unfinished <= 10, "{report}");
+        // Each flap's 100 re-dials come up within milliseconds, well
+        // before the next flap (none loses its first LCP frame to the
+        // order of the daemon's two queues any more, see the churn test).
+        assert_eq!(flap.reestablished, 200, "{report}");
+        assert_eq!(flap.unfinished, 0, "{report}");
         assert!(flap.setup_latency_ms.is_some());
         // Teardown closes what is live: the tunnels of the last flap.
         assert_eq!(report.teardown.sessions_closed, 100, "{report}");

@@ -29,6 +29,67 @@ use crate::wire::l2tp::{MessageType, ResultCode};
 const URGENT_BUDGET: usize = 256;
 const SETUP_BUDGET: usize = 64;
 
+/// Takes the shards' datagrams from the urgent and the setup queue: the
+/// urgent one first and with the larger budget, but never a setup-queue
+/// datagram before what its shard queued as urgent ahead of it.
+#[derive(Debug, Default)]
+pub struct Intake {
+    /// Per shard, the `urgent_before` of its last urgent datagram handled.
+    urgent_done: Vec<u64>,
+}
+
+impl Intake {
+    /// One round: up to [`URGENT_BUDGET`] urgent datagrams, then up to
+    /// [`SETUP_BUDGET`] setup ones, each given to `handle` with whether it
+    /// came from the urgent queue.
+    pub fn drain(
+        &mut self,
+        urgent: &Receiver<ToControl>,
+        setup: &Receiver<ToControl>,
+        mut handle: impl FnMut(ToControl, bool),
+    ) {
+        for _ in 0..URGENT_BUDGET {
+            let Ok(input) = urgent.try_recv() else {
+                break;
+            };
+            self.urgent(input, &mut handle);
+        }
+        for _ in 0..SETUP_BUDGET {
+            let Ok(input) = setup.try_recv() else {
+                break;
+            };
+            // What the shard queued as urgent before this datagram comes
+            // first: a call's ICCN must not be handled after the PPP frame
+            // behind it because a CDN ahead of it sat in the other queue
+            // (the ICCN would wait in the reorder buffer while the frame
+            // found no session and was lost, costing PPP's 3 s restart).
+            while self.done(input.shard) < input.urgent_before {
+                let Ok(earlier) = urgent.try_recv() else {
+                    break;
+                };
+                self.urgent(earlier, &mut handle);
+            }
+            handle(input, false);
+        }
+    }
+
+    fn urgent(&mut self, input: ToControl, handle: &mut impl FnMut(ToControl, bool)) {
+        let shard = usize::from(input.shard);
+        if self.urgent_done.len() <= shard {
+            self.urgent_done.resize(shard + 1, 0);
+        }
+        self.urgent_done[shard] = input.urgent_before;
+        handle(input, true);
+    }
+
+    fn done(&self, shard: u16) -> u64 {
+        self.urgent_done
+            .get(usize::from(shard))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
 /// How long a graceful stop waits for StopCCN acknowledgements.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -98,6 +159,9 @@ pub struct Control<A: Aaa> {
     pub stop: Arc<AtomicBool>,
     /// Sessions up, for management.
     pub sessions: FxHashMap<SessionKey, SessionInfo>,
+    /// Takes datagrams from the two queues in an order that keeps each
+    /// tunnel's.
+    pub intake: Intake,
     /// Management commands.
     pub queries: Receiver<Query>,
     /// Set (by SIGHUP) to reload the users file.
@@ -359,20 +423,17 @@ impl<A: Aaa> Control<A> {
     }
 
     fn drain_queues(&mut self, now: Instant) {
-        for _ in 0..URGENT_BUDGET {
-            let Ok(input) = self.urgent.try_recv() else {
-                break;
-            };
-            self.counters.urgent_in += 1;
-            self.node.handle_datagram(now, input.from, &input.datagram);
-        }
-        for _ in 0..SETUP_BUDGET {
-            let Ok(input) = self.setup.try_recv() else {
-                break;
-            };
-            self.counters.setup_in += 1;
-            self.node.handle_datagram(now, input.from, &input.datagram);
-        }
+        let node = &mut self.node;
+        let counters = &mut self.counters;
+        self.intake
+            .drain(&self.urgent, &self.setup, |input, urgent| {
+                if urgent {
+                    counters.urgent_in += 1;
+                } else {
+                    counters.setup_in += 1;
+                }
+                node.handle_datagram(now, input.from, &input.datagram);
+            });
     }
 
     /// Send what the node queued and act on its events.
@@ -567,4 +628,94 @@ fn send_to(socket: &OwnedFd, to: SocketAddr, datagram: &[u8]) -> bool {
         )
     };
     n >= 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datagram(shard: u16, tag: u8, urgent_before: u64) -> ToControl {
+        ToControl {
+            shard,
+            socket: 0,
+            from: SocketAddr::from(([192, 0, 2, 1], 1701)),
+            datagram: vec![tag],
+            urgent_before,
+        }
+    }
+
+    /// A shard's order across its two queues: `(tag, urgent)` in the order
+    /// it queued them, with the counts it stamps.
+    fn queue(
+        shard: u16,
+        order: &[(u8, bool)],
+        urgent: &crossbeam_channel::Sender<ToControl>,
+        setup: &crossbeam_channel::Sender<ToControl>,
+    ) {
+        let mut sent = 0;
+        for &(tag, is_urgent) in order {
+            sent += u64::from(is_urgent);
+            let queue = if is_urgent { urgent } else { setup };
+            queue.send(datagram(shard, tag, sent)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_setup_datagram_waits_for_the_urgent_ones_its_shard_queued_before_it() {
+        let (urgent_tx, urgent_rx) = crossbeam_channel::unbounded();
+        let (setup_tx, setup_rx) = crossbeam_channel::unbounded();
+        // More urgent datagrams than one round's budget, then a setup one
+        // (an ICCN), then more urgent ones.
+        let mut order: Vec<(u8, bool)> = (0..30).map(|i| (i, true)).collect();
+        order.push((200, false));
+        order.extend((30..40).map(|i| (i, true)));
+        let budget = URGENT_BUDGET;
+        let extra = budget + 10;
+        let mut long: Vec<(u8, bool)> = Vec::new();
+        for i in 0..extra {
+            long.push(((i % 200) as u8, true));
+        }
+        long.push((201, false));
+        queue(0, &long, &urgent_tx, &setup_tx);
+        let mut seen = Vec::new();
+        Intake::default().drain(&urgent_rx, &setup_rx, |d, urgent| {
+            seen.push((d.datagram[0], urgent));
+        });
+        // Every urgent datagram queued before the setup one is handled
+        // before it, although they exceed the urgent budget.
+        let setup_at = seen.iter().position(|&(_, u)| !u).unwrap();
+        assert_eq!(setup_at, extra, "{seen:?}");
+        assert_eq!(seen[setup_at], (201, false));
+        assert!(urgent_rx.is_empty());
+
+        // Urgent datagrams queued after it may go first (they are
+        // urgent), and other shards do not hold it back.
+        queue(1, &order, &urgent_tx, &setup_tx);
+        queue(0, &[(250, false)], &urgent_tx, &setup_tx);
+        let mut intake = Intake::default();
+        let mut seen = Vec::new();
+        intake.drain(&urgent_rx, &setup_rx, |d, urgent| {
+            seen.push((d.shard, d.datagram[0], urgent));
+        });
+        let urgent_count = seen.iter().filter(|s| s.2).count();
+        assert_eq!(urgent_count, 40);
+        assert!(
+            seen.ends_with(&[(1, 200, false), (0, 250, false)]),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn an_urgent_datagram_lost_to_a_full_queue_holds_nothing_back() {
+        let (urgent_tx, urgent_rx) = crossbeam_channel::unbounded();
+        let (setup_tx, setup_rx) = crossbeam_channel::unbounded();
+        // The shard counts only what it queued: nothing urgent before.
+        setup_tx.send(datagram(0, 7, 0)).unwrap();
+        let mut seen = Vec::new();
+        Intake::default().drain(&urgent_rx, &setup_rx, |d, urgent| {
+            seen.push((d.datagram[0], urgent));
+        });
+        assert_eq!(seen, [(7, false)]);
+        drop(urgent_tx);
+    }
 }

@@ -187,6 +187,7 @@ pub fn start<A: Aaa + Send + 'static>(
         urgent: urgent_tx,
         setup: setup_tx,
         wake: control_wake.clone(),
+        urgent_sent: 0,
     };
     let mut command_rx = Vec::new();
     let mut handles = Vec::new();
@@ -252,6 +253,7 @@ pub fn start<A: Aaa + Send + 'static>(
         mss_clamp_v6: settings.mss_clamp_v6,
         stop: Arc::clone(&stop),
         sessions: Default::default(),
+        intake: Default::default(),
         queries: query_rx,
         reload: Arc::clone(&reload),
         reloader,

@@ -130,6 +130,11 @@ pub struct ToControl {
     pub from: SocketAddr,
     /// The datagram as received.
     pub datagram: Vec<u8>,
+    /// How many datagrams this shard had put in the urgent queue when it
+    /// queued this one (this one included when it is urgent): the control
+    /// thread handles those first, so a setup-queue datagram never overtakes
+    /// an earlier one of its tunnel in the other queue.
+    pub urgent_before: u64,
 }
 
 /// The two queues to the control thread: keepalives, acks and everything
@@ -143,6 +148,8 @@ pub struct ControlQueues {
     pub setup: Sender<ToControl>,
     /// Wakes the control thread.
     pub wake: Wake,
+    /// Datagrams this shard put in the urgent queue so far.
+    pub urgent_sent: u64,
 }
 
 /// Counters a shard keeps for itself (plain integers, read at scrape time
@@ -381,11 +388,13 @@ impl Shard {
         datagram: Vec<u8>,
         urgent: bool,
     ) {
+        let urgent_before = self.control.urgent_sent + u64::from(urgent);
         let message = ToControl {
             shard: self.index,
             socket,
             from,
             datagram,
+            urgent_before,
         };
         let queue = if urgent {
             &self.control.urgent
@@ -395,6 +404,7 @@ impl Shard {
         match queue.try_send(message) {
             Ok(()) => {
                 self.counters.to_control += 1;
+                self.control.urgent_sent = urgent_before;
                 self.control.wake.wake();
             }
             // A full queue sheds load: the peer retransmits (§5.8).

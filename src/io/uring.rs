@@ -709,6 +709,7 @@ mod tests {
                 urgent: urgent_tx,
                 setup: setup_tx,
                 wake: Wake::new().unwrap(),
+                urgent_sent: 0,
             },
             peers: vec![(command_tx.clone(), wake.clone())],
             counters: Default::default(),
