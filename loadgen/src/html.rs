@@ -228,9 +228,20 @@ fn axis(max: f64) -> (f64, Vec<f64>) {
     (top, (0..=steps).map(|i| i as f64 * step).collect())
 }
 
-/// A tick label: at most three significant decimals, with k, M or G.
+/// A tick label: at most two decimals, with k, M or G.
 fn si(v: f64) -> String {
-    let (scale, suffix) = match v.abs() {
+    let (number, prefix) = si_parts(v);
+    format!("{number}{prefix}")
+}
+
+/// `v` with a unit and its prefix: `2.91 Mbit/s`.
+fn si_unit(v: f64, unit: &str) -> String {
+    let (number, prefix) = si_parts(v);
+    format!("{number} {prefix}{unit}")
+}
+
+fn si_parts(v: f64) -> (String, &'static str) {
+    let (scale, prefix) = match v.abs() {
         a if a >= 1e9 => (1e9, "G"),
         a if a >= 1e6 => (1e6, "M"),
         a if a >= 1e3 => (1e3, "k"),
@@ -238,7 +249,7 @@ fn si(v: f64) -> String {
     };
     let text = format!("{:.2}", v / scale);
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text}{suffix}")
+    (text.to_string(), prefix)
 }
 
 fn fixed(v: f64, decimals: usize) -> String {
@@ -374,7 +385,9 @@ fn line_chart(
     x_title(out, "time into the run (s)");
     let names: Vec<&str> = series.iter().map(|s| s.name).collect();
     legend(out, &names);
-    for (i, s) in series.iter().enumerate() {
+    // The first series is the one that matters: drawn last, on top of
+    // the others where they coincide.
+    for (i, s) in series.iter().enumerate().rev() {
         let join = |f: &dyn Fn(&(f64, f64)) -> String| {
             s.points.iter().map(f).collect::<Vec<_>>().join(",")
         };
@@ -489,17 +502,28 @@ fn latency_chart(out: &mut String, buckets: &[LatencyBucket], latency: Option<&L
     }
     match latency {
         Some(l) if !buckets.is_empty() => {
-            let marks = [("p50", l.p50), ("p90", l.p90), ("p99", l.p99), ("p99.9", l.p99_9)];
+            let marks = [
+                ("p50", l.p50),
+                ("p90", l.p90),
+                ("p99", l.p99),
+                ("p99.9", l.p99_9),
+            ];
             for (i, (name, ms)) in marks.into_iter().enumerate() {
                 let x = px(ms);
                 // Stagger the labels: close percentiles would overlap.
                 let y = TOP + 12.0 + 13.0 * i as f64;
+                // Near the right edge the label goes to the left of its line.
+                let (label_x, anchor) = if x > LEFT + 0.75 * plot_w {
+                    (x - 3.0, "end")
+                } else {
+                    (x + 3.0, "start")
+                };
                 let _ = writeln!(
                     out,
                     "<line class=\"marker\" x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{:.1}\"/>\
-                     <text class=\"marker-label\" x=\"{:.1}\" y=\"{y:.1}\">{name} {} ms</text>",
+                     <text class=\"marker-label\" x=\"{label_x:.1}\" y=\"{y:.1}\" \
+                     text-anchor=\"{anchor}\">{name} {} ms</text>",
                     HEIGHT - BOTTOM,
-                    x + 3.0,
                     fixed(ms, 3)
                 );
             }
@@ -535,7 +559,9 @@ fn table(out: &mut String, caption: &str, rows: &[(&str, String)]) {
 }
 
 fn reason_rows(map: &std::collections::BTreeMap<String, u64>) -> Vec<(&str, String)> {
-    map.iter().map(|(r, n)| (r.as_str(), n.to_string())).collect()
+    map.iter()
+        .map(|(r, n)| (r.as_str(), n.to_string()))
+        .collect()
 }
 
 fn latency_rows(l: Option<&Latency>) -> Vec<(&'static str, String)> {
@@ -553,7 +579,7 @@ fn latency_rows(l: Option<&Latency>) -> Vec<(&'static str, String)> {
 }
 
 fn bits(bps: f64) -> String {
-    format!("{}bit/s", si(bps))
+    si_unit(bps, "bit/s")
 }
 
 fn tables(out: &mut String, r: &Report) {
@@ -574,7 +600,11 @@ fn tables(out: &mut String, r: &Report) {
         ],
     );
     if !s.failed_by_reason.is_empty() {
-        table(out, "Sessions failed, by reason", &reason_rows(&s.failed_by_reason));
+        table(
+            out,
+            "Sessions failed, by reason",
+            &reason_rows(&s.failed_by_reason),
+        );
     }
     if !s.lost_by_reason.is_empty() {
         table(
@@ -594,7 +624,11 @@ fn tables(out: &mut String, r: &Report) {
         ],
     );
     if !t.failed_by_reason.is_empty() {
-        table(out, "Tunnels failed, by reason", &reason_rows(&t.failed_by_reason));
+        table(
+            out,
+            "Tunnels failed, by reason",
+            &reason_rows(&t.failed_by_reason),
+        );
     }
     table(
         out,
@@ -618,10 +652,17 @@ fn tables(out: &mut String, r: &Report) {
                 ("reordered", d.reordered.to_string()),
                 ("unmatched", d.unmatched.to_string()),
                 ("unsendable", d.unsendable.to_string()),
-                ("sent / received over IPv6", format!("{} / {}", d.sent_ipv6, d.received_ipv6)),
+                (
+                    "sent / received over IPv6",
+                    format!("{} / {}", d.sent_ipv6, d.received_ipv6),
+                ),
                 (
                     "up",
-                    format!("{} packets/s, {}", fixed(d.upstream_pps, 1), bits(d.upstream_bps)),
+                    format!(
+                        "{} packets/s, {}",
+                        fixed(d.upstream_pps, 1),
+                        bits(d.upstream_bps)
+                    ),
                 ),
                 (
                     "down",
@@ -633,11 +674,23 @@ fn tables(out: &mut String, r: &Report) {
                 ),
             ],
         );
-        table(out, "Round-trip time (ms)", &latency_rows(d.rtt_ms.as_ref()));
+        table(
+            out,
+            "Round-trip time (ms)",
+            &latency_rows(d.rtt_ms.as_ref()),
+        );
     }
     if let Some(c) = &r.churn {
         let mut rows = vec![
-            ("cycles", format!("{} in {} s ({} /s)", c.cycles, fixed(c.window_s, 3), fixed(c.cycles_per_s, 1))),
+            (
+                "cycles",
+                format!(
+                    "{} in {} s ({} /s)",
+                    c.cycles,
+                    fixed(c.window_s, 3),
+                    fixed(c.cycles_per_s, 1)
+                ),
+            ),
             ("torn down", c.teardowns.to_string()),
             ("dialled", c.dialled.to_string()),
             ("up", c.setups.to_string()),
@@ -656,7 +709,10 @@ fn tables(out: &mut String, r: &Report) {
         let mut rows = vec![
             ("flaps", p.flaps.to_string()),
             ("tunnels vanished", p.tunnels_vanished.to_string()),
-            ("sessions up when they vanished", p.sessions_vanished.to_string()),
+            (
+                "sessions up when they vanished",
+                p.sessions_vanished.to_string(),
+            ),
             ("tunnels reopened", p.tunnels_reopened.to_string()),
             ("tunnels back", p.tunnels_back.to_string()),
             ("sessions dialled again", p.redialled.to_string()),
@@ -690,7 +746,10 @@ fn tables(out: &mut String, r: &Report) {
         &[
             ("user", format!("{} s", fixed(r.cpu.user_s, 3))),
             ("system", format!("{} s", fixed(r.cpu.system_s, 3))),
-            ("of one core", format!("{}%", fixed(r.cpu.percent_of_one_core, 1))),
+            (
+                "of one core",
+                format!("{}%", fixed(r.cpu.percent_of_one_core, 1)),
+            ),
             ("wall", format!("{} s", fixed(r.wall_s, 3))),
         ],
     );
@@ -702,7 +761,10 @@ fn tables(out: &mut String, r: &Report) {
                 ("process", format!("{} (pid {})", t.name, t.pid)),
                 ("cpu user", format!("{} s", fixed(t.cpu_user_s, 3))),
                 ("cpu system", format!("{} s", fixed(t.cpu_system_s, 3))),
-                ("of one core", format!("{}%", fixed(t.cpu_percent_of_one_core, 1))),
+                (
+                    "of one core",
+                    format!("{}%", fixed(t.cpu_percent_of_one_core, 1)),
+                ),
                 ("rss before", format!("{} KiB", t.rss_before_kib)),
                 ("rss max", format!("{} KiB", t.rss_max_kib)),
                 ("rss after", format!("{} KiB", t.rss_after_kib)),
@@ -737,7 +799,10 @@ fn tables(out: &mut String, r: &Report) {
             ("auth", o.auth.join(", ")),
             ("hold", format!("{} s", o.hold_s)),
             ("timeout", format!("{} s", o.timeout_s)),
-            ("data", format!("{} packets/s of {} B", o.data_pps, o.data_size)),
+            (
+                "data",
+                format!("{} packets/s of {} B", o.data_pps, o.data_size),
+            ),
             ("reflector", opt(&o.reflector)),
             ("reflector6", opt(&o.reflector6)),
             ("duration (s)", opt_f(o.duration_s)),
@@ -937,7 +1002,9 @@ mod tests {
         assert!(lines
             .iter()
             .filter(|l| l.attribute("data-name") == Some("established/s"))
-            .all(|l| l.attribute("points").is_some_and(|p| p.split(' ').count() > 10)));
+            .all(|l| l
+                .attribute("points")
+                .is_some_and(|p| p.split(' ').count() > 10)));
         let bars = doc
             .descendants()
             .filter(|n| n.attribute("class") == Some("bar"))
@@ -948,7 +1015,13 @@ mod tests {
             assert!(html.contains(&format!("\">{p}")), "{p} marker");
         }
         // Ticks with units on the axes.
-        for unit in ["sessions/s", "packets/s", "bit/s", "time into the run (s)", " ms<"] {
+        for unit in [
+            "sessions/s",
+            "packets/s",
+            "bit/s",
+            "time into the run (s)",
+            " ms<",
+        ] {
             assert!(html.contains(unit), "{unit}");
         }
         let tables: Vec<String> = doc
@@ -967,7 +1040,10 @@ mod tests {
             "loadgen CPU",
             "Options",
         ] {
-            assert!(tables.iter().any(|t| t == caption), "{caption} in {tables:?}");
+            assert!(
+                tables.iter().any(|t| t == caption),
+                "{caption} in {tables:?}"
+            );
         }
         assert!(html.contains("<th>auth_failed</th><td>1</td>"));
         // Nothing that works only online.
@@ -1051,6 +1127,8 @@ mod tests {
         assert_eq!(si(3_000_000.0), "3M");
         assert_eq!(si(0.25), "0.25");
         assert_eq!(si(0.0), "0");
+        assert_eq!(bits(2_912_345.0), "2.91 Mbit/s");
+        assert_eq!(bits(12.0), "12 bit/s");
         assert_eq!(duration_label(0.1), "100 µs");
         assert_eq!(duration_label(1000.0), "1 s");
     }

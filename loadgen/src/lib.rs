@@ -5,16 +5,17 @@
 //! drives LAC-role [`lns::proto::node::Node`]s over real UDP sockets. This
 //! crate adds the shell: options ([`options`]), pacing ([`pacing`]), the
 //! workers, data probes ([`data`]), and counting and reporting
-//! ([`report`]). [`run`] does a whole run in-process, so tests and other
+//! ([`report`], the run over time in [`timeline`], the HTML page in
+//! [`html`]). [`run`] does a whole run in-process, so tests and other
 //! programs can call it; [`reflect`] is the far end of the data path.
 
 pub mod data;
 pub mod demo;
+pub mod html;
 pub mod options;
 pub mod pacing;
 pub mod reflect;
 pub mod report;
-pub mod html;
 pub mod target;
 pub mod timeline;
 pub mod worker;

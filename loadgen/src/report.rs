@@ -1233,7 +1233,9 @@ mod tests {
         assert!(buckets.windows(2).all(|w| w[0].to_ms == w[1].from_ms));
         assert!(buckets.len() < 40, "{}", buckets.len());
         assert!(buckets[0].from_ms < 1.0 && buckets[0].count > 0);
-        assert!(buckets.iter().any(|b| b.from_ms < l.p50 && l.p50 <= b.to_ms));
+        assert!(buckets
+            .iter()
+            .any(|b| b.from_ms < l.p50 && l.p50 <= b.to_ms));
         let text = r.to_string();
         assert!(
             text.contains("1000 established of 1000 attempted"),

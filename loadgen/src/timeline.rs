@@ -173,7 +173,10 @@ mod tests {
             .sum();
         assert!((total - 36_000.0).abs() < 1e-6, "{total}");
         // 10 sessions per 100 ms poll: 10/s everywhere.
-        assert!(rates.iter().all(|&(_, r)| (r - 10.0).abs() < 0.5), "{rates:?}");
+        assert!(
+            rates.iter().all(|&(_, r)| (r - 10.0).abs() < 0.5),
+            "{rates:?}"
+        );
     }
 
     #[test]

@@ -158,7 +158,10 @@ fn the_html_report_of_a_real_run_renders_in_headless_chromium() {
         .chunks(channels)
         .filter(|p| p.len() >= 3 && p[..3] == BAR)
         .count();
-    assert!(bar_pixels > 200, "histogram bars painted: {bar_pixels} pixels");
+    assert!(
+        bar_pixels > 200,
+        "histogram bars painted: {bar_pixels} pixels"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -240,9 +243,6 @@ fn root_tag(dom: &str) -> &str {
 
 /// The start of a long document, for failure messages.
 fn head(text: &str) -> &str {
-    let end = text
-        .char_indices()
-        .nth(3000)
-        .map_or(text.len(), |(i, _)| i);
+    let end = text.char_indices().nth(3000).map_or(text.len(), |(i, _)| i);
     &text[..end]
 }
