@@ -91,15 +91,22 @@ pub fn run(options: &Options) -> io::Result<Report> {
             })
             .collect::<io::Result<_>>()?;
         let handles: Vec<_> = handles;
+        // A short tick so timeline samples land close to their grid and
+        // the run's end is seen at once; the progress line and the LNS
+        // process are looked at every tenth tick.
+        let mut tick = 0u32;
         while !handles.iter().all(|h| h.is_finished()) {
-            if let Some(bar) = &progress {
-                update_progress(bar, &shared);
+            if tick % 10 == 0 {
+                if let Some(bar) = &progress {
+                    update_progress(bar, &shared);
+                }
+                if let Some(watch) = &mut watch {
+                    watch.sample();
+                }
             }
-            if let Some(watch) = &mut watch {
-                watch.sample();
-            }
+            tick = tick.wrapping_add(1);
             timeline.offer(started.elapsed(), counts(&shared));
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(10));
         }
         if let Some(bar) = &progress {
             update_progress(bar, &shared);
