@@ -398,7 +398,7 @@ fn line_chart(
             .collect();
         let _ = writeln!(
             out,
-            "<polyline class=\"series s{i}\" data-name=\"{}\" data-xs=\"{}\" data-ys=\"{}\" points=\"{}\"/>",
+            "<polyline class=\"series s{i}\" data-index=\"{i}\" data-name=\"{}\" data-xs=\"{}\" data-ys=\"{}\" points=\"{}\"/>",
             escape(s.name),
             join(&|p| format!("{:.3}", p.0)),
             join(&|p| format!("{:.3}", p.1)),
@@ -860,11 +860,14 @@ const SCRIPT: &str = r#"(function () {
     var unit = svg.getAttribute('data-unit');
     var series = Array.prototype.map.call(svg.querySelectorAll('polyline.series'), function (line) {
       return {
+        index: Number(line.getAttribute('data-index')),
         name: line.getAttribute('data-name'),
         xs: numbers(line.getAttribute('data-xs')),
         ys: numbers(line.getAttribute('data-ys'))
       };
     });
+    // Drawn last-first so the first is on top; read out first-first.
+    series.sort(function (a, b) { return a.index - b.index; });
     svg.addEventListener('mousemove', function (event) {
       var matrix = svg.getScreenCTM();
       if (!matrix) { return; }

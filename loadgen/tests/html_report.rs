@@ -138,6 +138,47 @@ fn the_html_report_of_a_real_run_renders_in_headless_chromium() {
     assert!(root.contains("noSuchFunction"), "{root}");
     assert!(!root.contains("data-report-ready"), "{root}");
 
+    // The hover read-out: a pointer over the setup rate chart reads the
+    // three rates there, in legend order.
+    let hover = dir.join("hover.html");
+    std::fs::write(
+        &hover,
+        page.replace(
+            "</body>",
+            "<script>\
+             var svg = document.getElementById('setup-rate');\
+             var box = svg.getBoundingClientRect();\
+             svg.dispatchEvent(new MouseEvent('mousemove', {clientX: box.left + 0.4 * box.width, \
+                 clientY: box.top + box.height / 2, bubbles: true}));\
+             document.body.setAttribute('data-readout', svg.querySelector('.readout').textContent);\
+             </script></body>",
+        ),
+    )
+    .unwrap();
+    let dom = chromium_run(&browser, &dir, &hover, "--dump-dom");
+    let readout = dom
+        .split("data-readout=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no read-out: {}", head(&dom)));
+    // The time under the pointer: 40% of the width is within the run.
+    let t: f64 = readout
+        .strip_prefix("t ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{readout}"));
+    let wall = report["wall_s"].as_f64().unwrap();
+    assert!(t > 0.0 && t < wall, "{readout}");
+    let names: Vec<usize> = ["established/s ", "dialled/s ", "failed/s ", "(sessions/s)"]
+        .iter()
+        .map(|name| {
+            readout
+                .find(name)
+                .unwrap_or_else(|| panic!("{name} in {readout}"))
+        })
+        .collect();
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "{readout}");
+
     // A screenshot: a PNG of the window's size that shows the bars.
     let png = dir.join("report.png");
     let arg = format!("--screenshot={}", png.display());
