@@ -7,6 +7,8 @@
 //! attributes, the script in a CDATA section), which keeps it honest and
 //! lets tests parse it.
 
+// Writing into a `String` cannot fail: the `let _ = write!(..)` below drop
+// an `Ok` that is always there.
 use std::fmt::Write;
 use std::path::Path;
 
