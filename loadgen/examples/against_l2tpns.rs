@@ -96,6 +96,9 @@ fn main() -> ExitCode {
         }
     };
     report.emit(options.json.as_deref()).unwrap();
+    if let Some(path) = &options.html {
+        loadgen::html::write(&report, path).unwrap();
+    }
     if let Some(reflector) = reflector {
         eprintln!("reflector: {:?}", reflector.stop());
     }

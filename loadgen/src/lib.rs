@@ -5,16 +5,19 @@
 //! drives LAC-role [`lns::proto::node::Node`]s over real UDP sockets. This
 //! crate adds the shell: options ([`options`]), pacing ([`pacing`]), the
 //! workers, data probes ([`data`]), and counting and reporting
-//! ([`report`]). [`run`] does a whole run in-process, so tests and other
+//! ([`report`], the run over time in [`timeline`], the HTML page in
+//! [`html`]). [`run`] does a whole run in-process, so tests and other
 //! programs can call it; [`reflect`] is the far end of the data path.
 
 pub mod data;
 pub mod demo;
+pub mod html;
 pub mod options;
 pub mod pacing;
 pub mod reflect;
 pub mod report;
 pub mod target;
+pub mod timeline;
 pub mod worker;
 
 use std::io::{self, IsTerminal};
@@ -25,6 +28,7 @@ pub use options::Options;
 pub use report::Report;
 
 use report::Tally;
+use timeline::{Counts, Timeline};
 use worker::{bind_groups, Shared, Worker, MAX_GROUPS_PER_WORKER};
 
 /// Run `options` to the end and report. Errors only when the run cannot
@@ -69,6 +73,7 @@ pub fn run(options: &Options) -> io::Result<Report> {
         groups.push(bind_groups(options, count, seed ^ (w as u64) << 48)?);
     }
     let shared = Arc::new(Shared::default());
+    let mut timeline = Timeline::default();
     let progress = (!options.quiet && std::io::stderr().is_terminal())
         .then(|| progress_bar(options.total_sessions()));
     let (tally, teardown) = std::thread::scope(|scope| {
@@ -86,16 +91,22 @@ pub fn run(options: &Options) -> io::Result<Report> {
             })
             .collect::<io::Result<_>>()?;
         let handles: Vec<_> = handles;
-        if progress.is_some() || watch.is_some() {
-            while !handles.iter().all(|h| h.is_finished()) {
+        // A short tick so timeline samples land close to their grid and
+        // the run's end is seen at once; the progress line and the LNS
+        // process are looked at every tenth tick.
+        let mut tick = 0u32;
+        while !handles.iter().all(|h| h.is_finished()) {
+            if tick % 10 == 0 {
                 if let Some(bar) = &progress {
                     update_progress(bar, &shared);
                 }
                 if let Some(watch) = &mut watch {
                     watch.sample();
                 }
-                std::thread::sleep(Duration::from_millis(100));
             }
+            tick = tick.wrapping_add(1);
+            timeline.offer(started.elapsed(), counts(&shared));
+            std::thread::sleep(Duration::from_millis(10));
         }
         if let Some(bar) = &progress {
             update_progress(bar, &shared);
@@ -114,12 +125,30 @@ pub fn run(options: &Options) -> io::Result<Report> {
         }
         Ok::<_, io::Error>((total, teardown))
     })?;
-    let mut report = Report::build(options, workers, &tally, started.elapsed(), teardown);
+    let wall = started.elapsed();
+    // The workers have added everything they counted by now.
+    timeline.finish(wall, counts(&shared));
+    let mut report = Report::build(options, workers, &tally, wall, teardown);
+    report.timeline = timeline;
     report.target = watch.map(|mut watch| {
         watch.sample();
         watch.report(tally.established)
     });
     Ok(report)
+}
+
+/// The live counters, as a timeline sample takes them.
+fn counts(shared: &Shared) -> Counts {
+    use std::sync::atomic::Ordering::Relaxed;
+    Counts {
+        attempted: shared.attempted.load(Relaxed),
+        established: shared.established.load(Relaxed),
+        failed: shared.failed.load(Relaxed),
+        data_sent: shared.data_sent.load(Relaxed),
+        data_received: shared.data_received.load(Relaxed),
+        data_sent_bytes: shared.data_sent_bytes.load(Relaxed),
+        data_received_bytes: shared.data_received_bytes.load(Relaxed),
+    }
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {

@@ -36,6 +36,12 @@ fn main() -> ExitCode {
                 eprintln!("loadgen: cannot write {path}: {e}");
                 return ExitCode::from(2);
             }
+            if let Some(path) = &options.html {
+                if let Err(e) = loadgen::html::write(&report, path) {
+                    eprintln!("loadgen: cannot write {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
             // Scripts can tell a clean run from one with failures.
             if report.sessions.established == report.sessions.planned {
                 ExitCode::SUCCESS

@@ -234,6 +234,10 @@ pub struct Options {
     /// Write the report as JSON to FILE (`-`: stdout, instead of the text).
     #[arg(long, value_name = "FILE|-")]
     pub json: Option<String>,
+    /// Write the report as one self-contained HTML page with charts to
+    /// FILE (as well as the text or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
     /// A named preset: `ramp` uses --rate, `storm` dials every session at
     /// once (unlimited rate); `churn`, `flap` and `soak` set up at --rate
     /// and then run for --duration.

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::options::{Options, Rate, Teardown};
 use crate::target::TargetReport;
+use crate::timeline::Timeline;
 
 /// The `schema` field of every JSON report; bumped when a field changes
 /// meaning or goes away (new fields may appear without a bump).
-pub const SCHEMA: &str = "loadgen-report/3";
+pub const SCHEMA: &str = "loadgen-report/4";
 
 /// The largest setup latency the histogram holds, in microseconds (one
 /// hour); longer ones are clamped to it.
@@ -450,6 +451,11 @@ pub struct Report {
     pub dial_rate_per_s: f64,
     /// Setup latency (dial to PPP up); null when no session came up.
     pub setup_latency_ms: Option<Latency>,
+    /// The distribution behind `setup_latency_ms`: logarithmic buckets
+    /// (ten a decade) from the first to the last that holds a session.
+    pub setup_latency_histogram: Vec<LatencyBucket>,
+    /// Counts over the run, sampled at a fixed interval.
+    pub timeline: Timeline,
     /// Control messages loadgen retransmitted (a lower bound: counters of
     /// tunnels closed before the last sample are lost).
     pub retransmissions: u64,
@@ -656,6 +662,17 @@ pub struct Latency {
     pub mean: f64,
 }
 
+/// Sessions whose latency lies in `(from_ms, to_ms]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyBucket {
+    /// Lower bound, milliseconds (exclusive).
+    pub from_ms: f64,
+    /// Upper bound, milliseconds (inclusive).
+    pub to_ms: f64,
+    /// Sessions in the bucket.
+    pub count: u64,
+}
+
 /// The end of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TeardownReport {
@@ -697,6 +714,29 @@ fn percentiles(h: &Histogram<u64>) -> Option<Latency> {
         max: ms(h.max()),
         mean: h.mean() / 1000.0,
     })
+}
+
+/// Ten buckets a decade: fine enough to show the shape of a setup storm,
+/// coarse enough that an hour's range is under a hundred buckets.
+fn log_buckets(h: &Histogram<u64>) -> Vec<LatencyBucket> {
+    let mut buckets = Vec::new();
+    let mut from = 0;
+    for step in h.iter_log(1, 10f64.powf(0.1)) {
+        let to = step.value_iterated_to();
+        buckets.push(LatencyBucket {
+            from_ms: ms(from),
+            to_ms: ms(to),
+            count: step.count_since_last_iteration(),
+        });
+        from = to;
+    }
+    // Leading and trailing empty buckets say nothing.
+    let first = buckets.iter().position(|b| b.count > 0);
+    let last = buckets.iter().rposition(|b| b.count > 0);
+    match (first, last) {
+        (Some(first), Some(last)) => buckets.drain(first..=last).collect(),
+        _ => Vec::new(),
+    }
 }
 
 impl DataReport {
@@ -890,6 +930,8 @@ impl Report {
             setup_window_s: window.as_secs_f64(),
             dial_rate_per_s,
             setup_latency_ms: latency,
+            setup_latency_histogram: log_buckets(&tally.latency),
+            timeline: Timeline::default(),
             retransmissions: tally.retransmissions,
             teardown: TeardownReport {
                 style: match options.teardown {
@@ -1184,6 +1226,16 @@ mod tests {
         // Three significant digits.
         assert!((l.p50 - 500.0).abs() < 1.0, "{l:?}");
         assert!((l.max - 1000.0).abs() < 1.0, "{l:?}");
+        // The distribution holds every session in contiguous buckets, the
+        // median among them.
+        let buckets = &r.setup_latency_histogram;
+        assert_eq!(buckets.iter().map(|b| b.count).sum::<u64>(), 1000);
+        assert!(buckets.windows(2).all(|w| w[0].to_ms == w[1].from_ms));
+        assert!(buckets.len() < 40, "{}", buckets.len());
+        assert!(buckets[0].from_ms < 1.0 && buckets[0].count > 0);
+        assert!(buckets
+            .iter()
+            .any(|b| b.from_ms < l.p50 && l.p50 <= b.to_ms));
         let text = r.to_string();
         assert!(
             text.contains("1000 established of 1000 attempted"),
@@ -1345,6 +1397,7 @@ mod tests {
         assert_eq!(r.setup_rate_per_s, 0.0);
         assert_eq!(r.dial_rate_per_s, 0.0);
         assert_eq!(r.setup_latency_ms, None);
+        assert!(r.setup_latency_histogram.is_empty());
         assert_eq!(r.sessions.not_attempted, 100);
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(json["schema"], SCHEMA);

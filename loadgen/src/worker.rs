@@ -66,6 +66,40 @@ pub struct Shared {
     pub established: AtomicU64,
     /// See `attempted`.
     pub failed: AtomicU64,
+    /// Live data counts for the timeline: each worker adds what it counted
+    /// once per turn of its loop, not per packet.
+    pub data_sent: AtomicU64,
+    /// See `data_sent`.
+    pub data_received: AtomicU64,
+    /// See `data_sent`.
+    pub data_sent_bytes: AtomicU64,
+    /// See `data_sent`.
+    pub data_received_bytes: AtomicU64,
+}
+
+impl Shared {
+    /// Add what `data` counted since `published` (what was added before)
+    /// and remember it.
+    fn publish_data(&self, data: &crate::report::DataTally, published: &mut [u64; 4]) {
+        let now = [
+            data.sent,
+            data.received,
+            data.sent_bytes,
+            data.received_bytes,
+        ];
+        let counters = [
+            &self.data_sent,
+            &self.data_received,
+            &self.data_sent_bytes,
+            &self.data_received_bytes,
+        ];
+        for ((counter, now), before) in counters.into_iter().zip(now).zip(published.iter_mut()) {
+            if now > *before {
+                counter.fetch_add(now - *before, Ordering::Relaxed);
+                *before = now;
+            }
+        }
+    }
 }
 
 /// A group: one socket, one LAC node, some tunnels.
@@ -367,7 +401,9 @@ impl<'a> Worker<'a> {
     /// Run to the end; the counters and how long teardown took.
     pub fn run(mut self) -> (Tally, Duration) {
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.groups.len());
+        let mut published = [0; 4];
         while self.phase != Phase::Done {
+            self.shared.publish_data(&self.tally.data, &mut published);
             let now = Instant::now();
             self.service_groups(now);
             self.advance(now);
@@ -398,6 +434,7 @@ impl<'a> Worker<'a> {
                 }
             }
         }
+        self.shared.publish_data(&self.tally.data, &mut published);
         self.sample_retransmissions();
         let tally_retrans: u64 = self
             .groups

@@ -68,7 +68,7 @@ fn a_storm_of_a_thousand_sessions_all_come_up_and_close_cleanly() {
         report.write_json(&json).unwrap();
         let text = std::fs::read_to_string(&json).unwrap();
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(value["schema"], "loadgen-report/3");
+        assert_eq!(value["schema"], "loadgen-report/4");
         assert_eq!(value["sessions"]["established"], 1000);
         assert_eq!(value["sessions"]["failed"], 0);
         assert_eq!(value["tunnels"]["established"], 2);

@@ -39,6 +39,7 @@ fn help_lists_the_subcommand_and_every_option() {
         "--workers",
         "--timeout",
         "--json",
+        "--html",
         "--scenario",
         "--data-pps",
         "--data-size",
@@ -201,12 +202,22 @@ fn run_with_json_dash_prints_the_report_as_json() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stdout}\n{stderr}");
         let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-        assert_eq!(value["schema"], "loadgen-report/3");
+        assert_eq!(value["schema"], "loadgen-report/4");
         assert_eq!(value["sessions"]["established"], 20, "{stdout}");
         assert_eq!(value["settings"]["hold_s"], 0.2);
         assert!(value["wall_s"].as_f64().unwrap() >= 0.2, "held: {stdout}");
         assert!(value["settings"]["rate_per_s"].is_null());
         assert!(value["setup_latency_ms"]["p99"].is_f64());
+        // The timeline ends with the run's totals; the distribution holds
+        // every session.
+        let samples = value["timeline"]["samples"].as_array().unwrap();
+        let last = samples.last().unwrap();
+        assert_eq!(last["established"], 20, "{stdout}");
+        assert_eq!(last["attempted"], 20, "{stdout}");
+        assert!(last["t_s"].as_f64().unwrap() >= 0.2, "{stdout}");
+        let buckets = value["setup_latency_histogram"].as_array().unwrap();
+        let counted: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+        assert_eq!(counted, 20, "{stdout}");
         running.stop();
         running.wait();
     });

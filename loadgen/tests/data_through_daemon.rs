@@ -89,7 +89,7 @@ fn ten_thousand_sessions_with_data_all_come_up_and_lose_nothing() {
         // The JSON as `--json` writes it, read through the documented
         // fields.
         let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
-        assert_eq!(value["schema"], "loadgen-report/3");
+        assert_eq!(value["schema"], "loadgen-report/4");
         assert_eq!(value["sessions"]["established"], 10_000);
         assert_eq!(value["settings"]["data_pps"], 1.0);
         assert_eq!(value["settings"]["data_size"], 64);

@@ -112,7 +112,7 @@ fn churn_keeps_the_population_steady_and_every_cycle_succeeds() {
         assert_eq!(stat(&socket, "sessions_online"), 0);
 
         let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
-        assert_eq!(value["schema"], "loadgen-report/3");
+        assert_eq!(value["schema"], "loadgen-report/4");
         assert_eq!(value["churn"]["cycles"], churn.cycles);
         assert!(value["flap"].is_null());
         running.stop();
