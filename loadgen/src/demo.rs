@@ -50,6 +50,9 @@ pub struct DemoOptions {
     /// instead of the text).
     #[arg(long, value_name = "FILE")]
     pub json: Option<String>,
+    /// Also write the report as a self-contained HTML page with charts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,

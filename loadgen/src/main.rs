@@ -78,6 +78,13 @@ fn demo(options: &loadgen::demo::DemoOptions) -> ExitCode {
         eprintln!("loadgen demo: cannot write {path}: {e}");
         return ExitCode::from(2);
     }
+    if let Some(path) = &options.html {
+        if let Err(e) = loadgen::html::write(&outcome.report, path) {
+            eprintln!("loadgen demo: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        eprintln!("demo: HTML report in {}", path.display());
+    }
     eprintln!(
         "demo: lns stopped on SIGTERM in {:.1} s ({})",
         outcome.daemon_stop.as_secs_f64(),

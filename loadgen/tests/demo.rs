@@ -22,6 +22,7 @@ fn demo_brings_every_session_up_loses_nothing_and_stops_the_daemon_cleanly() {
         return;
     }
     let json = std::env::temp_dir().join(format!("loadgen-demo-{}.json", std::process::id()));
+    let html = json.with_extension("html");
     let out = Command::new(BIN)
         .args([
             "demo",
@@ -34,6 +35,8 @@ fn demo_brings_every_session_up_loses_nothing_and_stops_the_daemon_cleanly() {
         ])
         .args(["--hold", "3", "--data-pps", "2", "--quiet", "--json"])
         .arg(&json)
+        .arg("--html")
+        .arg(&html)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -53,6 +56,13 @@ fn demo_brings_every_session_up_loses_nothing_and_stops_the_daemon_cleanly() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let _ = std::fs::remove_file(&json);
+    // The HTML page was written too (its rendering is tests/html_report.rs's).
+    let page = std::fs::read_to_string(&html).unwrap();
+    let _ = std::fs::remove_file(&html);
+    assert!(
+        page.starts_with("<!DOCTYPE html>") && page.contains("<svg"),
+        "{page:.200}"
+    );
     assert_eq!(report["sessions"]["established"], 200);
     assert_eq!(report["sessions"]["failed"], 0);
     let data = &report["data"];
