@@ -4,9 +4,11 @@
 #
 #   scripts/compare_l2tpns.sh [RUNS]        # default 2 runs of each case
 #
-# Cases: a storm (every session dialled at once) and a ramp at RAMP_RATE,
-# TUNNELS x PER_TUNNEL sessions (default 10 x 1000), each against
-#  - ours: `lns run` on its embedded defaults in a private network and mount
+# Cases (SCENARIOS, default "storm ramp"): a storm (every session dialled
+# at once) and a ramp at RAMP_RATE, TUNNELS x PER_TUNNEL sessions (default
+# 10 x 1000), each against (LNSS, default "ours l2tpns")
+#  - ours: `lns run` on its embedded defaults (or LNS_CONFIG, e.g.
+#    scripts/lns-100k.toml for 100,000 sessions) in a private network and mount
 #    namespace (its management socket on a private /run/lns), loadgen beside
 #    it on 127.0.0.1; users user{n}@loadgen.example / loadgen (the demo
 #    users), PAP/CHAP as the daemon asks;
@@ -27,6 +29,10 @@ RAMP_RATE=${RAMP_RATE:-2000}
 HOLD=${HOLD:-2}
 TIMEOUT=${TIMEOUT:-90}
 OUT=${OUT:-target/compare-l2tpns}
+SCENARIOS=${SCENARIOS:-storm ramp}
+LNSS=${LNSS:-ours l2tpns}
+LNS_CONFIG=${LNS_CONFIG:-}
+[ -z "$LNS_CONFIG" ] || LNS_CONFIG=$(realpath "$LNS_CONFIG")
 
 [ "$(id -u)" = 0 ] || { echo "compare_l2tpns: needs root" >&2; exit 2; }
 cargo build --release -q -p lns -p loadgen --example against_l2tpns
@@ -49,13 +55,14 @@ run_ours() { # scenario json
     set -e
     ip link set lo up
     mkdir -p /run/lns && mount -t tmpfs lns-run /run/lns
-    "$1" run >"$2.lns.log" 2>&1 & pid=$!
+    if [ -n "$3" ]; then "$1" run --config "$3" >"$2.lns.log" 2>&1 & pid=$!
+    else "$1" run >"$2.lns.log" 2>&1 & pid=$!; fi
     sleep 2
-    shift 2
+    shift 3
     status=0
     "$@" --lns 127.0.0.1:1701 --lns-pid "$pid" || status=$?
     kill -INT "$pid"; wait "$pid" || true
-    exit "$status"' sh "$LNS" "$2" "$LOADGEN" run "${common[@]}" \
+    exit "$status"' sh "$LNS" "$2" "$LNS_CONFIG" "$LOADGEN" run "${common[@]}" \
       $(scenario_args "$1") --json "$2"
 }
 
@@ -64,8 +71,8 @@ run_l2tpns() { # scenario json
 }
 
 for run in $(seq 1 "$RUNS"); do
-  for scenario in storm ramp; do
-    for lns in ours l2tpns; do
+  for scenario in $SCENARIOS; do
+    for lns in $LNSS; do
       json=$OUT/$lns-$scenario-$run.json
       echo "== $lns $scenario run $run -> $json ($(cut -d' ' -f1-3 /proc/loadavg))"
       "run_$lns" "$scenario" "$json" || echo "   (exit status $?: not every session came up)"
