@@ -274,6 +274,11 @@ pub struct Options {
     /// shows it).
     #[arg(long, value_name = "NAME", conflicts_with = "lns_pid")]
     pub lns_name: Option<String>,
+    /// The workers' socket I/O: `auto` (io_uring where the start-up probe
+    /// finds it usable, else the fallback), `uring`, or `fallback` (poll
+    /// and recvmmsg/sendmmsg).
+    #[arg(long, value_enum, default_value_t = crate::socket_io::IoMode::Auto)]
+    pub io: crate::socket_io::IoMode,
 }
 
 impl Options {
