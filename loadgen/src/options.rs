@@ -277,8 +277,8 @@ pub struct Options {
     /// The workers' socket I/O: `auto` (io_uring where the start-up probe
     /// finds it usable, else the fallback), `uring`, or `fallback` (poll
     /// and recvmmsg/sendmmsg).
-    #[arg(long, value_enum, default_value_t = crate::socket_io::IoMode::Auto)]
-    pub io: crate::socket_io::IoMode,
+    #[arg(long, value_enum, default_value_t = crate::socket_io::IoChoice::Auto)]
+    pub io: crate::socket_io::IoChoice,
 }
 
 impl Options {

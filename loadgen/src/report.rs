@@ -488,7 +488,7 @@ pub struct IoReport {
 impl IoReport {
     /// `path` ran when `asked` was asked for, for `reason`.
     pub fn new(
-        asked: crate::socket_io::IoMode,
+        asked: crate::socket_io::IoChoice,
         path: crate::socket_io::Path,
         reason: Option<String>,
     ) -> Self {

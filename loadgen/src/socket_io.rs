@@ -24,7 +24,7 @@ use lns::io::ring::{self, recv_buffer_len, BufRing, RecvHeader, Ring, SendOp, UN
 
 /// `--io`: which I/O path the workers take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum IoMode {
+pub enum IoChoice {
     /// io_uring where the start-up probe finds it usable, else the
     /// fallback. `LOADGEN_IO=uring|fallback` in the environment decides
     /// instead (to run a whole test suite on one path).
@@ -59,18 +59,18 @@ pub const ENV: &str = "LOADGEN_IO";
 
 /// The path for `mode`, and why it is the fallback when it is: an error
 /// only when io_uring was demanded and cannot run here.
-pub fn choose(mode: IoMode) -> io::Result<(Path, Option<String>)> {
+pub fn choose(mode: IoChoice) -> io::Result<(Path, Option<String>)> {
     let (mode, forced_by) = match (mode, std::env::var(ENV).ok().as_deref()) {
-        (IoMode::Auto, Some("uring")) => (IoMode::Uring, format!("{ENV}=uring")),
-        (IoMode::Auto, Some("fallback")) => (IoMode::Fallback, format!("{ENV}=fallback")),
+        (IoChoice::Auto, Some("uring")) => (IoChoice::Uring, format!("{ENV}=uring")),
+        (IoChoice::Auto, Some("fallback")) => (IoChoice::Fallback, format!("{ENV}=fallback")),
         (mode, _) => (mode, "--io".to_string()),
     };
-    if mode == IoMode::Fallback {
+    if mode == IoChoice::Fallback {
         return Ok((Path::Fallback, Some(format!("forced by {forced_by}"))));
     }
     match probe() {
         Ok(()) => Ok((Path::IoUring, None)),
-        Err(reason) if mode == IoMode::Uring => Err(io::Error::other(format!(
+        Err(reason) if mode == IoChoice::Uring => Err(io::Error::other(format!(
             "io_uring demanded ({forced_by}) but unavailable: {reason}"
         ))),
         Err(reason) => Ok((Path::Fallback, Some(reason))),
@@ -551,7 +551,7 @@ mod tests {
 
     #[test]
     fn forcing_the_fallback_says_so() {
-        let (path, reason) = choose(IoMode::Fallback).unwrap();
+        let (path, reason) = choose(IoChoice::Fallback).unwrap();
         assert_eq!(path, Path::Fallback);
         assert!(reason.unwrap().contains("forced"));
     }
