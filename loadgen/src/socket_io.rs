@@ -549,10 +549,22 @@ mod tests {
         }
     }
 
+    /// `--io fallback`, and `LOADGEN_IO=fallback` under `--io auto`, force
+    /// the fallback and say who did. (The only test here that reads the
+    /// variable: setting it cannot disturb the others.)
     #[test]
-    fn forcing_the_fallback_says_so() {
+    fn forcing_the_fallback_says_who_did() {
         let (path, reason) = choose(IoChoice::Fallback).unwrap();
         assert_eq!(path, Path::Fallback);
-        assert!(reason.unwrap().contains("forced"));
+        assert!(reason.unwrap().contains("forced by --io"));
+        let before = std::env::var_os(ENV);
+        std::env::set_var(ENV, "fallback");
+        let (path, reason) = choose(IoChoice::Auto).unwrap();
+        match before {
+            Some(value) => std::env::set_var(ENV, value),
+            None => std::env::remove_var(ENV),
+        }
+        assert_eq!(path, Path::Fallback);
+        assert!(reason.unwrap().contains("LOADGEN_IO=fallback"));
     }
 }
