@@ -306,7 +306,7 @@ impl std::fmt::Debug for UringIo {
 
 impl UringIo {
     fn new(sockets: &[RawFd]) -> io::Result<UringIo> {
-        let mut ring = Ring::new(RING_ENTRIES)?;
+        let mut ring = Ring::from_uring(setup()?);
         let bufs = BufRing::new(
             ring.uring(),
             BGID,
@@ -369,7 +369,10 @@ impl UringIo {
             self.wake_rested(now);
             let rest_end = self.resting.iter().map(|&(_, at)| at).min();
             let wake = rest_end.map_or(until, |at| at.min(until));
-            let timeout = wake.saturating_duration_since(now);
+            // Whole milliseconds, rounded up as poll(2) rounds: deadlines
+            // a few microseconds apart (the probes' schedule) are served
+            // by one wake rather than one each.
+            let timeout = ceil_ms(wake.saturating_duration_since(now));
             if self.ring.submit_and_wait(1, Some(timeout)).is_err() {
                 // Nothing sensible to do but go round (the worker's own
                 // deadlines still bound the run).
@@ -472,6 +475,30 @@ impl UringIo {
                 i += 1;
             }
         }
+    }
+}
+
+/// `d` rounded up to whole milliseconds.
+fn ceil_ms(d: Duration) -> Duration {
+    let ms = d.as_micros().div_ceil(1000);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+/// The worker's ring. Completions are posted when the worker enters the
+/// kernel to wait (`DEFER_TASKRUN`, 6.1; only the creating thread may
+/// use the ring) rather than by interrupting it as datagrams arrive; on
+/// older kernels at least without the interrupts (`COOP_TASKRUN`, 5.19).
+fn setup() -> io::Result<io_uring::IoUring> {
+    let deferred = io_uring::IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(RING_ENTRIES);
+    match deferred {
+        Ok(ring) => Ok(ring),
+        Err(_) => io_uring::IoUring::builder()
+            .setup_coop_taskrun()
+            .build(RING_ENTRIES)
+            .or_else(|_| io_uring::IoUring::new(RING_ENTRIES)),
     }
 }
 

@@ -79,12 +79,17 @@ impl<T> std::fmt::Debug for Ring<T> {
 impl<T> Ring<T> {
     /// A ring of `entries` submission slots (twice that for completions).
     pub fn new(entries: u32) -> io::Result<Ring<T>> {
-        Ok(Ring {
-            ring: IoUring::new(entries)?,
+        Ok(Ring::from_uring(IoUring::new(entries)?))
+    }
+
+    /// `ring`, set up as its owner wants (setup flags).
+    pub fn from_uring(ring: IoUring) -> Ring<T> {
+        Ring {
+            ring,
             ops: Vec::new(),
             free: Vec::new(),
             backlog: VecDeque::new(),
-        })
+        }
     }
 
     /// The ring itself (to register buffers, read completions).
