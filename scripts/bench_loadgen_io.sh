@@ -41,15 +41,23 @@ one() { # case path run
     $BIN/loadgen run --lns 127.0.0.1:1701 --tunnels $TUNNELS \
       --sessions-per-tunnel $PER_TUNNEL --scenario storm --workers 2 --timeout 90 \
       --io $path ${extra[*]} --quiet --json - > $json || true
+    grep Udp: /proc/net/snmp | tail -1 > $OUT/$case-$path-$run.drops
+    grep lns0: /proc/net/dev >> $OUT/$case-$path-$run.drops
     kill \$reflect; wait \$reflect 2>/dev/null; kill \$lns; wait \$lns 2>/dev/null || true"
-  python3 - "$json" "$case" "$path" <<'EOF'
+  python3 - "$json" "$case" "$path" "$OUT/$case-$path-$run.drops" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 d = r.get("data") or {}
+# Where datagrams were dropped in the namespace: UDP receive and send
+# buffer errors, and lns0's TX drops (the daemon's TUN queue).
+snmp, dev = (open(sys.argv[4]).read().splitlines() + ["", ""])[:2]
+udp = snmp.split()[1:]
+rcvbuf, sndbuf = (udp[4], udp[5]) if len(udp) > 5 else ("?", "?")
+tx_drop = dev.split(":")[1].split()[11] if ":" in dev else "?"
 print(f"{sys.argv[2]:5} {sys.argv[3]:8} cpu {r['cpu']['user_s'] + r['cpu']['system_s']:.3f} s "
       f"(user {r['cpu']['user_s']:.3f}, sys {r['cpu']['system_s']:.3f}) "
       f"up {r['sessions']['established']} sent {d.get('sent', 0)} received {d.get('received', 0)} "
-      f"io {r['io']['path']}")
+      f"io {r['io']['path']} drops rcvbuf {rcvbuf} sndbuf {sndbuf} lns0-tx {tx_drop}")
 EOF
 }
 

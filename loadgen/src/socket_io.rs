@@ -25,9 +25,10 @@ use lns::io::ring::{self, recv_buffer_len, BufRing, RecvHeader, Ring, SendOp, UN
 /// `--io`: which I/O path the workers take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum IoChoice {
-    /// io_uring where the start-up probe finds it usable, else the
-    /// fallback. `LOADGEN_IO=uring|fallback` in the environment decides
-    /// instead (to run a whole test suite on one path).
+    /// The path that measured cheaper ([`AUTO_PREFERS`]: the fallback);
+    /// were it io_uring, io_uring where the start-up probe finds it usable,
+    /// else the fallback. `LOADGEN_IO=uring|fallback` in the environment
+    /// decides instead (to run a whole test suite on one path).
     Auto,
     /// io_uring; the run fails to start without it.
     Uring,
@@ -57,6 +58,13 @@ impl Path {
 /// The environment variable that overrides `--io auto`.
 pub const ENV: &str = "LOADGEN_IO";
 
+/// What `--io auto` takes. The fallback: measured against our daemon, the
+/// ring costs loadgen as much CPU per storm and per data packet, within
+/// the noise (docs/benchmarks.md, "loadgen I/O"; docs/decisions.md), and
+/// the fallback runs everywhere. Set to [`Path::IoUring`], auto probes
+/// and takes the ring where it runs.
+pub const AUTO_PREFERS: Path = Path::Fallback;
+
 /// The path for `mode`, and why it is the fallback when it is: an error
 /// only when io_uring was demanded and cannot run here.
 pub fn choose(mode: IoChoice) -> io::Result<(Path, Option<String>)> {
@@ -67,6 +75,10 @@ pub fn choose(mode: IoChoice) -> io::Result<(Path, Option<String>)> {
     };
     if mode == IoChoice::Fallback {
         return Ok((Path::Fallback, Some(format!("forced by {forced_by}"))));
+    }
+    if mode == IoChoice::Auto && AUTO_PREFERS == Path::Fallback {
+        let why = "auto: it measured as cheap as io_uring; --io uring for the ring";
+        return Ok((Path::Fallback, Some(why.to_string())));
     }
     match probe() {
         Ok(()) => Ok((Path::IoUring, None)),
@@ -586,12 +598,18 @@ mod tests {
         assert!(reason.unwrap().contains("forced by --io"));
         let before = std::env::var_os(ENV);
         std::env::set_var(ENV, "fallback");
-        let (path, reason) = choose(IoChoice::Auto).unwrap();
-        match before {
-            Some(value) => std::env::set_var(ENV, value),
-            None => std::env::remove_var(ENV),
+        let forced = choose(IoChoice::Auto).unwrap();
+        std::env::remove_var(ENV);
+        let auto = choose(IoChoice::Auto).unwrap();
+        if let Some(value) = before {
+            std::env::set_var(ENV, value);
         }
-        assert_eq!(path, Path::Fallback);
-        assert!(reason.unwrap().contains("LOADGEN_IO=fallback"));
+        assert_eq!(forced.0, Path::Fallback);
+        assert!(forced.1.unwrap().contains("LOADGEN_IO=fallback"));
+        // Without the variable, auto takes what measured cheaper.
+        if AUTO_PREFERS == Path::Fallback {
+            assert_eq!(auto.0, Path::Fallback);
+            assert!(auto.1.unwrap().starts_with("auto: "));
+        }
     }
 }
