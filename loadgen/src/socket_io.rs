@@ -25,10 +25,9 @@ use lns::io::ring::{self, recv_buffer_len, BufRing, RecvHeader, Ring, SendOp, UN
 /// `--io`: which I/O path the workers take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum IoChoice {
-    /// The path that measured cheaper ([`AUTO_PREFERS`]: the fallback);
-    /// were it io_uring, io_uring where the start-up probe finds it usable,
-    /// else the fallback. `LOADGEN_IO=uring|fallback` in the environment
-    /// decides instead (to run a whole test suite on one path).
+    /// The path that measured cheaper (the fallback, see
+    /// docs/decisions.md); LOADGEN_IO=uring or LOADGEN_IO=fallback in the
+    /// environment decides instead (to run a whole test suite on one path).
     Auto,
     /// io_uring; the run fails to start without it.
     Uring,
