@@ -16,6 +16,7 @@ pub mod options;
 pub mod pacing;
 pub mod reflect;
 pub mod report;
+pub mod socket_io;
 pub mod target;
 pub mod timeline;
 pub mod worker;
@@ -52,6 +53,7 @@ pub fn run(options: &Options) -> io::Result<Report> {
         (None, None) => None,
     };
     let workers = options.worker_count();
+    let (path, io_reason) = socket_io::choose(options.io)?;
     let started = Instant::now();
     // The timeout bounds setup (and a plain hold); a scenario's
     // `--duration` comes on top.
@@ -86,7 +88,8 @@ pub fn run(options: &Options) -> io::Result<Report> {
                 std::thread::Builder::new()
                     .name(format!("loadgen-w{w}"))
                     .spawn_scoped(scope, move || {
-                        Worker::new(options, &shared, workers, groups, tunnels, deadline).run()
+                        Worker::new(options, &shared, workers, groups, tunnels, deadline, path)
+                            .run()
                     })
             })
             .collect::<io::Result<_>>()?;
@@ -130,6 +133,12 @@ pub fn run(options: &Options) -> io::Result<Report> {
     timeline.finish(wall, counts(&shared));
     let mut report = Report::build(options, workers, &tally, wall, teardown);
     report.timeline = timeline;
+    report.io = Some(match shared.io_fallback.get() {
+        Some(reason) => {
+            report::IoReport::new(options.io, socket_io::Path::Fallback, Some(reason.clone()))
+        }
+        None => report::IoReport::new(options.io, path, io_reason),
+    });
     report.target = watch.map(|mut watch| {
         watch.sample();
         watch.report(tally.established)

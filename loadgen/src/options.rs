@@ -284,6 +284,11 @@ pub struct Options {
     /// shows it).
     #[arg(long, value_name = "NAME", conflicts_with = "lns_pid")]
     pub lns_name: Option<String>,
+    /// The workers' socket I/O: `uring` (io_uring; the run fails to start
+    /// without it), `fallback` (poll and recvmmsg/sendmmsg), or `auto`
+    /// (the one that measured cheaper: the fallback).
+    #[arg(long, value_enum, default_value_t = crate::socket_io::IoChoice::Auto)]
+    pub io: crate::socket_io::IoChoice,
 }
 
 impl Options {

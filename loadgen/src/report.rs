@@ -474,6 +474,39 @@ pub struct Report {
     /// The LNS process's CPU and memory (`--lns-pid`, `--lns-name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetReport>,
+    /// The workers' I/O path (set by [`crate::run`]; absent from reports
+    /// built otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io: Option<IoReport>,
+}
+
+/// Which I/O path the workers ran (`--io`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoReport {
+    /// What `--io` asked for: `auto`, `uring` or `fallback`.
+    pub asked: String,
+    /// What ran: `io_uring` or `fallback`.
+    pub path: String,
+    /// Why the fallback ran; null on io_uring.
+    pub reason: Option<String>,
+}
+
+impl IoReport {
+    /// `path` ran when `asked` was asked for, for `reason`.
+    pub fn new(
+        asked: crate::socket_io::IoChoice,
+        path: crate::socket_io::Path,
+        reason: Option<String>,
+    ) -> Self {
+        IoReport {
+            asked: format!("{asked:?}").to_lowercase(),
+            path: path.name().to_string(),
+            reason: match path {
+                crate::socket_io::Path::IoUring => None,
+                crate::socket_io::Path::Fallback => reason,
+            },
+        }
+    }
 }
 
 /// The settings that shape the numbers.
@@ -964,6 +997,7 @@ impl Report {
                 .map(|_| FlapReport::build(&tally.flap)),
             wall_s: wall.as_secs_f64(),
             target: None,
+            io: None,
         }
     }
 
@@ -1134,6 +1168,12 @@ impl fmt::Display for Report {
             "  cpu         user {:.3} s, system {:.3} s ({:.1}% of one core); wall {:.3} s",
             self.cpu.user_s, self.cpu.system_s, self.cpu.percent_of_one_core, self.wall_s
         )?;
+        if let Some(io) = &self.io {
+            match &io.reason {
+                Some(reason) => writeln!(f, "  io          {} ({reason})", io.path)?,
+                None => writeln!(f, "  io          {} (asked {})", io.path, io.asked)?,
+            }
+        }
         if let Some(t) = &self.target {
             let per_session = t
                 .rss_per_session_b

@@ -1,6 +1,7 @@
 //! One worker thread: a share of the tunnels, spread over groups that each
-//! own a UDP socket (one source port) and a LAC [`Node`]; batched receive
-//! and send, `poll(2)` for waiting, a token bucket for pacing.
+//! own a UDP socket (one source port) and a LAC [`Node`]; socket I/O on
+//! the path [`crate::socket_io`] chose (io_uring or `poll` + batches), a token
+//! bucket for pacing.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -9,7 +10,6 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use lns::io::batch::{RecvBatch, SendBatch};
 use lns::proto::l2tp::{CallInfo, Event, L2tpConfig, Role, SessionDownReason, TunnelDownReason};
 use lns::proto::node::{NoAaa, Node, NodeEvent, SessionKey, Subscriber};
 use lns::proto::ppp::auth::AuthFailure;
@@ -23,6 +23,7 @@ use crate::data::{self, Arrival, Probe, Schedule, SeqWindow};
 use crate::options::{expand, Options, Rate, Teardown};
 use crate::pacing::TokenBucket;
 use crate::report::Tally;
+use crate::socket_io::{Path, WorkerIo};
 
 /// At most this many sockets (source ports) per worker.
 pub const MAX_GROUPS_PER_WORKER: usize = 64;
@@ -45,10 +46,7 @@ pub const CHURN_DRAIN: Duration = Duration::from_secs(4);
 /// catching up 4096 at once lost packets there on a loaded machine).
 const DATA_BURST: u64 = 256;
 
-/// Datagrams per `recvmmsg`.
-const RECV_BATCH: usize = 64;
-
-/// The longest `poll` sleep: shared state (the setup barrier) is looked at
+/// The longest wait: shared state (the setup barrier) is looked at
 /// this often.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
 
@@ -75,6 +73,9 @@ pub struct Shared {
     pub data_sent_bytes: AtomicU64,
     /// See `data_sent`.
     pub data_received_bytes: AtomicU64,
+    /// Why a worker runs the fallback though io_uring was chosen (its
+    /// ring could not be set up); the first such reason.
+    pub io_fallback: std::sync::OnceLock<String>,
 }
 
 impl Shared {
@@ -280,10 +281,9 @@ pub struct Worker<'a> {
     deadline: Instant,
     teardown_started: Option<Instant>,
     teardown_took: Duration,
-    /// Batches live on the worker's thread (they hold raw pointers).
-    recv: RecvBatch,
-    /// One send batch per group.
-    out: Vec<SendBatch>,
+    /// The group sockets' I/O (lives on the worker's thread: it holds
+    /// raw pointers).
+    io: WorkerIo,
     /// Data traffic during the hold, when asked for.
     data: Option<DataRun>,
     /// Probe send times count from here.
@@ -328,7 +328,8 @@ impl std::fmt::Debug for Worker<'_> {
 }
 
 impl<'a> Worker<'a> {
-    /// A worker for the global tunnel indices `tunnels` over `groups`.
+    /// A worker for the global tunnel indices `tunnels` over `groups`,
+    /// its sockets' I/O on `path`.
     pub fn new(
         options: &'a Options,
         shared: &'a Shared,
@@ -336,7 +337,13 @@ impl<'a> Worker<'a> {
         groups: Vec<Group>,
         tunnels: Vec<u32>,
         deadline: Instant,
+        path: Path,
     ) -> Self {
+        let (io, fell_back) =
+            WorkerIo::new(path, groups.iter().map(|g| g.socket.as_raw_fd()).collect());
+        if let Some(reason) = fell_back {
+            let _ = shared.io_fallback.set(reason);
+        }
         let now = Instant::now();
         let bucket = match options.effective_rate() {
             Rate::PerSecond(r) => Some(TokenBucket::new(r / workers.max(1) as f64, now)),
@@ -359,15 +366,13 @@ impl<'a> Worker<'a> {
             deadline,
             teardown_started: None,
             teardown_took: Duration::ZERO,
-            recv: RecvBatch::new(RECV_BATCH, 4096),
-            out: Vec::new(),
+            io,
             data: None,
             epoch: now,
             up_order: VecDeque::new(),
             churn: None,
             next_flap: None,
         };
-        worker.out = worker.groups.iter().map(|_| SendBatch::new()).collect();
         let groups = worker.groups.len().max(1);
         for (i, index) in tunnels.into_iter().enumerate() {
             let group = i % groups;
@@ -400,7 +405,6 @@ impl<'a> Worker<'a> {
 
     /// Run to the end; the counters and how long teardown took.
     pub fn run(mut self) -> (Tally, Duration) {
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(self.groups.len());
         let mut published = [0; 4];
         while self.phase != Phase::Done {
             self.shared.publish_data(&self.tally.data, &mut published);
@@ -416,23 +420,12 @@ impl<'a> Worker<'a> {
             self.send_data_due(now, DATA_BURST);
             self.flush();
             let wake = self.next_wake(now);
-            fds.clear();
-            fds.extend(self.groups.iter().map(|g| libc::pollfd {
-                fd: g.socket.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }));
-            let wait = wake.saturating_duration_since(Instant::now());
-            let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-            // SAFETY: `fds` is a live array of `fds.len()` pollfds.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-            if n > 0 {
-                for (i, fd) in fds.iter().enumerate() {
-                    if fd.revents & libc::POLLIN != 0 {
-                        self.receive(i);
-                    }
+            let groups = &mut self.groups;
+            self.io.wait(wake, |g, at, from, datagram| {
+                if let Some(group) = groups.get_mut(g) {
+                    group.node.handle_datagram(at, from, datagram);
                 }
-            }
+            });
         }
         self.shared.publish_data(&self.tally.data, &mut published);
         self.sample_retransmissions();
@@ -446,40 +439,6 @@ impl<'a> Worker<'a> {
         self.tally.cpu_user = user;
         self.tally.cpu_system = system;
         (self.tally, self.teardown_took)
-    }
-
-    /// Everything waiting on group `g`'s socket.
-    fn receive(&mut self, g: usize) {
-        let Some(group) = self.groups.get_mut(g) else {
-            return;
-        };
-        let fd = group.socket.as_raw_fd();
-        let mut errors = 0;
-        loop {
-            let n = match self.recv.recv(fd) {
-                Ok(n) => n,
-                // An ICMP error queued on the socket (port unreachable) is
-                // reported once and consumed: read on. The protocol's
-                // timers deal with the silence.
-                Err(_) if errors < 8 => {
-                    errors += 1;
-                    continue;
-                }
-                Err(_) => break,
-            };
-            if n == 0 {
-                break;
-            }
-            let now = Instant::now();
-            for i in 0..n {
-                if let Some((datagram, from)) = self.recv.get(i) {
-                    group.node.handle_datagram(now, from, datagram);
-                }
-            }
-            if n < RECV_BATCH {
-                break;
-            }
-        }
     }
 
     /// Timers and events of every group.
@@ -1180,21 +1139,18 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Hand every queued datagram to the kernel, one `sendmmsg` per group
-    /// as far as the socket takes them.
+    /// Hand every queued datagram to the kernel, as far as the sockets
+    /// take them (what they refuse is lost like on a wire; the protocols
+    /// retransmit).
     fn flush(&mut self) {
         // The node hands control and data over in the order they arose
         // (a call's PPP never ahead of its ICCN), so they go as they come.
-        for (group, out) in self.groups.iter_mut().zip(&mut self.out) {
+        for (g, group) in self.groups.iter_mut().enumerate() {
             while let Some(t) = group.node.poll_transmit() {
-                out.push(t.remote, &t.payload);
-            }
-            if !out.is_empty() {
-                // What the socket refuses is lost like on a wire; the
-                // protocols retransmit.
-                let _ = out.flush(group.socket.as_raw_fd());
+                self.io.send(g, t.remote, &t.payload);
             }
         }
+        self.io.flush();
     }
 
     fn next_wake(&mut self, now: Instant) -> Instant {

@@ -50,6 +50,7 @@ fn help_lists_the_subcommand_and_every_option() {
         "--duration",
         "--churn-rate",
         "--flap-interval",
+        "--io",
         "churn",
         "flap",
         "soak",

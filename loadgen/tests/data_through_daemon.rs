@@ -11,10 +11,11 @@ use std::time::Instant;
 use lns::io::netns::in_private_netns;
 use loadgen::options::Scenario;
 use loadgen::reflect::Reflector;
+use loadgen::socket_io::IoChoice;
 use loadgen::{Options, Report};
 
 mod support;
-use support::{skipped, Lns, GATEWAY, GATEWAY6};
+use support::{io_modes, path_name, skipped, Lns, GATEWAY, GATEWAY6};
 
 fn v4(addr: SocketAddr) -> SocketAddrV4 {
     match addr {
@@ -30,11 +31,22 @@ fn v4(addr: SocketAddr) -> SocketAddrV4 {
 /// The rate is modest on purpose: 10,000 probes/s each way is what a debug
 /// build of the daemon carries with room to spare on two loaded cores (at
 /// twice that, with another such run beside it, its downstream path falls
-/// behind and the TUN queue overflows).
+/// behind and the TUN queue overflows). On each I/O path.
 #[test]
 fn ten_thousand_sessions_with_data_all_come_up_and_lose_nothing() {
     let name = "ten_thousand_sessions_with_data_all_come_up_and_lose_nothing";
-    let ran = in_private_netns(move || {
+    for io in io_modes(name) {
+        if !ten_thousand_with_data(name, io) {
+            skipped(name);
+            return;
+        }
+    }
+}
+
+/// That run with loadgen on `io`, in a namespace of its own (false when
+/// none could be made).
+fn ten_thousand_with_data(name: &'static str, io: IoChoice) -> bool {
+    in_private_netns(move || {
         let t0 = Instant::now();
         let (running, lns) = Lns::default().start();
         // The gateway address is on the daemon's TUN now.
@@ -53,6 +65,7 @@ fn ten_thousand_sessions_with_data_all_come_up_and_lose_nothing() {
         options.data_size = 64;
         options.reflector = Some(v4(reflector.local_addr()));
         options.quiet = true;
+        options.io = io;
         let report = loadgen::run(&options).unwrap();
         let took = t0.elapsed();
         eprintln!("{report}");
@@ -62,6 +75,7 @@ fn ten_thousand_sessions_with_data_all_come_up_and_lose_nothing() {
         eprintln!("{}", drops());
 
         assert_eq!(report.sessions.planned, 10_000);
+        assert_eq!(report.io.as_ref().unwrap().path, path_name(io), "{report}");
         assert_eq!(report.tunnels.established, 10, "{report}");
         assert_eq!(report.sessions.established, 10_000, "{report}");
         assert_eq!(report.sessions.failed, 0, "{report}");
@@ -121,11 +135,11 @@ fn ten_thousand_sessions_with_data_all_come_up_and_lose_nothing() {
 
         running.stop();
         assert_eq!(running.wait().sessions_up, 10_000);
-        eprintln!("{name}: {:.1} s in all", t0.elapsed().as_secs_f64());
-    });
-    if !ran {
-        skipped(name);
-    }
+        eprintln!(
+            "{name} ({io:?}): {:.1} s in all",
+            t0.elapsed().as_secs_f64()
+        );
+    })
 }
 
 /// Where packets were dropped in this thread's namespace, for a failure

@@ -9,6 +9,7 @@ pub mod launch;
 pub mod manage;
 pub mod netlink;
 pub mod netns;
+pub mod ring;
 pub mod shard;
 pub mod signals;
 pub mod tun;

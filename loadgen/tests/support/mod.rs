@@ -15,6 +15,7 @@ use lns::proto::node::Node;
 use lns::proto::ppp::link::LinkConfig;
 use lns::proto::ra::RaConfig;
 use lns::wire::ppp::lcp::AuthMethod;
+use loadgen::socket_io::{self, IoChoice};
 
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
 /// The daemon's IPv6 address on its TUN (with [`Lns::ipv6_sessions`]).
@@ -128,4 +129,24 @@ pub fn stat(socket: &std::path::Path, name: &str) -> u64 {
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in {stats}"))
+}
+
+/// The I/O paths a test runs loadgen on: both, or only the fallback
+/// (saying so loudly) where io_uring cannot run here.
+pub fn io_modes(name: &str) -> Vec<IoChoice> {
+    match socket_io::probe() {
+        Ok(()) => vec![IoChoice::Uring, IoChoice::Fallback],
+        Err(reason) => {
+            eprintln!("SKIPPED {name} on io_uring: {reason}");
+            vec![IoChoice::Fallback]
+        }
+    }
+}
+
+/// The report's name of the path `mode` forces.
+pub fn path_name(mode: IoChoice) -> &'static str {
+    match mode {
+        IoChoice::Uring => "io_uring",
+        IoChoice::Fallback | IoChoice::Auto => "fallback",
+    }
 }
