@@ -27,6 +27,13 @@ struct Scratch {
     headers: Vec<libc::mmsghdr>,
 }
 
+// SAFETY: the raw pointers in `Scratch` are only written and read inside
+// one `recv`/`flush` call, on whichever thread owns the batch then; between
+// calls they are stale and never dereferenced, so moving a batch to
+// another thread (the control thread is built before it is spawned) is
+// sound.
+unsafe impl Send for Scratch {}
+
 impl std::fmt::Debug for RecvBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecvBatch")

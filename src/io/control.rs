@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use rustc_hash::FxHashMap;
 
+use super::batch::SendBatch;
 use super::manage::{Command, Query};
 use super::shard::{ShardCommand, ToControl};
 use super::wake::{Poller, Wake};
@@ -90,6 +91,30 @@ impl Intake {
     }
 }
 
+/// Shards to wake once a round's commands are all queued: one eventfd
+/// write per shard and round instead of one per command.
+#[derive(Debug, Default)]
+pub struct PendingWakes {
+    marked: Vec<bool>,
+}
+
+impl PendingWakes {
+    fn mark(&mut self, index: usize) {
+        if self.marked.len() <= index {
+            self.marked.resize(index + 1, false);
+        }
+        self.marked[index] = true;
+    }
+
+    fn wake_marked(&mut self, shards: &[(Sender<ShardCommand>, Wake)]) {
+        for (marked, (_, wake)) in self.marked.iter_mut().zip(shards) {
+            if std::mem::take(marked) {
+                wake.wake();
+            }
+        }
+    }
+}
+
 /// How long a graceful stop waits for StopCCN acknowledgements.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -162,6 +187,10 @@ pub struct Control<A: Aaa> {
     /// Takes datagrams from the two queues in an order that keeps each
     /// tunnel's.
     pub intake: Intake,
+    /// Datagrams `flush` queued, per control socket.
+    pub outgoing: Vec<SendBatch>,
+    /// Shards given commands since the last wake-up.
+    pub wakes: PendingWakes,
     /// Management commands.
     pub queries: Receiver<Query>,
     /// Set (by SIGHUP) to reload the users file.
@@ -444,14 +473,14 @@ impl<A: Aaa> Control<A> {
             // plane its owner shard holds the counter.
             let owner = key.and_then(|k| Some((k, self.sessions.get(&k)?.sequenced_by?)));
             if let Some((key, shard)) = owner {
-                if let Some((tx, wake)) = self.shards.get(usize::from(shard)) {
+                if let Some((tx, _)) = self.shards.get(usize::from(shard)) {
                     let command = ShardCommand::Numbered {
                         key,
                         to: transmit.remote,
                         datagram: transmit.payload,
                     };
                     if tx.try_send(command).is_ok() {
-                        wake.wake();
+                        self.wakes.mark(usize::from(shard));
                         self.counters.sent += 1;
                     } else {
                         self.counters.send_errors += 1;
@@ -462,17 +491,18 @@ impl<A: Aaa> Control<A> {
             let socket = self
                 .sockets
                 .iter()
-                .find(|(addr, _)| addr.is_ipv4() == transmit.remote.is_ipv4());
-            let Some((_, socket)) = socket else {
+                .position(|(addr, _)| addr.is_ipv4() == transmit.remote.is_ipv4());
+            let Some(socket) = socket else {
                 self.counters.send_errors += 1;
                 continue;
             };
-            if send_to(socket, transmit.remote, &transmit.payload) {
-                self.counters.sent += 1;
-            } else {
-                self.counters.send_errors += 1;
+            if self.outgoing.len() < self.sockets.len() {
+                self.outgoing
+                    .resize_with(self.sockets.len(), SendBatch::new);
             }
+            self.outgoing[socket].push(transmit.remote, &transmit.payload);
         }
+        self.send_queued();
         while let Some(event) = self.node.poll_event() {
             match event {
                 NodeEvent::SessionUp { key, up } => self.install(key, &up),
@@ -499,6 +529,40 @@ impl<A: Aaa> Control<A> {
                 }
                 _ => {}
             }
+        }
+        self.wakes.wake_marked(&self.shards);
+    }
+
+    /// One `sendmmsg` per socket for what `flush` queued; what a full
+    /// socket buffer refuses is lost as on a wire (the peers retransmit).
+    fn send_queued(&mut self) {
+        for (batch, (_, socket)) in self.outgoing.iter_mut().zip(&self.sockets) {
+            let queued = batch.len() as u64;
+            if queued == 0 {
+                continue;
+            }
+            let sent = batch.flush(socket.as_raw_fd()).map_or(0, |n| n as u64);
+            self.counters.sent += sent;
+            self.counters.send_errors += queued - sent;
+        }
+    }
+
+    /// Queue `command` for shard `index`, waking it once `flush` ends (or
+    /// at once when its queue is full, before waiting for room: it must
+    /// drain).
+    fn command(&mut self, index: usize, command: ShardCommand) {
+        let Some((tx, wake)) = self.shards.get(index) else {
+            return;
+        };
+        match tx.try_send(command) {
+            Ok(()) => self.wakes.mark(index),
+            Err(crossbeam_channel::TrySendError::Full(command)) => {
+                wake.wake();
+                // Install, Pause and Remove must not be lost.
+                let _ = tx.send(command);
+                self.wakes.mark(index);
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {}
         }
     }
 
@@ -529,9 +593,8 @@ impl<A: Aaa> Control<A> {
                 self.mss_clamp
             },
         };
-        for (tx, wake) in &self.shards {
-            let _ = tx.send(ShardCommand::Install(Box::new(entry.clone())));
-            wake.wake();
+        for index in 0..self.shards.len() {
+            self.command(index, ShardCommand::Install(Box::new(entry.clone())));
         }
         let user = String::from_utf8_lossy(&up.user).into_owned();
         let ipv6 = up.ipv6_prefix.map(|p| format!("{}/64", prefix_addr(p)));
@@ -568,9 +631,8 @@ impl<A: Aaa> Control<A> {
             return;
         };
         info.renegotiating = true;
-        for (tx, wake) in &self.shards {
-            let _ = tx.send(ShardCommand::Pause(key));
-            wake.wake();
+        for index in 0..self.shards.len() {
+            self.command(index, ShardCommand::Pause(key));
         }
         tracing::info!(tunnel = key.0, session = key.1, "session renegotiating PPP");
         self.counters.renegotiations += 1;
@@ -593,41 +655,23 @@ impl<A: Aaa> Control<A> {
         if !source_ok {
             return;
         }
-        let shards = self.shards.len().max(1);
-        if let Some((tx, wake)) = self.shards.get(usize::from(key.0) % shards) {
+        let index = usize::from(key.0) % self.shards.len().max(1);
+        if let Some((tx, _)) = self.shards.get(index) {
             if tx.try_send(ShardCommand::ToTun(packet)).is_ok() {
-                wake.wake();
+                self.wakes.mark(index);
             }
         }
     }
 
     fn remove(&mut self, key: SessionKey, reason: Option<DownReason>) {
         if self.sessions.remove(&key).is_some() {
-            for (tx, wake) in &self.shards {
-                let _ = tx.send(ShardCommand::Remove(key));
-                wake.wake();
+            for index in 0..self.shards.len() {
+                self.command(index, ShardCommand::Remove(key));
             }
             tracing::info!(tunnel = key.0, session = key.1, ?reason, "session down");
             self.counters.sessions_down += 1;
         }
     }
-}
-
-/// One datagram from the control socket; false when the kernel refused.
-fn send_to(socket: &OwnedFd, to: SocketAddr, datagram: &[u8]) -> bool {
-    let (addr, len) = super::udp::sockaddr_from(to);
-    // SAFETY: `datagram` and `addr` are valid for the lengths given.
-    let n = unsafe {
-        libc::sendto(
-            socket.as_raw_fd(),
-            datagram.as_ptr().cast(),
-            datagram.len(),
-            libc::MSG_DONTWAIT,
-            std::ptr::addr_of!(addr).cast(),
-            len,
-        )
-    };
-    n >= 0
 }
 
 #[cfg(test)]

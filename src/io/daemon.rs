@@ -254,6 +254,8 @@ pub fn start<A: Aaa + Send + 'static>(
         stop: Arc::clone(&stop),
         sessions: Default::default(),
         intake: Default::default(),
+        outgoing: Vec::new(),
+        wakes: Default::default(),
         queries: query_rx,
         reload: Arc::clone(&reload),
         reloader,
