@@ -122,7 +122,7 @@ struct SessionCtx {
     /// from (none: outside every pool, the operator's).
     address: Option<(Ipv4Addr, Option<u16>)>,
     /// The pool AAA named, also preferred for the /64.
-    pool_hint: Option<String>,
+    pool_hint: Option<Box<str>>,
     /// A static /64 AAA gave.
     static_prefix: Option<[u8; 8]>,
     /// IPv6CP's interface identifiers (ours, the peer's) once Up.
@@ -130,8 +130,9 @@ struct SessionCtx {
     /// Server: the session's /64 and the index of the prefix pool it came
     /// from (none: outside every pool).
     prefix: Option<([u8; 8], Option<u16>)>,
-    /// Server: the Router Advertisement schedule.
-    ra: Option<RaSession>,
+    /// Server: the Router Advertisement schedule (boxed: IPv4-only
+    /// sessions have none).
+    ra: Option<Box<RaSession>>,
     /// Client: the /64 the last Router Advertisement offered for SLAAC.
     learnt_prefix: Option<[u8; 8]>,
     /// The AAA request whose answer this session waits for. A link that
@@ -651,7 +652,7 @@ impl<A: Aaa> Node<A> {
         }
         ctx.pending_auth = None;
         if let AuthOutcome::Accept { attributes } = &outcome {
-            ctx.pool_hint = attributes.pool.clone();
+            ctx.pool_hint = attributes.pool.as_deref().map(Box::from);
             ctx.static_prefix = attributes.ipv6_prefix;
         }
         // After a renegotiation the subscriber keeps the address it has,
@@ -747,7 +748,7 @@ impl<A: Aaa> Node<A> {
     /// on the timer heap.
     pub(super) fn rearm(&mut self, key: SessionKey) {
         if let Some(ctx) = self.sessions.get_mut(&key) {
-            let ra = ctx.ra.as_ref().map(RaSession::poll_timeout);
+            let ra = ctx.ra.as_deref().map(RaSession::poll_timeout);
             let deadline = [ctx.link.poll_timeout(), ra].into_iter().flatten().min();
             if let Some(deadline) = deadline {
                 if ctx.scheduled.is_none_or(|s| deadline < s) {
@@ -960,5 +961,29 @@ impl Aaa for NoAaa {
                 },
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        use std::mem::size_of;
+        use crate::proto::ppp::*;
+        eprintln!("SessionCtx {}", size_of::<super::SessionCtx>());
+        eprintln!("Link {}", size_of::<link::Link>());
+        eprintln!("Fsm {}", size_of::<fsm::Fsm>());
+        eprintln!("FsmConfig {}", size_of::<fsm::FsmConfig>());
+        eprintln!("LcpNegotiator {}", size_of::<lcp::LcpNegotiator>());
+        eprintln!("LcpConfig {}", size_of::<lcp::LcpConfig>());
+        eprintln!("LcpAgreed {}", size_of::<lcp::LcpAgreed>());
+        eprintln!("IpcpNegotiator {}", size_of::<ipcp::IpcpNegotiator>());
+        eprintln!("Ipv6cpNegotiator {}", size_of::<ipv6cp::Ipv6cpNegotiator>());
+        eprintln!("LinkSeed {}", size_of::<link::LinkSeed>());
+        eprintln!("RaSession {}", size_of::<crate::proto::ra::RaSession>());
+        eprintln!("L2tp Session {}", size_of::<crate::proto::l2tp::session::Session>());
+        eprintln!("SessionEntry {}", size_of::<crate::dataplane::SessionEntry>());
+        eprintln!("SessionInfo {}", size_of::<crate::io::control::SessionInfo>());
+        eprintln!("LinkUp {}", size_of::<link::LinkUp>());
     }
 }

@@ -49,8 +49,9 @@ pub struct LinkConfig {
     pub role: LinkRole,
     /// LCP options.
     pub lcp: LcpConfig,
-    /// Automaton timers and counters (LCP, IPCP, IPv6CP).
-    pub fsm: FsmConfig,
+    /// Automaton timers and counters (LCP, IPCP, IPv6CP), shared by the
+    /// three automata of every link.
+    pub fsm: Arc<FsmConfig>,
     /// Authentication timers and our CHAP name.
     pub auth: AuthSettings,
     /// Send an LCP Echo-Request this often once LCP is up (zero: never).
@@ -84,7 +85,7 @@ impl LinkConfig {
                 mru: Some(mru_for_path(1500, false)),
                 ..LcpConfig::default()
             },
-            fsm: FsmConfig::default(),
+            fsm: Arc::new(FsmConfig::default()),
             auth: AuthSettings::default(),
             echo_interval: Duration::from_secs(30),
             echo_failures: 5,
@@ -280,11 +281,11 @@ impl Link {
             LinkRole::Server { .. } => Vec::new(),
         };
         Link {
-            lcp: Fsm::new(config.fsm.clone()),
+            lcp: Fsm::new(Arc::clone(&config.fsm)),
             lcp_neg: LcpNegotiator::new(config.lcp.clone(), lcp_role, seed.magic),
-            ipcp: Fsm::new(config.fsm.clone()),
+            ipcp: Fsm::new(Arc::clone(&config.fsm)),
             ipcp_neg: IpcpNegotiator::new(ipcp_role),
-            ipv6cp: Fsm::new(config.fsm.clone()),
+            ipv6cp: Fsm::new(Arc::clone(&config.fsm)),
             ipv6cp_neg: Ipv6cpNegotiator::new(seed.magic.rotate_left(17) ^ 0x5bd1_e995),
             config,
             seed,
