@@ -29,6 +29,10 @@ use crate::wire::l2tp::{MessageType, ResultCode};
 const URGENT_BUDGET: usize = 256;
 const SETUP_BUDGET: usize = 64;
 
+/// How often the control thread gives back the queue capacity a burst
+/// left behind ([`Node::shrink_queues`](crate::proto::node::Node::shrink_queues)).
+const SHRINK_EVERY: Duration = Duration::from_secs(1);
+
 /// How long a graceful stop waits for StopCCN acknowledgements.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -39,8 +43,9 @@ pub struct SessionInfo {
     pub key: SessionKey,
     /// The LAC.
     pub lac: SocketAddr,
-    /// The subscriber.
-    pub user: String,
+    /// The subscriber (boxed: no spare capacity in a record kept per
+    /// session).
+    pub user: Box<str>,
     /// Its IPv4 address.
     pub ipv4: Option<std::net::Ipv4Addr>,
     /// Its IPv6 /64 (upper 64 bits).
@@ -123,8 +128,17 @@ impl<A: Aaa> Control<A> {
     pub fn run(mut self) -> Self {
         let mut poller = Poller::new(&[self.wake.fd()]);
         let mut stopping: Option<Instant> = None;
+        let mut shrink_at = Instant::now();
         loop {
             let now = Instant::now();
+            if now >= shrink_at {
+                // A setup storm leaves queues at their peak capacity.
+                self.node.shrink_queues();
+                if self.sessions.capacity() > 2 * self.sessions.len() + 1024 {
+                    self.sessions.shrink_to_fit();
+                }
+                shrink_at = now + SHRINK_EVERY;
+            }
             if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
                 tracing::info!(
                     tunnels = self.node.l2tp().tunnel_count(),
@@ -472,7 +486,7 @@ impl<A: Aaa> Control<A> {
             let _ = tx.send(ShardCommand::Install(Box::new(entry.clone())));
             wake.wake();
         }
-        let user = String::from_utf8_lossy(&up.user).into_owned();
+        let user = Box::from(String::from_utf8_lossy(&up.user));
         let ipv6 = up.ipv6_prefix.map(|p| format!("{}/64", prefix_addr(p)));
         let info = SessionInfo {
             key,

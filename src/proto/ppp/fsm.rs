@@ -1411,6 +1411,40 @@ mod tests {
         }
     }
 
+    /// An Opened automaton with nothing in flight keeps no `Work` once
+    /// trimmed, and behaves the same: the peer's next Configure-Request
+    /// renegotiates (RFC 1661 §4.1, Opened + RCR: tld, scr, sca).
+    #[test]
+    fn trim_frees_an_idle_opened_automaton() {
+        let mut pair = Pair::opened(TestNeg::wanting(&[[1, 5]]), TestNeg::wanting(&[[2, 9]]));
+        pair.a.fsm.trim();
+        assert!(pair.a.fsm.work.is_none());
+        assert_eq!(pair.a.fsm.poll_timeout(), None);
+        let now = pair.now;
+        pair.a
+            .fsm
+            .receive(now, Code::ConfigureRequest, 77, &[2, 9], &mut pair.a.neg);
+        let out = drain(&mut pair.a.fsm);
+        assert_eq!(out[0], Output::LayerDown);
+        assert!(matches!(
+            out[1],
+            Output::Send {
+                code: Code::ConfigureRequest,
+                ..
+            }
+        ));
+        assert!(matches!(
+            out[2],
+            Output::Send {
+                code: Code::ConfigureAck,
+                id: 77,
+                ..
+            }
+        ));
+        assert_eq!(pair.a.fsm.state(), State::AckSent);
+        assert!(pair.a.fsm.poll_timeout().is_some());
+    }
+
     fn drain(fsm: &mut Fsm) -> Vec<Output> {
         std::iter::from_fn(|| fsm.poll_output()).collect()
     }
