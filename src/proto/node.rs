@@ -286,6 +286,11 @@ impl<A: Aaa> Node<A> {
         self.sessions.iter().map(|(key, ctx)| (*key, &ctx.link))
     }
 
+    /// One session's PPP link.
+    pub fn link(&self, key: SessionKey) -> Option<&Link> {
+        self.sessions.get(&key).map(|ctx| &ctx.link)
+    }
+
     /// What the data plane needs to carry a session's packets: the LAC's
     /// address and IDs, and the next data Ns when the call is sequenced.
     pub fn data_path(&self, key: SessionKey) -> Option<DataPath> {
@@ -306,6 +311,13 @@ impl<A: Aaa> Node<A> {
         super::shrink_queue(&mut self.events);
         if self.timers.capacity() > 4 * self.timers.len().max(16) {
             self.timers.shrink_to(2 * self.timers.len());
+        }
+        // AAA questions in flight peak in a storm and are few afterwards.
+        if self.tickets.capacity() > 4 * self.tickets.len().max(16) {
+            self.tickets.shrink_to(2 * self.tickets.len());
+        }
+        if self.subscribers.capacity() > 4 * self.subscribers.len().max(16) {
+            self.subscribers.shrink_to(2 * self.subscribers.len());
         }
     }
 

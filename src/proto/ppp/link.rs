@@ -320,6 +320,12 @@ impl Link {
         out
     }
 
+    /// The authenticated (server) or our own (client) user name; empty
+    /// before authentication and when there is none.
+    pub fn user(&self) -> &[u8] {
+        &self.user
+    }
+
     /// Current phase.
     pub fn phase(&self) -> Phase {
         self.phase
