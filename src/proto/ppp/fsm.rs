@@ -538,36 +538,38 @@ pub enum Output {
 }
 
 /// Counters of one automaton; plain integers, summed by whoever scrapes them.
-/// 32 bits (saturating) each: there are three automata per session.
+/// 16 bits (saturating) each: there are three automata per session and up
+/// to a million sessions, and one session's negotiation that counts past
+/// 65,535 of anything has long failed by Max-Configure or Max-Failure.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FsmStats {
     /// Configure-Requests sent, retransmissions included.
-    pub configure_requests: u32,
+    pub configure_requests: u16,
     /// Of those, retransmissions of an unanswered request.
-    pub retransmissions: u32,
+    pub retransmissions: u16,
     /// Configure-Acks sent.
-    pub acks_sent: u32,
+    pub acks_sent: u16,
     /// Configure-Naks sent.
-    pub naks_sent: u32,
+    pub naks_sent: u16,
     /// Configure-Rejects sent.
-    pub rejects_sent: u32,
+    pub rejects_sent: u16,
     /// Configure-Naks accepted from the peer.
-    pub naks_received: u32,
+    pub naks_received: u16,
     /// Configure-Rejects accepted from the peer.
-    pub rejects_received: u32,
+    pub rejects_received: u16,
     /// Terminate-Requests sent, retransmissions included.
-    pub terminate_requests: u32,
+    pub terminate_requests: u16,
     /// Terminate-Acks sent.
-    pub terminate_acks: u32,
+    pub terminate_acks: u16,
     /// Code-Rejects sent.
-    pub code_rejects: u32,
+    pub code_rejects: u16,
     /// Restart timer expiries (TO+ and TO-).
-    pub timeouts: u32,
+    pub timeouts: u16,
     /// Replies silently discarded: stale or mismatched Identifier, options
     /// not matching our request, malformed Nak/Reject, empty Code-Reject.
-    pub discarded: u32,
+    pub discarded: u16,
     /// Events the table marks illegal ('-'), ignored.
-    pub illegal_events: u32,
+    pub illegal_events: u16,
 }
 
 /// A request of ours (Configure- or Terminate-Request) and whether a valid
