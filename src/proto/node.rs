@@ -1014,6 +1014,8 @@ mod tests {
             size_of::<SessionCtx>()
         );
         assert!(size_of::<Fsm>() <= 56, "Fsm is {} bytes", size_of::<Fsm>());
+        // An established call in its tunnel's map (its setup clock is gone).
+        assert!(size_of::<crate::proto::l2tp::session::Session>() <= 24);
         assert!(
             size_of::<Link>() <= 592,
             "Link is {} bytes",
