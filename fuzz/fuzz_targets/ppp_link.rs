@@ -65,6 +65,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
@@ -157,13 +158,13 @@ impl Timers {
     /// Every interval non-zero (a zero Restart timer would be due again at
     /// once, an operator error) and every counter small.
     fn apply(&self, config: &mut LinkConfig) {
-        config.fsm = FsmConfig {
+        config.fsm = Arc::new(FsmConfig {
             restart: Duration::from_millis(1 + u64::from(self.restart_ms % 6000)),
             max_terminate: u32::from(self.max_terminate % 4),
             max_configure: u32::from(self.max_configure % 11),
             max_failure: u32::from(self.max_failure % 6),
             passive: false,
-        };
+        });
         config.auth.restart = Duration::from_millis(1 + u64::from(self.auth_restart_ms % 6000));
         config.auth.max_transmissions = u32::from(self.auth_max % 11);
         config.echo_interval = Duration::from_millis(1 + u64::from(self.echo_ms % 60_000));

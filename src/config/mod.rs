@@ -302,13 +302,13 @@ impl Config {
         c.lcp.min_peer_mru = p.min_peer_mru;
         c.lcp.auth = p.auth.clone();
         c.lcp.magic = p.magic_number;
-        c.fsm = FsmConfig {
+        c.fsm = std::sync::Arc::new(FsmConfig {
             restart: p.restart_timer,
             max_terminate: p.max_terminate,
             max_configure: p.max_configure,
             max_failure: p.max_failure,
             passive: false,
-        };
+        });
         c.auth = AuthSettings {
             restart: p.auth_restart,
             max_transmissions: p.auth_max_transmissions,

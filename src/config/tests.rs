@@ -759,7 +759,7 @@ ranges = [\"10.0.0.0/16\"]
     assert_eq!(l.echo_interval, Duration::from_secs(10));
     assert_eq!(l.echo_failures, 3);
     assert_eq!(
-        l.fsm,
+        *l.fsm,
         FsmConfig {
             restart: Duration::from_secs(2),
             max_terminate: 3,

@@ -1242,3 +1242,11 @@ fn a_paused_session_holds_ip_both_ways_and_keeps_its_ns() {
         Ingress::ToTun { .. }
     ));
 }
+
+/// Every shard holds a slot per session; 128 bytes is what the memory
+/// budget (docs/benchmarks.md, "Memory per session") was measured with.
+#[test]
+fn slot_stays_within_budget() {
+    assert!(std::mem::size_of::<Option<table::Slot>>() <= 128);
+    assert!(std::mem::size_of::<SessionEntry>() <= 92);
+}

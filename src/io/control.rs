@@ -115,18 +115,20 @@ impl PendingWakes {
     }
 }
 
+/// How often the control thread gives back the queue capacity a burst
+/// left behind ([`Node::shrink_queues`](crate::proto::node::Node::shrink_queues)).
+const SHRINK_EVERY: Duration = Duration::from_secs(1);
+
 /// How long a graceful stop waits for StopCCN acknowledgements.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// A session as the control thread reports it.
+/// A session as the control thread reports it, kept for every session
+/// that is up. Small on purpose (there may be a million): its key is the
+/// map's, and the LAC's address and the user name are the node's
+/// ([`Node::data_path`](crate::proto::node::Node::data_path),
+/// [`Node::link`](crate::proto::node::Node::link)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
-    /// Our (tunnel, session) IDs.
-    pub key: SessionKey,
-    /// The LAC.
-    pub lac: SocketAddr,
-    /// The subscriber.
-    pub user: String,
     /// Its IPv4 address.
     pub ipv4: Option<std::net::Ipv4Addr>,
     /// Its IPv6 /64 (upper 64 bits).
@@ -216,8 +218,17 @@ impl<A: Aaa> Control<A> {
     pub fn run(mut self) -> Self {
         let mut poller = Poller::new(&[self.wake.fd()]);
         let mut stopping: Option<Instant> = None;
+        let mut shrink_at = Instant::now();
         loop {
             let now = Instant::now();
+            if now >= shrink_at {
+                // A setup storm leaves queues at their peak capacity.
+                self.node.shrink_queues();
+                if self.sessions.capacity() > 2 * self.sessions.len() + 1024 {
+                    self.sessions.shrink_to_fit();
+                }
+                shrink_at = now + SHRINK_EVERY;
+            }
             if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
                 tracing::info!(
                     tunnels = self.node.l2tp().tunnel_count(),
@@ -307,9 +318,18 @@ impl<A: Aaa> Control<A> {
                     "{:>6} {:>7} {:<15} {:<24} {:<28} {:>8} USER",
                     "TUNNEL", "SESSION", "IPV4", "IPV6", "LAC", "UP(s)"
                 );
-                let mut sessions: Vec<&SessionInfo> = self.sessions.values().collect();
-                sessions.sort_by_key(|s| s.key);
-                for s in sessions {
+                let mut sessions: Vec<(&SessionKey, &SessionInfo)> = self.sessions.iter().collect();
+                sessions.sort_by_key(|(key, _)| **key);
+                for (key, s) in sessions {
+                    let lac = self
+                        .node
+                        .data_path(*key)
+                        .map_or("-".to_string(), |path| path.remote.to_string());
+                    let user = self
+                        .node
+                        .link(*key)
+                        .map(|link| String::from_utf8_lossy(link.user()).into_owned())
+                        .unwrap_or_default();
                     let ip = match (s.renegotiating, s.ipv4) {
                         (true, _) => "renegotiating".to_string(),
                         (false, Some(ip)) => ip.to_string(),
@@ -321,13 +341,13 @@ impl<A: Aaa> Control<A> {
                     let _ = writeln!(
                         out,
                         "{:>6} {:>7} {:<15} {:<24} {:<28} {:>8} {}",
-                        s.key.0,
-                        s.key.1,
+                        key.0,
+                        key.1,
                         ip,
                         ipv6,
-                        s.lac,
+                        lac,
                         now.saturating_duration_since(s.since).as_secs(),
-                        s.user
+                        user
                     );
                 }
             }
@@ -596,12 +616,9 @@ impl<A: Aaa> Control<A> {
         for index in 0..self.shards.len() {
             self.command(index, ShardCommand::Install(Box::new(entry.clone())));
         }
-        let user = String::from_utf8_lossy(&up.user).into_owned();
+        let user = String::from_utf8_lossy(&up.user);
         let ipv6 = up.ipv6_prefix.map(|p| format!("{}/64", prefix_addr(p)));
         let info = SessionInfo {
-            key,
-            lac: path.remote,
-            user,
             ipv4: up.ipv4,
             ipv6_prefix: up.ipv6_prefix,
             since: Instant::now(),
@@ -610,14 +627,14 @@ impl<A: Aaa> Control<A> {
         };
         if let Some(old) = self.sessions.get_mut(&key) {
             // Back after a renegotiation: same session, new terms.
-            tracing::info!(tunnel = key.0, session = key.1, user = %info.user, ipv4 = ?up.ipv4, ?ipv6, "session up again");
+            tracing::info!(tunnel = key.0, session = key.1, user = %user, ipv4 = ?up.ipv4, ?ipv6, "session up again");
             *old = SessionInfo {
                 since: old.since,
                 ..info
             };
             return;
         }
-        tracing::info!(tunnel = key.0, session = key.1, user = %info.user, ipv4 = ?up.ipv4, ?ipv6, "session up");
+        tracing::info!(tunnel = key.0, session = key.1, user = %user, ipv4 = ?up.ipv4, ?ipv6, "session up");
         self.sessions.insert(key, info);
         self.counters.sessions_up += 1;
     }

@@ -9,6 +9,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -122,7 +123,7 @@ struct SessionCtx {
     /// from (none: outside every pool, the operator's).
     address: Option<(Ipv4Addr, Option<u16>)>,
     /// The pool AAA named, also preferred for the /64.
-    pool_hint: Option<String>,
+    pool_hint: Option<Box<str>>,
     /// A static /64 AAA gave.
     static_prefix: Option<[u8; 8]>,
     /// IPv6CP's interface identifiers (ours, the peer's) once Up.
@@ -130,14 +131,15 @@ struct SessionCtx {
     /// Server: the session's /64 and the index of the prefix pool it came
     /// from (none: outside every pool).
     prefix: Option<([u8; 8], Option<u16>)>,
-    /// Server: the Router Advertisement schedule.
-    ra: Option<RaSession>,
+    /// Server: the Router Advertisement schedule (boxed: IPv4-only
+    /// sessions have none).
+    ra: Option<Box<RaSession>>,
     /// Client: the /64 the last Router Advertisement offered for SLAAC.
     learnt_prefix: Option<[u8; 8]>,
     /// The AAA request whose answer this session waits for. A link that
     /// renegotiates asks again; the older question is withdrawn, so its
     /// late answer (a RADIUS reply, say) cannot apply to the new one.
-    pending_auth: Option<u64>,
+    pending_auth: Option<NonZeroU64>,
     scheduled: Option<Instant>,
 }
 
@@ -285,6 +287,11 @@ impl<A: Aaa> Node<A> {
         self.sessions.iter().map(|(key, ctx)| (*key, &ctx.link))
     }
 
+    /// One session's PPP link.
+    pub fn link(&self, key: SessionKey) -> Option<&Link> {
+        self.sessions.get(&key).map(|ctx| &ctx.link)
+    }
+
     /// What the data plane needs to carry a session's packets: the LAC's
     /// address and IDs, and the next data Ns when the call is sequenced.
     pub fn data_path(&self, key: SessionKey) -> Option<DataPath> {
@@ -294,6 +301,25 @@ impl<A: Aaa> Node<A> {
             peer_session: ctx.peer_session,
             next_ns: ctx.data_ns,
         })
+    }
+
+    /// Give back the memory a burst left in queues and the timer heap (a
+    /// setup storm of 100,000 sessions grows them to its peak). Call it
+    /// every second or so, not per input.
+    pub fn shrink_queues(&mut self) {
+        self.endpoint.shrink_queues();
+        super::shrink_queue(&mut self.transmits);
+        super::shrink_queue(&mut self.events);
+        if self.timers.capacity() > 4 * self.timers.len().max(16) {
+            self.timers.shrink_to(2 * self.timers.len());
+        }
+        // AAA questions in flight peak in a storm and are few afterwards.
+        if self.tickets.capacity() > 4 * self.tickets.len().max(16) {
+            self.tickets.shrink_to(2 * self.tickets.len());
+        }
+        if self.subscribers.capacity() > 4 * self.subscribers.len().max(16) {
+            self.subscribers.shrink_to(2 * self.subscribers.len());
+        }
     }
 
     /// Sessions with a PPP link.
@@ -646,12 +672,12 @@ impl<A: Aaa> Node<A> {
         let Some(ctx) = self.sessions.get_mut(&key) else {
             return;
         };
-        if ctx.pending_auth != Some(ticket.0) {
+        if ctx.pending_auth.map(NonZeroU64::get) != Some(ticket.0) {
             return;
         }
         ctx.pending_auth = None;
         if let AuthOutcome::Accept { attributes } = &outcome {
-            ctx.pool_hint = attributes.pool.clone();
+            ctx.pool_hint = attributes.pool.as_deref().map(Box::from);
             ctx.static_prefix = attributes.ipv6_prefix;
         }
         // After a renegotiation the subscriber keeps the address it has,
@@ -728,7 +754,7 @@ impl<A: Aaa> Node<A> {
     }
 
     fn release(&mut self, now: Instant, ctx: &mut SessionCtx) {
-        if let Some(ticket) = ctx.pending_auth.take() {
+        if let Some(ticket) = ctx.pending_auth.take().map(NonZeroU64::get) {
             self.tickets.remove(&ticket);
             self.aaa.cancel(AuthTicket(ticket));
         }
@@ -747,7 +773,7 @@ impl<A: Aaa> Node<A> {
     /// on the timer heap.
     pub(super) fn rearm(&mut self, key: SessionKey) {
         if let Some(ctx) = self.sessions.get_mut(&key) {
-            let ra = ctx.ra.as_ref().map(RaSession::poll_timeout);
+            let ra = ctx.ra.as_deref().map(RaSession::poll_timeout);
             let deadline = [ctx.link.poll_timeout(), ra].into_iter().flatten().min();
             if let Some(deadline) = deadline {
                 if ctx.scheduled.is_none_or(|s| deadline < s) {
@@ -784,7 +810,11 @@ impl<A: Aaa> Node<A> {
                 LinkEvent::Authenticate(request) => {
                     let ticket = self.next_ticket;
                     self.next_ticket += 1;
-                    if let Some(stale) = ctx.pending_auth.replace(ticket) {
+                    // Tickets count from 1.
+                    let pending = NonZeroU64::new(ticket);
+                    if let Some(stale) =
+                        std::mem::replace(&mut ctx.pending_auth, pending).map(NonZeroU64::get)
+                    {
                         self.tickets.remove(&stale);
                         self.aaa.cancel(AuthTicket(stale));
                     }
@@ -960,5 +990,35 @@ impl Aaa for NoAaa {
                 },
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::size_of;
+
+    use super::SessionCtx;
+    use crate::proto::ppp::fsm::Fsm;
+    use crate::proto::ppp::link::Link;
+
+    /// Every session keeps one boxed context for its whole life; mimalloc
+    /// rounds the box up to a size class (…, 640, 768, 896, 1024, 1280), so
+    /// a few bytes more can cost 128. These bounds are what the memory
+    /// budget (docs/benchmarks.md, "Memory per session") was measured with.
+    #[test]
+    fn per_session_state_stays_within_its_size_class() {
+        assert!(size_of::<Fsm>() <= 56, "Fsm is {} bytes", size_of::<Fsm>());
+        // An established call in its tunnel's map (its setup clock is gone).
+        assert!(size_of::<crate::proto::l2tp::session::Session>() <= 24);
+        assert!(
+            size_of::<Link>() <= 488,
+            "Link is {} bytes",
+            size_of::<Link>()
+        );
+        assert!(
+            size_of::<SessionCtx>() <= 640,
+            "SessionCtx is {} bytes",
+            size_of::<SessionCtx>()
+        );
     }
 }

@@ -282,6 +282,21 @@ impl Endpoint {
         &self.stats
     }
 
+    /// Give back the queue capacity a burst left behind, here and in every
+    /// tunnel's channel (see [`Node::shrink_queues`](crate::proto::node::Node::shrink_queues)).
+    pub fn shrink_queues(&mut self) {
+        crate::proto::shrink_queue(&mut self.transmits);
+        crate::proto::shrink_queue(&mut self.events);
+        if self.timers.capacity() > 4 * self.timers.len().max(16) {
+            self.timers.shrink_to(2 * self.timers.len());
+        }
+        for tunnel in self.tunnels.values_mut() {
+            tunnel.channel.shrink_queues();
+            crate::proto::shrink_queue(&mut tunnel.session_deadlines);
+            crate::proto::shrink_queue(&mut tunnel.connects_queued);
+        }
+    }
+
     /// Tunnels in any state (including those holding after StopCCN).
     pub fn tunnel_count(&self) -> usize {
         self.tunnels.len()

@@ -216,6 +216,14 @@ pub struct ControlChannel {
 }
 
 impl ControlChannel {
+    /// Give back the queue capacity a burst of messages left behind.
+    pub fn shrink_queues(&mut self) {
+        crate::proto::shrink_queue(&mut self.pending);
+        crate::proto::shrink_queue(&mut self.in_flight);
+        crate::proto::shrink_queue(&mut self.held);
+        crate::proto::shrink_queue(&mut self.ready);
+    }
+
     /// A fresh channel: Ns = Nr = 0, peer tunnel ID 0, peer window 4.
     pub fn new(config: ReliableConfig) -> Self {
         Self::with_initial_sequence(config, 0, 0)

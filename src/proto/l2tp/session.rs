@@ -37,6 +37,15 @@ pub struct Session {
     /// PPP side consumes the proxy data and keeps what it reports, and an
     /// established session stays small (there may be a million of them).
     pub call: Option<Box<CallInfo>>,
+    /// The setup clock of a half-open call; dropped when it connects, as
+    /// an established call needs neither time (boxed: a connected call
+    /// then costs a third of the bytes in its tunnel's map).
+    pub setup: Option<Box<SetupClock>>,
+}
+
+/// When a call was created and when its unfinished setup is given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetupClock {
     /// When the session was created.
     pub created: Instant,
     /// When an unfinished setup is given up.
@@ -176,8 +185,10 @@ impl Tunnel {
                 peer_id,
                 state,
                 call: Some(Box::new(call)),
-                created: ctx.now,
-                deadline: ctx.now + ctx.config.setup_timeout,
+                setup: Some(Box::new(SetupClock {
+                    created: ctx.now,
+                    deadline: ctx.now + ctx.config.setup_timeout,
+                })),
             },
         );
         *ctx.half_open_sessions += 1;
@@ -367,6 +378,7 @@ impl Tunnel {
             *ctx.half_open_sessions = ctx.half_open_sessions.saturating_sub(1);
         }
         entry.state = SessionState::Established;
+        entry.setup = None;
         ctx.stats.sessions_established += 1;
         ctx.events.push_back(Event::SessionUp {
             tunnel: self.id,
@@ -423,10 +435,9 @@ impl Tunnel {
                 break;
             }
             self.session_deadlines.pop_front();
-            let due = self
-                .sessions
-                .get(&id)
-                .is_some_and(|s| s.is_half_open() && s.deadline == deadline);
+            let due = self.sessions.get(&id).is_some_and(|s| {
+                s.is_half_open() && s.setup.as_ref().is_some_and(|c| c.deadline == deadline)
+            });
             if !due {
                 continue;
             }
@@ -437,13 +448,17 @@ impl Tunnel {
             let busy = !self.channel.is_idle()
                 || self.channel.is_holding()
                 || ctx.now < self.last_delivered + quiet;
-            let created = self.sessions.get(&id).map_or(ctx.now, |s| s.created);
+            let created = self
+                .sessions
+                .get(&id)
+                .and_then(|s| s.setup.as_ref())
+                .map_or(ctx.now, |c| c.created);
             if busy && ctx.now < created + timeout * 4 {
                 // Every queued deadline is at most `now + timeout`, so
                 // pushing this one at the back keeps the queue sorted.
                 let later = ctx.now + ctx.config.setup_timeout;
-                if let Some(session) = self.sessions.get_mut(&id) {
-                    session.deadline = later;
+                if let Some(clock) = self.sessions.get_mut(&id).and_then(|s| s.setup.as_mut()) {
+                    clock.deadline = later;
                 }
                 self.session_deadlines.push_back((later, id));
                 continue;

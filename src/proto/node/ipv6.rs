@@ -175,7 +175,12 @@ impl<A: Aaa> Node<A> {
             // Up again after a renegotiation: same /64, advertised afresh
             // (the identifiers or the MRU may have changed).
             up.ipv6_prefix = Some(*prefix);
-            ctx.ra = Some(RaSession::new(now, ours, *prefix, up.lcp.peer_mru));
+            ctx.ra = Some(Box::new(RaSession::new(
+                now,
+                ours,
+                *prefix,
+                up.lcp.peer_mru,
+            )));
             return;
         }
         if let Some(prefix) = ctx.static_prefix {
@@ -196,7 +201,7 @@ impl<A: Aaa> Node<A> {
             };
             up.ipv6_prefix = Some(prefix);
             ctx.prefix = Some((prefix, pool));
-            ctx.ra = Some(RaSession::new(now, ours, prefix, up.lcp.peer_mru));
+            ctx.ra = Some(Box::new(RaSession::new(now, ours, prefix, up.lcp.peer_mru)));
             return;
         }
         if self.prefix_pools.is_empty() {
@@ -224,7 +229,7 @@ impl<A: Aaa> Node<A> {
         };
         up.ipv6_prefix = Some(prefix);
         ctx.prefix = Some((prefix, pool));
-        ctx.ra = Some(RaSession::new(now, ours, prefix, up.lcp.peer_mru));
+        ctx.ra = Some(Box::new(RaSession::new(now, ours, prefix, up.lcp.peer_mru)));
     }
 
     /// Send the advertisements due at `now`.

@@ -32,6 +32,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Counters and timer of §4.6, all configurable as the RFC requires.
@@ -537,36 +538,38 @@ pub enum Output {
 }
 
 /// Counters of one automaton; plain integers, summed by whoever scrapes them.
-/// 32 bits (saturating) each: there are three automata per session.
+/// 16 bits (saturating) each: there are three automata per session and up
+/// to a million sessions, and one session's negotiation that counts past
+/// 65,535 of anything has long failed by Max-Configure or Max-Failure.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FsmStats {
     /// Configure-Requests sent, retransmissions included.
-    pub configure_requests: u32,
+    pub configure_requests: u16,
     /// Of those, retransmissions of an unanswered request.
-    pub retransmissions: u32,
+    pub retransmissions: u16,
     /// Configure-Acks sent.
-    pub acks_sent: u32,
+    pub acks_sent: u16,
     /// Configure-Naks sent.
-    pub naks_sent: u32,
+    pub naks_sent: u16,
     /// Configure-Rejects sent.
-    pub rejects_sent: u32,
+    pub rejects_sent: u16,
     /// Configure-Naks accepted from the peer.
-    pub naks_received: u32,
+    pub naks_received: u16,
     /// Configure-Rejects accepted from the peer.
-    pub rejects_received: u32,
+    pub rejects_received: u16,
     /// Terminate-Requests sent, retransmissions included.
-    pub terminate_requests: u32,
+    pub terminate_requests: u16,
     /// Terminate-Acks sent.
-    pub terminate_acks: u32,
+    pub terminate_acks: u16,
     /// Code-Rejects sent.
-    pub code_rejects: u32,
+    pub code_rejects: u16,
     /// Restart timer expiries (TO+ and TO-).
-    pub timeouts: u32,
+    pub timeouts: u16,
     /// Replies silently discarded: stale or mismatched Identifier, options
     /// not matching our request, malformed Nak/Reject, empty Code-Reject.
-    pub discarded: u32,
+    pub discarded: u16,
     /// Events the table marks illegal ('-'), ignored.
-    pub illegal_events: u32,
+    pub illegal_events: u16,
 }
 
 /// A request of ours (Configure- or Terminate-Request) and whether a valid
@@ -611,40 +614,57 @@ impl Negotiator for NoOptions {
 /// One RFC 1661 option-negotiation automaton.
 #[derive(Debug)]
 pub struct Fsm {
-    config: FsmConfig,
+    /// Shared: every automaton of a daemon runs with the same settings.
+    config: Arc<FsmConfig>,
     state: State,
     /// §4.6 Restart counter.
     restart_counter: u32,
-    /// Restart timer deadline, `None` when it is not running.
-    restart_at: Option<Instant>,
     /// Configure-Naks sent since we last sent a Configure-Ack (Max-Failure).
     naks_since_ack: u32,
     /// Identifier for the next new request or Code-Reject.
     next_id: u8,
-    /// Our last Configure-Request (boxed: an Opened automaton has none).
-    request: Option<Box<Sent>>,
+    /// Requests and outputs in flight; `None` while idle (see [`Work`]).
+    work: Option<Box<Work>>,
+    stats: FsmStats,
+}
+
+/// What an automaton holds only while it negotiates, terminates or has
+/// output for its caller. Boxed apart because an up link spends its life
+/// with three idle automata (`trim` frees it) and a daemon holds up to a
+/// million links.
+#[derive(Debug, Default)]
+struct Work {
+    /// Restart timer deadline, `None` when it is not running.
+    restart_at: Option<Instant>,
+    /// Our last Configure-Request.
+    request: Option<Sent>,
     /// Our last Terminate-Request.
-    terminate: Option<Box<Sent>>,
+    terminate: Option<Sent>,
     /// Data of the next new Terminate-Request (the reason given to `close`).
     terminate_reason: Vec<u8>,
     output: VecDeque<Output>,
-    stats: FsmStats,
+}
+
+impl Work {
+    fn is_empty(&self) -> bool {
+        self.restart_at.is_none()
+            && self.request.is_none()
+            && self.terminate.is_none()
+            && self.terminate_reason.is_empty()
+            && self.output.is_empty()
+    }
 }
 
 impl Fsm {
     /// An automaton in the Initial state.
-    pub fn new(config: FsmConfig) -> Self {
+    pub fn new(config: impl Into<Arc<FsmConfig>>) -> Self {
         Fsm {
-            config,
+            config: config.into(),
             state: State::Initial,
             restart_counter: 0,
-            restart_at: None,
             naks_since_ack: 0,
             next_id: 0,
-            request: None,
-            terminate: None,
-            terminate_reason: Vec::new(),
-            output: VecDeque::new(),
+            work: None,
             stats: FsmStats::default(),
         }
     }
@@ -655,7 +675,7 @@ impl Fsm {
     /// the caller starts the next phase itself.
     pub fn adopt_opened(&mut self) {
         self.state = State::Opened;
-        self.restart_at = None;
+        self.stop_timer();
         self.restart_counter = 0;
         self.naks_since_ack = 0;
     }
@@ -694,11 +714,13 @@ impl Fsm {
     /// Close: the layer must be closed; `reason` becomes the data of the
     /// Terminate-Request (§5.5 leaves its contents to the implementation).
     pub fn close(&mut self, now: Instant, reason: Vec<u8>) {
-        self.terminate_reason = reason;
+        self.work().terminate_reason = reason;
         self.dispatch(now, Event::Close, &Inbound::default(), &mut NoOptions);
         // A cell without str leaves the reason unused; it must not leak into
         // a later Terminate-Request (RXJ- in Opened).
-        self.terminate_reason.clear();
+        if let Some(work) = &mut self.work {
+            work.terminate_reason.clear();
+        }
     }
 
     /// A packet of this protocol from the peer: its Code, Identifier and the
@@ -846,23 +868,23 @@ impl Fsm {
 
     /// Next thing for the caller to do.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.output.pop_front()
+        self.work.as_mut()?.output.pop_front()
     }
 
     /// When [`Fsm::handle_timeout`] is due: the Restart timer, if running.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.restart_at
+        self.work.as_ref()?.restart_at
     }
 
     /// Fire the Restart timer if it is due at `now`.
     pub fn handle_timeout<N: Negotiator + ?Sized>(&mut self, now: Instant, negotiator: &mut N) {
-        let Some(at) = self.restart_at else {
+        let Some(at) = self.poll_timeout() else {
             return;
         };
         if at > now {
             return;
         }
-        self.restart_at = None;
+        self.stop_timer();
         self.stats.timeouts = self.stats.timeouts.saturating_add(1);
         // §4.3: "The TO+ event indicates that the Restart counter continues
         // to be greater than zero ... The TO- event indicates that the
@@ -881,8 +903,10 @@ impl Fsm {
     /// same request can only be a duplicate (the peer answering both copies
     /// of a retransmitted request) and is stale.
     fn unanswered_request(&mut self, id: u8) -> Option<&mut Sent> {
-        self.request
-            .as_deref_mut()
+        self.work
+            .as_mut()?
+            .request
+            .as_mut()
             .filter(|request| request.id == id && !request.answered)
     }
 
@@ -892,16 +916,23 @@ impl Fsm {
     /// behaviour is the same; a link holds three of these for its whole
     /// life, and a daemon a million links.
     pub fn trim(&mut self) {
+        let Some(work) = &mut self.work else {
+            return;
+        };
         if self.state == State::Opened {
-            self.request = None;
-            self.terminate = None;
+            work.request = None;
+            work.terminate = None;
         }
-        if self.output.is_empty() {
-            self.output = VecDeque::new();
+        if work.is_empty() {
+            self.work = None;
+        } else if work.output.is_empty() {
+            work.output = VecDeque::new();
         }
-        if self.terminate_reason.is_empty() {
-            self.terminate_reason = Vec::new();
-        }
+    }
+
+    /// The in-flight state, created when first needed.
+    fn work(&mut self) -> &mut Work {
+        self.work.get_or_insert_with(Box::default)
     }
 
     fn fresh_id(&mut self) -> u8 {
@@ -912,13 +943,22 @@ impl Fsm {
     fn begin_negotiation<N: Negotiator + ?Sized>(&mut self, negotiator: &mut N) {
         negotiator.reset();
         self.naks_since_ack = 0;
-        self.request = None;
+        if let Some(work) = &mut self.work {
+            work.request = None;
+        }
     }
 
     /// Start (or restart) the Restart timer. A `restart` too large to add to
     /// `now` means "never".
     fn start_timer(&mut self, now: Instant) {
-        self.restart_at = now.checked_add(self.config.restart);
+        let at = now.checked_add(self.config.restart);
+        self.work().restart_at = at;
+    }
+
+    fn stop_timer(&mut self) {
+        if let Some(work) = &mut self.work {
+            work.restart_at = None;
+        }
     }
 
     /// Apply one event: look up its table cell and perform the actions in
@@ -944,9 +984,9 @@ impl Fsm {
         let mut ser = false;
         for &action in cell.actions {
             match action {
-                Action::Tlu => self.output.push_back(Output::LayerUp),
-                Action::Tld => self.output.push_back(Output::LayerDown),
-                Action::Tls => self.output.push_back(Output::LayerStarted),
+                Action::Tlu => self.work().output.push_back(Output::LayerUp),
+                Action::Tld => self.work().output.push_back(Output::LayerDown),
+                Action::Tls => self.work().output.push_back(Output::LayerStarted),
                 Action::Tlf => {
                     // §4.2 Stopped, implementation option: a passive
                     // automaton "waits passively for the peer to send
@@ -956,7 +996,7 @@ impl Fsm {
                     let passive_wait =
                         self.config.passive && event == Event::ToMinus && from.is_negotiating();
                     if !passive_wait {
-                        self.output.push_back(Output::LayerFinished);
+                        self.work().output.push_back(Output::LayerFinished);
                     }
                 }
                 Action::Irc => {
@@ -980,7 +1020,7 @@ impl Fsm {
                 Action::Sca => {
                     // §5.2: the Ack copies the Identifier and lists the
                     // options "exactly" as received.
-                    self.output.push_back(Output::Send {
+                    self.work().output.push_back(Output::Send {
                         code: Code::ConfigureAck,
                         id: inbound.id,
                         data: inbound.data.to_vec(),
@@ -996,7 +1036,7 @@ impl Fsm {
                         } else {
                             self.stats.rejects_sent = self.stats.rejects_sent.saturating_add(1);
                         }
-                        self.output.push_back(Output::Send {
+                        self.work().output.push_back(Output::Send {
                             code: *code,
                             id: inbound.id,
                             data: options.clone(),
@@ -1007,7 +1047,7 @@ impl Fsm {
                 Action::Sta => {
                     // §5.5: the Terminate-Ack copies the Identifier of the
                     // packet it answers.
-                    self.output.push_back(Output::Send {
+                    self.work().output.push_back(Output::Send {
                         code: Code::TerminateAck,
                         id: inbound.id,
                         data: Vec::new(),
@@ -1028,7 +1068,7 @@ impl Fsm {
                     rejected.extend_from_slice(&length.to_be_bytes());
                     rejected.extend_from_slice(data);
                     let id = self.fresh_id();
-                    self.output.push_back(Output::Send {
+                    self.work().output.push_back(Output::Send {
                         code: Code::CodeReject,
                         id,
                         data: rejected,
@@ -1043,7 +1083,7 @@ impl Fsm {
         // state where the timer is running to a state where the timer is not
         // running."
         if !self.state.restart_timer_runs() {
-            self.restart_at = None;
+            self.stop_timer();
         }
         ser
     }
@@ -1059,22 +1099,26 @@ impl Fsm {
         event: Event,
         negotiator: &mut N,
     ) {
-        let retransmit =
-            event == Event::ToPlus && self.request.as_ref().is_some_and(|r| !r.answered);
-        let (id, data) = match &self.request {
+        let unanswered = self
+            .work
+            .as_ref()
+            .and_then(|work| work.request.as_ref())
+            .filter(|request| !request.answered);
+        let retransmit = event == Event::ToPlus && unanswered.is_some();
+        let (id, data) = match unanswered {
             Some(request) if retransmit => (request.id, request.data.clone()),
             _ => {
                 let data = negotiator.build_request();
                 let id = self.fresh_id();
-                self.request = Some(Box::new(Sent {
+                self.work().request = Some(Sent {
                     id,
                     data: data.clone(),
                     answered: false,
-                }));
+                });
                 (id, data)
             }
         };
-        self.output.push_back(Output::Send {
+        self.work().output.push_back(Output::Send {
             code: Code::ConfigureRequest,
             id,
             data,
@@ -1091,20 +1135,21 @@ impl Fsm {
     /// TO+ keeps the Identifier and data, a new Terminate-Request gets a new
     /// Identifier (§5.5).
     fn send_terminate_request(&mut self, now: Instant, event: Event) {
-        let (id, data) = match &self.terminate {
+        let previous = self.work.as_ref().and_then(|work| work.terminate.as_ref());
+        let (id, data) = match previous {
             Some(request) if event == Event::ToPlus => (request.id, request.data.clone()),
             _ => {
-                let data = std::mem::take(&mut self.terminate_reason);
+                let data = std::mem::take(&mut self.work().terminate_reason);
                 let id = self.fresh_id();
-                self.terminate = Some(Box::new(Sent {
+                self.work().terminate = Some(Sent {
                     id,
                     data: data.clone(),
                     answered: false,
-                }));
+                });
                 (id, data)
             }
         };
-        self.output.push_back(Output::Send {
+        self.work().output.push_back(Output::Send {
             code: Code::TerminateRequest,
             id,
             data,
@@ -1368,13 +1413,47 @@ mod tests {
         }
     }
 
+    /// An Opened automaton with nothing in flight keeps no `Work` once
+    /// trimmed, and behaves the same: the peer's next Configure-Request
+    /// renegotiates (RFC 1661 §4.1, Opened + RCR: tld, scr, sca).
+    #[test]
+    fn trim_frees_an_idle_opened_automaton() {
+        let mut pair = Pair::opened(TestNeg::wanting(&[[1, 5]]), TestNeg::wanting(&[[2, 9]]));
+        pair.a.fsm.trim();
+        assert!(pair.a.fsm.work.is_none());
+        assert_eq!(pair.a.fsm.poll_timeout(), None);
+        let now = pair.now;
+        pair.a
+            .fsm
+            .receive(now, Code::ConfigureRequest, 77, &[2, 9], &mut pair.a.neg);
+        let out = drain(&mut pair.a.fsm);
+        assert_eq!(out[0], Output::LayerDown);
+        assert!(matches!(
+            out[1],
+            Output::Send {
+                code: Code::ConfigureRequest,
+                ..
+            }
+        ));
+        assert!(matches!(
+            out[2],
+            Output::Send {
+                code: Code::ConfigureAck,
+                id: 77,
+                ..
+            }
+        ));
+        assert_eq!(pair.a.fsm.state(), State::AckSent);
+        assert!(pair.a.fsm.poll_timeout().is_some());
+    }
+
     fn drain(fsm: &mut Fsm) -> Vec<Output> {
         std::iter::from_fn(|| fsm.poll_output()).collect()
     }
 
     /// Acknowledge the automaton's outstanding Configure-Request.
     fn ack_our_request(fsm: &mut Fsm, neg: &mut TestNeg, now: Instant) {
-        let request = fsm.request.clone().unwrap();
+        let request = fsm.work.as_ref().unwrap().request.clone().unwrap();
         fsm.receive(now, Code::ConfigureAck, request.id, &request.data, neg);
     }
 
@@ -1901,7 +1980,7 @@ mod tests {
     fn stale_and_mismatched_identifiers_are_ignored() {
         let now = Instant::now();
         let (mut fsm, mut neg) = fixture(State::ReqSent, now);
-        let request = fsm.request.clone().unwrap();
+        let request = fsm.work.as_ref().unwrap().request.clone().unwrap();
         let wrong = request.id.wrapping_add(1);
         fsm.receive(now, Code::ConfigureAck, wrong, &request.data, &mut neg);
         fsm.receive(now, Code::ConfigureAck, request.id, &[1, 6], &mut neg);
@@ -1927,7 +2006,7 @@ mod tests {
 
         // In Opened every reply is stale: our request has been answered.
         let (mut fsm, mut neg) = fixture(State::Opened, now);
-        let request = fsm.request.clone().unwrap();
+        let request = fsm.work.as_ref().unwrap().request.clone().unwrap();
         fsm.receive(now, Code::ConfigureAck, request.id, &request.data, &mut neg);
         fsm.receive(
             now,
@@ -1944,7 +2023,7 @@ mod tests {
     fn reply_to_a_retransmitted_request_counts() {
         let t0 = Instant::now();
         let (mut fsm, mut neg) = fixture(State::ReqSent, t0);
-        let first = fsm.request.clone().unwrap();
+        let first = fsm.work.as_ref().unwrap().request.clone().unwrap();
         fsm.handle_timeout(t0 + 3 * SEC, &mut neg);
         let out = drain(&mut fsm);
         assert_eq!(

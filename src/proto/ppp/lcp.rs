@@ -120,7 +120,8 @@ pub struct LcpNegotiator {
     mru: Option<u16>,
     magic: Option<u32>,
     /// Index into `config.auth` of the method we ask for (authenticator).
-    auth_index: Option<usize>,
+    /// (A byte: the list holds the few methods there are.)
+    auth_index: Option<u8>,
     /// Agreed so far.
     agreed: LcpAgreed,
     /// The peer refused every authentication method we can demand.
@@ -180,7 +181,7 @@ impl LcpNegotiator {
 
     fn requested_auth(&self) -> Option<AuthMethod> {
         self.auth_index
-            .and_then(|index| self.config.auth.get(index).copied())
+            .and_then(|index| self.config.auth.get(usize::from(index)).copied())
     }
 
     /// Judge one option of the peer's request.
@@ -358,7 +359,8 @@ impl Negotiator for LcpNegotiator {
                     }
                     let wanted = option
                         .auth_method()
-                        .and_then(|m| self.config.auth.iter().position(|c| *c == m));
+                        .and_then(|m| self.config.auth.iter().position(|c| *c == m))
+                        .and_then(|index| u8::try_from(index).ok());
                     match wanted {
                         Some(index) => self.auth_index = Some(index),
                         None => self.next_auth(),
@@ -400,8 +402,8 @@ impl Negotiator for LcpNegotiator {
 
 impl LcpNegotiator {
     fn next_auth(&mut self) {
-        let next = self.auth_index.map_or(0, |i| i + 1);
-        if next < self.config.auth.len() {
+        let next = self.auth_index.map_or(Some(0), |i| i.checked_add(1));
+        if let Some(next) = next.filter(|&n| usize::from(n) < self.config.auth.len()) {
             self.auth_index = Some(next);
         } else {
             self.auth_refused = true;

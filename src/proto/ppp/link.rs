@@ -49,8 +49,9 @@ pub struct LinkConfig {
     pub role: LinkRole,
     /// LCP options.
     pub lcp: LcpConfig,
-    /// Automaton timers and counters (LCP, IPCP, IPv6CP).
-    pub fsm: FsmConfig,
+    /// Automaton timers and counters (LCP, IPCP, IPv6CP), shared by the
+    /// three automata of every link.
+    pub fsm: Arc<FsmConfig>,
     /// Authentication timers and our CHAP name.
     pub auth: AuthSettings,
     /// Send an LCP Echo-Request this often once LCP is up (zero: never).
@@ -84,7 +85,7 @@ impl LinkConfig {
                 mru: Some(mru_for_path(1500, false)),
                 ..LcpConfig::default()
             },
-            fsm: FsmConfig::default(),
+            fsm: Arc::new(FsmConfig::default()),
             auth: AuthSettings::default(),
             echo_interval: Duration::from_secs(30),
             echo_failures: 5,
@@ -238,7 +239,7 @@ pub struct Link {
     lcp: Fsm,
     lcp_neg: LcpNegotiator,
     auth: Auth,
-    user: Vec<u8>,
+    user: Box<[u8]>,
     ipcp: Fsm,
     ipcp_neg: IpcpNegotiator,
     ipv6cp: Fsm,
@@ -255,7 +256,7 @@ pub struct Link {
     /// Renegotiating was reported and Up has not followed yet.
     paused: bool,
     /// Spare bytes at the front of every packet buffer we build.
-    headroom: usize,
+    headroom: u16,
     events: VecDeque<LinkEvent>,
 }
 
@@ -276,15 +277,15 @@ impl Link {
             LinkRole::Client { .. } => (LcpRole::Peer, IpcpRole::Client { want_dns: true }),
         };
         let user = match &config.role {
-            LinkRole::Client { user, .. } => user.clone(),
-            LinkRole::Server { .. } => Vec::new(),
+            LinkRole::Client { user, .. } => user.as_slice().into(),
+            LinkRole::Server { .. } => Box::default(),
         };
         Link {
-            lcp: Fsm::new(config.fsm.clone()),
+            lcp: Fsm::new(Arc::clone(&config.fsm)),
             lcp_neg: LcpNegotiator::new(config.lcp.clone(), lcp_role, seed.magic),
-            ipcp: Fsm::new(config.fsm.clone()),
+            ipcp: Fsm::new(Arc::clone(&config.fsm)),
             ipcp_neg: IpcpNegotiator::new(ipcp_role),
-            ipv6cp: Fsm::new(config.fsm.clone()),
+            ipv6cp: Fsm::new(Arc::clone(&config.fsm)),
             ipv6cp_neg: Ipv6cpNegotiator::new(seed.magic.rotate_left(17) ^ 0x5bd1_e995),
             config,
             seed,
@@ -309,14 +310,25 @@ impl Link {
     /// (reported as [`LinkEvent::Send`]'s `offset`), so the owner can put
     /// its L2TP and PPP headers there in place.
     pub fn set_headroom(&mut self, bytes: usize) {
-        self.headroom = bytes;
+        // Headers in front of a PPP frame are tens of bytes.
+        self.headroom = u16::try_from(bytes).unwrap_or(u16::MAX);
+    }
+
+    fn headroom(&self) -> usize {
+        usize::from(self.headroom)
     }
 
     /// An empty packet buffer: `headroom` spare bytes, room for `capacity`.
     fn buffer(&self, capacity: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.headroom + capacity);
-        out.resize(self.headroom, 0);
+        let mut out = Vec::with_capacity(self.headroom() + capacity);
+        out.resize(self.headroom(), 0);
         out
+    }
+
+    /// The authenticated (server) or our own (client) user name; empty
+    /// before authentication and when there is none.
+    pub fn user(&self) -> &[u8] {
+        &self.user
     }
 
     /// Current phase.
@@ -370,7 +382,7 @@ impl Link {
             // The LAC already collected credentials by the method we would
             // have asked for: check them without a round trip to the peer.
             (Some(method), Ok(request)) if proxy_matches(method, &request) => {
-                self.user = request.user().to_vec();
+                self.user = request.user().into();
                 self.auth = Auth::Proxy;
                 self.events
                     .push_back(LinkEvent::Authenticate(Box::new(request)));
@@ -631,7 +643,7 @@ impl Link {
         self.events.push_back(LinkEvent::Send {
             protocol,
             packet,
-            offset: self.headroom,
+            offset: self.headroom(),
         });
     }
 
@@ -651,7 +663,7 @@ impl Link {
                 match output {
                     Output::Send { code, id, data } => {
                         let peer_mru = self.lcp_neg.agreed().peer_mru;
-                        let packet = cp_packet(self.headroom, code, id, &data, peer_mru);
+                        let packet = cp_packet(self.headroom(), code, id, &data, peer_mru);
                         self.send_built(protocol::LCP, packet)
                     }
                     Output::LayerUp => self.lcp_up(now),
@@ -691,8 +703,14 @@ impl Link {
                     match output {
                         Output::Send { code, id, data } => self.events.push_back(LinkEvent::Send {
                             protocol: proto,
-                            packet: cp_packet(self.headroom, code, id, &data, peer_mru),
-                            offset: self.headroom,
+                            packet: cp_packet(
+                                usize::from(self.headroom),
+                                code,
+                                id,
+                                &data,
+                                peer_mru,
+                            ),
+                            offset: usize::from(self.headroom),
                         }),
                         Output::LayerFinished => {
                             if proto == protocol::IPCP {
@@ -732,7 +750,7 @@ impl Link {
                 match output {
                     AuthOutput::Send(packet) => self.send(proto, packet),
                     AuthOutput::Verify(request) => {
-                        self.user = request.user().to_vec();
+                        self.user = request.user().into();
                         self.events
                             .push_back(LinkEvent::Authenticate(Box::new(request)));
                     }
@@ -851,7 +869,7 @@ impl Link {
         let client = matches!(self.config.role, LinkRole::Client { .. });
         self.events.push_back(LinkEvent::Up(Box::new(LinkUp {
             lcp: self.lcp_neg.agreed(),
-            user: self.user.clone(),
+            user: self.user.to_vec(),
             ipv4: if !ipcp_open {
                 None
             } else if client {
