@@ -9,13 +9,14 @@ use std::time::Instant;
 use crate::crypto::ppp_auth;
 
 use super::users::{Credential, UsersFile};
-use super::{Aaa, AuthOutcome, AuthRequest, AuthTicket, RejectReason};
+use super::{Aaa, AuthOutcome, AuthRequest, AuthStats, AuthTicket, RejectReason};
 
 /// Checks PAP, CHAP-MD5 and MS-CHAPv2 against the users file.
 #[derive(Debug, Default)]
 pub struct LocalAaa {
     users: UsersFile,
     ready: VecDeque<(AuthTicket, AuthOutcome)>,
+    stats: AuthStats,
 }
 
 impl LocalAaa {
@@ -24,6 +25,7 @@ impl LocalAaa {
         LocalAaa {
             users,
             ready: VecDeque::new(),
+            stats: AuthStats::default(),
         }
     }
 
@@ -124,7 +126,12 @@ impl LocalAaa {
 impl Aaa for LocalAaa {
     fn start(&mut self, _now: Instant, ticket: AuthTicket, request: AuthRequest) {
         let outcome = self.check(&request);
+        self.stats.count(&request, &outcome);
         self.ready.push_back((ticket, outcome));
+    }
+
+    fn auth_stats(&self) -> AuthStats {
+        self.stats
     }
 
     fn cancel(&mut self, ticket: AuthTicket) {
