@@ -309,6 +309,21 @@ fn vanished_lac_is_detected_by_hello_and_retransmit_timeout() {
         .open_session(pair.now, lac_t, subscriber_call(1))
         .unwrap();
     assert!(pair.run_until(Duration::from_secs(5), |p| p.lns_sessions_up() == 1));
+    let states = pair.lns.tunnels_by_state();
+    assert_eq!(states[TunnelState::Established.index()], 1);
+    assert_eq!(states.iter().sum::<u64>(), 1);
+    let (lns_t, lns_s) = pair
+        .lns_events
+        .iter()
+        .find_map(|e| match e {
+            Event::SessionUp {
+                tunnel, session, ..
+            } => Some((*tunnel, *session)),
+            _ => None,
+        })
+        .unwrap();
+    let created = pair.lns.session_created(lns_t, lns_s).unwrap();
+    assert!(created <= pair.now);
     // The LAC disappears without a word.
     pair.link.loss = 1.0;
     let cut = pair.now;
@@ -338,6 +353,12 @@ fn vanished_lac_is_detected_by_hello_and_retransmit_timeout() {
     )));
     assert_eq!(pair.lns.tunnel_count(), 0);
     assert!(pair.lns.stats().sent(MessageType::Hello) >= 1);
+    // Metrics: one peer timeout; the HELLO's retransmissions outlive
+    // the tunnel in the totals since start, not in the live ones.
+    assert_eq!(pair.lns.stats().tunnel_timeouts, 1);
+    assert_eq!(pair.lns.retransmissions(), 0);
+    assert!(pair.lns.channel_counters().retransmitted >= 5);
+    assert_eq!(pair.lns.session_created(lns_t, lns_s), None);
 }
 
 #[test]

@@ -248,3 +248,81 @@ fn metrics_agree_with_what_loadgen_did_and_saw() {
         skipped(name);
     }
 }
+
+/// Failures are counted where they happened: subscribers whose password
+/// the LNS does not take show up as authentication rejections, as PPP
+/// authentication failures and as failed setups with that reason, as many
+/// as loadgen saw fail.
+#[test]
+fn failed_setups_are_counted_by_reason() {
+    let name = "failed_setups_are_counted_by_reason";
+    let ran = in_private_netns(move || {
+        let users: String = (0..10)
+            .map(|i| format!("user{}@loadgen.example password=other\n", i * 4))
+            .collect();
+        let (running, lns) = Lns {
+            users,
+            metrics: true,
+            ..Lns::default()
+        }
+        .start();
+        let endpoint = running.metrics.expect("the endpoint is served");
+        let mut options = Options::new(lns);
+        options.tunnels = 2;
+        options.sessions_per_tunnel = 20;
+        options.workers = Some(1);
+        options.hold = 0.5;
+        options.timeout = 30.0;
+        options.quiet = true;
+        let report = loadgen::run(&options).unwrap();
+        eprintln!("{report}");
+        assert_eq!(report.sessions.established, 30, "{report}");
+        assert_eq!(
+            report.sessions.failed_by_reason.get("auth_failed"),
+            Some(&10),
+            "{report}"
+        );
+        let after = scrape(endpoint);
+        let value = |family: &str, labels: &[&str]| sum(&after, family, labels);
+        assert_eq!(
+            value("lns_session_setups_total", &["result=\"success\""]),
+            30.0
+        );
+        assert_eq!(
+            value(
+                "lns_session_setups_total",
+                &["result=\"failure\"", "reason=\"auth_rejected\""]
+            ),
+            10.0
+        );
+        assert_eq!(
+            value("lns_session_setups_total", &["result=\"failure\""]),
+            10.0
+        );
+        assert_eq!(
+            value(
+                "lns_ppp_failures_total",
+                &["protocol=\"auth\"", "reason=\"rejected\""]
+            ),
+            10.0
+        );
+        assert_eq!(
+            value("lns_auth_results_total", &["result=\"accept\""]),
+            30.0
+        );
+        assert_eq!(
+            value("lns_auth_results_total", &["result=\"reject\""]),
+            10.0
+        );
+        assert_eq!(
+            value("lns_auth_rejects_total", &["reason=\"bad_credential\""]),
+            10.0
+        );
+        assert_eq!(value("lns_session_setup_duration_seconds_count", &[]), 30.0);
+        running.stop();
+        running.wait();
+    });
+    if !ran {
+        skipped(name);
+    }
+}

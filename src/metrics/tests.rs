@@ -327,3 +327,17 @@ fn the_latency_histogram_puts_bounds_in_their_bucket() {
     assert_eq!(h.count(), 3);
     assert_eq!(h.sum_nanos, 61_005_000_000);
 }
+
+#[test]
+fn docs_metrics_md_lists_every_family() {
+    let doc = include_str!("../../docs/metrics.md");
+    let p = ProcessStats {
+        open_fds: Some(1),
+        max_fds: Some(1),
+        ..ProcessStats::default()
+    };
+    for family in families(&snapshot(), Some(&p)) {
+        let name = format!("`{}`", family.name());
+        assert!(doc.contains(&name), "{name} is not in docs/metrics.md");
+    }
+}

@@ -177,6 +177,27 @@ hashed@isp.example  nthash=44EBBA8D5312B8D611474411F56989AE
         }
     }
 
+    #[test]
+    fn verdicts_are_counted_by_method_and_reason() {
+        let mut aaa = aaa();
+        assert_eq!(aaa.auth_stats(), AuthStats::default());
+        run(&mut aaa, pap("User", b"clientPass"));
+        run(&mut aaa, pap("User", b"wrong"));
+        run(&mut aaa, pap("nobody", b"x"));
+        run(&mut aaa, mschap("User", [0; 24]));
+        let stats = aaa.auth_stats();
+        assert_eq!(stats.accepted, [1, 0, 0]);
+        assert_eq!(stats.rejected_total(0), 2);
+        assert_eq!(stats.rejected[0][RejectReason::BadCredential.index()], 1);
+        assert_eq!(stats.rejected[0][RejectReason::UnknownUser.index()], 1);
+        assert_eq!(stats.rejected_total(2), 1);
+        assert_eq!(AuthStats::METHODS[2], "mschapv2");
+        assert_eq!(
+            RejectReason::NAMES[RejectReason::Malformed.index()],
+            "malformed"
+        );
+    }
+
     fn reject(reason: RejectReason) -> AuthOutcome {
         AuthOutcome::Reject { reason }
     }

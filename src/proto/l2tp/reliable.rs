@@ -817,6 +817,33 @@ mod tests {
     }
 
     #[test]
+    fn a_full_window_counts_one_stall_until_it_opens() {
+        let t0 = Instant::now();
+        let mut ch = ControlChannel::new(no_slow_start());
+        ch.set_peer_window(2);
+        for i in 0..5u8 {
+            ch.send(0, vec![i + 1]);
+        }
+        assert_eq!(nss(&transmit_all(&mut ch, t0)), vec![0, 1]);
+        assert_eq!(ch.stats().window_stalls, 1);
+        // Asking again while it is still full is the same stall.
+        assert!(transmit_all(&mut ch, t0).is_empty());
+        assert_eq!(ch.stats().window_stalls, 1);
+        // An ack opens the window: two more go, and it is full again.
+        ch.receive(t0 + MS, 0, 2, 0, &[]);
+        assert_eq!(nss(&transmit_all(&mut ch, t0 + MS)), vec![2, 3]);
+        assert_eq!(ch.stats().window_stalls, 2);
+        // The last one fits: no stall.
+        ch.receive(t0 + 2 * MS, 0, 4, 0, &[]);
+        assert_eq!(nss(&transmit_all(&mut ch, t0 + 2 * MS)), vec![4]);
+        assert_eq!(ch.stats().window_stalls, 2);
+        let mut total = ChannelStats::default();
+        total.add(ch.stats());
+        total.add(ch.stats());
+        assert_eq!((total.window_stalls, total.sent), (4, 10));
+    }
+
+    #[test]
     fn repeated_acks_resend_the_oldest_at_once() {
         let t0 = Instant::now();
         let mut ch = ControlChannel::new(no_slow_start());
