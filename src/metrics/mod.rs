@@ -23,8 +23,8 @@ use prometheus::{Encoder, TextEncoder};
 
 use crate::dataplane::DropReason;
 use crate::io::control::{PppFailure, SetupFailure};
-use crate::io::shard::BatchSizes;
-use crate::io::stats::{packets_in, ControlSnapshot, Snapshot};
+use crate::io::shard::{BatchSizes, ShardReport};
+use crate::io::stats::{packets_in, ControlSnapshot, PoolUse, Snapshot};
 use crate::proto::aaa::{AuthStats, RejectReason};
 use crate::proto::l2tp::{Dropped, TunnelState};
 use process::ProcessStats;
@@ -494,59 +494,34 @@ fn control_families(out: &mut Out, c: &ControlSnapshot) {
         ],
     );
 
-    let pools = |f: fn(&crate::io::stats::PoolUse) -> u64| {
-        move |list: &'_ [crate::io::stats::PoolUse]| -> Vec<(String, u64)> {
-            list.iter().map(|p| (p.name.clone(), f(p))).collect()
-        }
-    };
-    let families: [(&str, &str, bool, Vec<(String, u64)>); 6] = [
-        (
+    pool_families(
+        out,
+        &c.pools,
+        [
             "lns_pool_addresses",
-            "IPv4 addresses in each pool.",
-            false,
-            pools(|p| p.size)(&c.pools),
-        ),
-        (
             "lns_pool_addresses_in_use",
-            "IPv4 addresses of each pool held by sessions.",
-            false,
-            pools(|p| p.in_use)(&c.pools),
-        ),
-        (
             "lns_pool_exhausted_total",
+        ],
+        [
+            "IPv4 addresses in each pool.",
+            "IPv4 addresses of each pool held by sessions.",
             "Address requests that found the pool empty.",
-            true,
-            pools(|p| p.exhausted)(&c.pools),
-        ),
-        (
+        ],
+    );
+    pool_families(
+        out,
+        &c.prefix_pools,
+        [
             "lns_prefix_pool_prefixes",
-            "IPv6 /64 prefixes in each prefix pool.",
-            false,
-            pools(|p| p.size)(&c.prefix_pools),
-        ),
-        (
             "lns_prefix_pool_prefixes_in_use",
-            "IPv6 /64 prefixes of each prefix pool held by sessions.",
-            false,
-            pools(|p| p.in_use)(&c.prefix_pools),
-        ),
-        (
             "lns_prefix_pool_exhausted_total",
+        ],
+        [
+            "IPv6 /64 prefixes in each prefix pool.",
+            "IPv6 /64 prefixes of each prefix pool held by sessions.",
             "Prefix requests that found the prefix pool empty.",
-            true,
-            pools(|p| p.exhausted)(&c.prefix_pools),
-        ),
-    ];
-    for (name, help, is_counter, values) in &families {
-        let samples = values
-            .iter()
-            .map(|(pool, n)| (vec![("pool", pool.as_str())], *n));
-        if *is_counter {
-            out.counters(name, help, samples);
-        } else {
-            out.gauges(name, help, samples.map(|(l, n)| (l, n as f64)));
-        }
-    }
+        ],
+    );
     let v6 = &c.ipv6;
     out.counters(
         "lns_ipv6_nd_events_total",
@@ -563,6 +538,28 @@ fn control_families(out: &mut Out, c: &ControlSnapshot) {
         .map(|(event, n)| (vec![("event", event)], n)),
     );
 }
+
+/// Size and use (gauges) and exhaustion (a counter) of each pool, under
+/// the three `names` with their `helps`.
+fn pool_families(out: &mut Out, pools: &[PoolUse], names: [&str; 3], helps: [&str; 3]) {
+    let gauge = |f: fn(&PoolUse) -> u64| {
+        pools
+            .iter()
+            .map(move |p| (vec![("pool", p.name.as_str())], f(p) as f64))
+    };
+    out.gauges(names[0], helps[0], gauge(|p| p.size));
+    out.gauges(names[1], helps[1], gauge(|p| p.in_use));
+    out.counters(
+        names[2],
+        helps[2],
+        pools
+            .iter()
+            .map(|p| (vec![("pool", p.name.as_str())], p.exhausted)),
+    );
+}
+
+/// A per-shard counter family: name, help, and the field it reads.
+type ShardCounter = (&'static str, &'static str, fn(&ShardReport) -> u64);
 
 fn shard_families(out: &mut Out, snapshot: &Snapshot) {
     let names: Vec<String> = (0..snapshot.shards).map(|i| i.to_string()).collect();
@@ -596,7 +593,7 @@ fn shard_families(out: &mut Out, snapshot: &Snapshot) {
             .iter()
             .map(|r| (vec![("shard", name(r.shard))], r.sessions as f64)),
     );
-    let per_shard = |f: fn(&crate::io::shard::ShardReport) -> u64| {
+    let per_shard = |f: fn(&ShardReport) -> u64| {
         reports
             .iter()
             .map(move |r| (vec![("shard", name(r.shard))], f(r)))
@@ -661,7 +658,7 @@ fn shard_families(out: &mut Out, snapshot: &Snapshot) {
             ]
         }),
     );
-    let simple: [(&str, &str, fn(&crate::io::shard::ShardReport) -> u64); 6] = [
+    let simple: [ShardCounter; 6] = [
         (
             "lns_dataplane_forwarded_total",
             "Egress packets handed to the shard that numbers a sequenced session.",
