@@ -27,24 +27,27 @@ const SESSIONS: u64 = TUNNELS as u64 * PER_TUNNEL as u64;
 const PROBE: u16 = 64;
 const PROBE_IP: u64 = PROBE as u64 + 28;
 
-/// One HTTP GET to the endpoint: status code and body.
-fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
+/// One HTTP GET to the endpoint: status code and body; none when the
+/// endpoint is not there (or went away mid-answer).
+fn fetch(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
     let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
+    stream.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
 }
 
-/// `/metrics` as sample → value (`name{labels}` exactly as written).
-fn scrape(addr: SocketAddr) -> BTreeMap<String, f64> {
-    let (status, body) = get(addr, "/metrics");
-    assert_eq!(status, 200, "{body}");
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    fetch(addr, path).unwrap_or_else(|| panic!("no answer from {addr}{path}"))
+}
+
+/// Metrics text as sample → value (`name{labels}` exactly as written).
+fn samples(body: &str) -> BTreeMap<String, f64> {
     body.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {
@@ -52,6 +55,13 @@ fn scrape(addr: SocketAddr) -> BTreeMap<String, f64> {
             (key.to_string(), value.parse().unwrap())
         })
         .collect()
+}
+
+/// `/metrics` of the endpoint at `addr`.
+fn scrape(addr: SocketAddr) -> BTreeMap<String, f64> {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    samples(&body)
 }
 
 /// The sum of every sample of `family` whose labels include all of
@@ -105,6 +115,10 @@ fn metrics_agree_with_what_loadgen_did_and_saw() {
             reflector_addr.port(),
         ));
         options.quiet = true;
+        // loadgen's own endpoint (item 2 of the issue), on a port of this
+        // namespace's loopback.
+        let loadgen_endpoint = SocketAddr::from(([127, 0, 0, 1], 9702));
+        options.metrics = Some(loadgen_endpoint);
         let run = std::thread::spawn(move || loadgen::run(&options));
 
         // While the sessions are held: the gauges.
@@ -133,13 +147,49 @@ fn metrics_agree_with_what_loadgen_did_and_saw() {
             sum(&held, "lns_tunnels", &["state=\"established\""]),
             f64::from(TUNNELS)
         );
+        // loadgen, watched live, agrees.
+        let live = scrape(loadgen_endpoint);
+        assert_eq!(
+            sum(
+                &live,
+                "loadgen_sessions_total",
+                &["outcome=\"established\""]
+            ),
+            n
+        );
+        assert_eq!(
+            sum(&live, "loadgen_sessions_total", &["outcome=\"failed\""]),
+            0.0
+        );
+        assert_eq!(sum(&live, "loadgen_sessions_planned", &[]), n);
+        assert_eq!(get(loadgen_endpoint, "/healthz").0, 200);
         for shard in 0..2 {
             let label = format!("shard=\"{shard}\"");
             assert_eq!(sum(&held, "lns_shard_sessions", &[&label]), n);
             assert_eq!(sum(&held, "lns_shard_up", &[&label]), 1.0);
         }
 
+        // Watch loadgen's data counters until its run ends (its endpoint
+        // goes with it): they only grow, and stay within what it reports.
+        let mut last_sent = 0.0;
+        while !run.is_finished() {
+            if let Some((200, body)) = fetch(loadgen_endpoint, "/metrics") {
+                let sent = sum(
+                    &samples(&body),
+                    "loadgen_data_packets_total",
+                    &["direction=\"out\""],
+                );
+                assert!(sent >= last_sent, "{sent} after {last_sent}");
+                last_sent = sent;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let report = run.join().unwrap().unwrap();
+        let sent_total = report.data.as_ref().map_or(0, |d| d.sent);
+        assert!(
+            last_sent > 0.0 && last_sent <= sent_total as f64,
+            "{last_sent}"
+        );
         let reflected = reflector.stop().unwrap();
         eprintln!("{report}\nreflector: {reflected}");
         assert_eq!(report.sessions.established, SESSIONS, "{report}");

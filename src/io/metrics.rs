@@ -41,23 +41,51 @@ pub struct Sources {
     pub shards: ShardHandles,
 }
 
-/// Bind `addr` and serve until `stop` is set; the bound address (its port
-/// resolved) and the thread.
+/// Bind `addr` and serve the daemon's metrics until `stop` is set; the
+/// bound address (its port resolved) and the thread.
 pub fn serve(
     addr: SocketAddr,
     sources: Sources,
     stop: Arc<AtomicBool>,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
+    serve_with(addr, "lns-metrics", stop, move |route| {
+        daemon_answer(route, &sources)
+    })
+}
+
+/// What a handler answers for `/metrics` or `/healthz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Content-Type.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+/// Plain text, for the health check and errors.
+pub const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Serve `/metrics` and `/healthz` with `handler` (asked only for those
+/// two routes; everything else is answered here) on a thread named
+/// `name` until `stop` is set. loadgen serves its own counters with it.
+pub fn serve_with(
+    addr: SocketAddr,
+    name: &str,
+    stop: Arc<AtomicBool>,
+    mut handler: impl FnMut(Route) -> Answer + Send + 'static,
+) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let thread = std::thread::Builder::new()
-        .name("lns-metrics".into())
+        .name(name.into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let _ = answer(stream, &sources);
+                        let _ = answer(stream, &mut handler);
                     }
                     // Nothing waiting (or a transient accept error such
                     // as EMFILE): look again shortly.
@@ -68,8 +96,42 @@ pub fn serve(
     Ok((bound, thread))
 }
 
+/// The daemon's answers: a snapshot of every thread's counters.
+fn daemon_answer(route: Route, sources: &Sources) -> Answer {
+    let snapshot = stats::collect(&sources.queries, &sources.wake, &sources.shards);
+    if route == Route::Metrics {
+        let families = exposition::families(&snapshot, read_process().as_ref());
+        return Answer {
+            status: 200,
+            content_type: CONTENT_TYPE,
+            body: exposition::encode(&families),
+        };
+    }
+    if snapshot.healthy() {
+        return Answer {
+            status: 200,
+            content_type: TEXT,
+            body: "ok\n".into(),
+        };
+    }
+    let control = if snapshot.control.is_some() {
+        "answering"
+    } else {
+        "silent"
+    };
+    Answer {
+        status: 503,
+        content_type: TEXT,
+        body: format!(
+            "unhealthy: control thread {control}, shards answering {} of {}\n",
+            snapshot.reports.len(),
+            snapshot.shards
+        ),
+    }
+}
+
 /// Read one request head, answer it, close.
-fn answer(mut stream: TcpStream, sources: &Sources) -> io::Result<()> {
+fn answer(mut stream: TcpStream, handler: &mut impl FnMut(Route) -> Answer) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_write_timeout(Some(WRITE_TIME))?;
     let deadline = Instant::now() + REQUEST_TIME;
@@ -94,34 +156,14 @@ fn answer(mut stream: TcpStream, sources: &Sources) -> io::Result<()> {
         }
     };
     let (route, head_only) = http::route(parsed);
-    let text = "text/plain; charset=utf-8";
     let reply = match route {
-        Route::Metrics => {
-            let snapshot = stats::collect(&sources.queries, &sources.wake, &sources.shards);
-            let families = exposition::families(&snapshot, read_process().as_ref());
-            http::response(200, CONTENT_TYPE, &exposition::encode(&families), head_only)
+        Route::Metrics | Route::Health => {
+            let a = handler(route);
+            http::response(a.status, a.content_type, &a.body, head_only)
         }
-        Route::Health => {
-            let snapshot = stats::collect(&sources.queries, &sources.wake, &sources.shards);
-            if snapshot.healthy() {
-                http::response(200, text, "ok\n", head_only)
-            } else {
-                let body = format!(
-                    "unhealthy: control thread {}, shards answering {} of {}\n",
-                    if snapshot.control.is_some() {
-                        "answering"
-                    } else {
-                        "silent"
-                    },
-                    snapshot.reports.len(),
-                    snapshot.shards
-                );
-                http::response(503, text, &body, head_only)
-            }
-        }
-        Route::NotFound => http::response(404, text, "not found\n", head_only),
-        Route::MethodNotAllowed => http::response(405, text, "only GET and HEAD\n", false),
-        Route::BadRequest => http::response(400, text, "bad request\n", false),
+        Route::NotFound => http::response(404, TEXT, "not found\n", head_only),
+        Route::MethodNotAllowed => http::response(405, TEXT, "only GET and HEAD\n", false),
+        Route::BadRequest => http::response(400, TEXT, "bad request\n", false),
     };
     stream.write_all(&reply)?;
     let _ = stream.shutdown(std::net::Shutdown::Write);

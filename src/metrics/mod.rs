@@ -94,13 +94,23 @@ fn metric(labels: Labels<'_>) -> Metric {
     m
 }
 
-/// Families under construction, in the order they will be written.
+/// Families under construction, in the order they will be written (also
+/// loadgen's, for its own endpoint).
 #[derive(Debug, Default)]
-struct Out {
+pub struct Families {
     families: Vec<MetricFamily>,
 }
 
-impl Out {
+impl Families {
+    /// The families built, those without a sample left out (the text
+    /// format has no empty family).
+    pub fn finish(self) -> Vec<MetricFamily> {
+        self.families
+            .into_iter()
+            .filter(|f| !f.get_metric().is_empty())
+            .collect()
+    }
+
     fn add(&mut self, name: &str, help: &str, kind: MetricType) -> &mut MetricFamily {
         self.families.push(family(name, help, kind));
         let last = self.families.len() - 1;
@@ -108,7 +118,7 @@ impl Out {
     }
 
     /// A counter family whose samples are `(labels, value)`.
-    fn counters<'a>(
+    pub fn counters<'a>(
         &mut self,
         name: &str,
         help: &str,
@@ -124,13 +134,23 @@ impl Out {
         }
     }
 
+    /// One unlabelled counter of a fractional quantity (seconds).
+    pub fn counter_f64(&mut self, name: &str, help: &str, value: f64) {
+        let mf = self.add(name, help, MetricType::COUNTER);
+        let mut m = metric(&[]);
+        let mut c = Counter::default();
+        c.set_value(value);
+        m.set_counter(c);
+        mf.mut_metric().push(m);
+    }
+
     /// One unlabelled counter.
-    fn counter(&mut self, name: &str, help: &str, value: u64) {
+    pub fn counter(&mut self, name: &str, help: &str, value: u64) {
         self.counters(name, help, [(vec![], value)]);
     }
 
     /// A gauge family.
-    fn gauges<'a>(
+    pub fn gauges<'a>(
         &mut self,
         name: &str,
         help: &str,
@@ -147,14 +167,14 @@ impl Out {
     }
 
     /// One unlabelled gauge.
-    fn gauge(&mut self, name: &str, help: &str, value: f64) {
+    pub fn gauge(&mut self, name: &str, help: &str, value: f64) {
         self.gauges(name, help, [(vec![], value)]);
     }
 
     /// A histogram family; each sample is its labels, the bucket bounds,
     /// the per-bucket (not cumulative) counts with the overflow last, and
     /// the sum.
-    fn histograms<'a>(
+    pub fn histograms<'a>(
         &mut self,
         name: &str,
         help: &str,
@@ -191,7 +211,7 @@ pub const MESSAGE_TYPES: [&str; 17] = [
 
 /// Every metric family of `snapshot` (and of the process, when read).
 pub fn families(snapshot: &Snapshot, process: Option<&ProcessStats>) -> Vec<MetricFamily> {
-    let mut out = Out::default();
+    let mut out = Families::default();
     out.gauges(
         "lns_build_info",
         "Build of the running daemon (always 1).",
@@ -214,10 +234,7 @@ pub fn families(snapshot: &Snapshot, process: Option<&ProcessStats>) -> Vec<Metr
     if let Some(p) = process {
         process_families(&mut out, p);
     }
-    out.families
-        .into_iter()
-        .filter(|f| !f.get_metric().is_empty())
-        .collect()
+    out.finish()
 }
 
 /// The text exposition of `families`.
@@ -231,7 +248,7 @@ pub fn encode(families: &[MetricFamily]) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-fn control_families(out: &mut Out, c: &ControlSnapshot) {
+fn control_families(out: &mut Families, c: &ControlSnapshot) {
     let k = &c.counters;
     let s = &c.l2tp;
     out.gauges(
@@ -541,7 +558,7 @@ fn control_families(out: &mut Out, c: &ControlSnapshot) {
 
 /// Size and use (gauges) and exhaustion (a counter) of each pool, under
 /// the three `names` with their `helps`.
-fn pool_families(out: &mut Out, pools: &[PoolUse], names: [&str; 3], helps: [&str; 3]) {
+fn pool_families(out: &mut Families, pools: &[PoolUse], names: [&str; 3], helps: [&str; 3]) {
     let gauge = |f: fn(&PoolUse) -> u64| {
         pools
             .iter()
@@ -561,7 +578,7 @@ fn pool_families(out: &mut Out, pools: &[PoolUse], names: [&str; 3], helps: [&st
 /// A per-shard counter family: name, help, and the field it reads.
 type ShardCounter = (&'static str, &'static str, fn(&ShardReport) -> u64);
 
-fn shard_families(out: &mut Out, snapshot: &Snapshot) {
+fn shard_families(out: &mut Families, snapshot: &Snapshot) {
     let names: Vec<String> = (0..snapshot.shards).map(|i| i.to_string()).collect();
     let name = |i: u16| -> &str { names.get(usize::from(i)).map_or("?", String::as_str) };
     let reports = &snapshot.reports;
@@ -738,20 +755,13 @@ fn shard_families(out: &mut Out, snapshot: &Snapshot) {
     );
 }
 
-fn process_families(out: &mut Out, p: &ProcessStats) {
-    out.counter(
+/// The standard `process_*` families.
+pub fn process_families(out: &mut Families, p: &ProcessStats) {
+    out.counter_f64(
         "process_cpu_seconds_total",
         "Total user and system CPU time spent in seconds.",
-        0,
+        p.cpu_seconds,
     );
-    // A counter of seconds is fractional: set it directly.
-    if let Some(mf) = out.families.last_mut() {
-        if let Some(m) = mf.mut_metric().first_mut() {
-            let mut c = Counter::default();
-            c.set_value(p.cpu_seconds);
-            m.set_counter(c);
-        }
-    }
     out.gauge(
         "process_resident_memory_bytes",
         "Resident memory size in bytes.",
