@@ -289,6 +289,9 @@ pub struct Control<A: Aaa> {
     /// its own: the L2TP ending, reported next, says why.
     /// (and whether that makes it a setup failure).
     pub awaiting_call_reason: Option<(SessionKey, bool)>,
+    /// When each call whose PPP is still negotiating was created (for the
+    /// setup latency histogram).
+    pub setup_started: FxHashMap<SessionKey, Instant>,
 }
 
 impl<A: Aaa> std::fmt::Debug for Control<A> {
@@ -572,7 +575,10 @@ impl<A: Aaa> Control<A> {
                 self.awaiting_call_reason = None;
             }
             match event {
-                NodeEvent::SessionUp { key, up } => self.install(key, &up),
+                NodeEvent::SessionUp { key, up } => {
+                    self.count_up(key);
+                    self.install(key, &up);
+                }
                 NodeEvent::SessionRenegotiating { key } => self.pause(key),
                 NodeEvent::SessionDown { key, reason } => {
                     self.count_ending(key, reason);
@@ -586,8 +592,13 @@ impl<A: Aaa> Control<A> {
                     tracing::info!(tunnel, ?reason, "tunnel down");
                 }
                 NodeEvent::L2tp(Event::SessionUp {
-                    tunnel, session, ..
+                    tunnel,
+                    session,
+                    started,
+                    ..
                 }) => {
+                    // PPP starts: the setup clock runs until it is up.
+                    self.setup_started.insert((tunnel, session), started);
                     tracing::info!(tunnel, session, "call connected");
                 }
                 NodeEvent::L2tp(Event::SessionDown {
@@ -603,9 +614,29 @@ impl<A: Aaa> Control<A> {
         }
     }
 
+    /// A session's PPP reached the network phase: its setup time when it
+    /// is new (from the call's creation), the end of its renegotiation
+    /// when it is not.
+    fn count_up(&mut self, key: SessionKey) {
+        match self.sessions.get(&key) {
+            Some(info) => {
+                if info.renegotiating {
+                    self.counters.renegotiating = self.counters.renegotiating.saturating_sub(1);
+                }
+            }
+            None => {
+                if let Some(started) = self.setup_started.remove(&key) {
+                    let took = Instant::now().saturating_duration_since(started);
+                    self.counters.setup_latency.observe(took);
+                }
+            }
+        }
+    }
+
     /// A session's PPP ended (`NodeEvent::SessionDown`): count PPP
     /// failures, and setup failures of sessions that never came online.
     fn count_ending(&mut self, key: SessionKey, reason: Option<DownReason>) {
+        self.setup_started.remove(&key);
         if let Some(at) = reason.and_then(PppFailure::index) {
             self.counters.ppp_failures[at] += 1;
         }
@@ -624,6 +655,7 @@ impl<A: Aaa> Control<A> {
     /// call never connected) and it is a setup failure, unless it is the
     /// CDN we sent for a PPP ending, already counted.
     fn count_call_ending(&mut self, key: SessionKey, reason: &SessionDownReason) {
+        self.setup_started.remove(&key);
         let failed = match self.awaiting_call_reason.take() {
             Some((awaited, failed)) if awaited == key => failed,
             _ => {
@@ -683,9 +715,6 @@ impl<A: Aaa> Control<A> {
         };
         if let Some(old) = self.sessions.get_mut(&key) {
             // Back after a renegotiation: same session, new terms.
-            if old.renegotiating {
-                self.counters.renegotiating = self.counters.renegotiating.saturating_sub(1);
-            }
             tracing::info!(tunnel = key.0, session = key.1, user = %info.user, ipv4 = ?up.ipv4, ?ipv6, "session up again");
             *old = SessionInfo {
                 since: old.since,
@@ -694,10 +723,6 @@ impl<A: Aaa> Control<A> {
             return;
         }
         tracing::info!(tunnel = key.0, session = key.1, user = %info.user, ipv4 = ?up.ipv4, ?ipv6, "session up");
-        if let Some(created) = self.node.l2tp().session_created(key.0, key.1) {
-            let took = info.since.saturating_duration_since(created);
-            self.counters.setup_latency.observe(took);
-        }
         self.sessions.insert(key, info);
         self.counters.sessions_up += 1;
     }

@@ -282,6 +282,7 @@ pub fn start<A: Aaa + Send + 'static>(
         reloader,
         counters: Default::default(),
         awaiting_call_reason: None,
+        setup_started: Default::default(),
     };
     let control_thread = std::thread::Builder::new()
         .name("lns-control".into())

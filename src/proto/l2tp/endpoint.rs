@@ -394,12 +394,6 @@ impl Endpoint {
         counts
     }
 
-    /// When a session was created (its ICRQ or OCRQ admitted, or our own
-    /// call placed): the start of its setup time.
-    pub fn session_created(&self, tunnel: u16, session: u16) -> Option<Instant> {
-        Some(self.tunnels.get(&tunnel)?.sessions.get(&session)?.created)
-    }
-
     /// Retransmissions summed over live tunnels.
     pub fn retransmissions(&self) -> u64 {
         self.channel_totals().retransmitted

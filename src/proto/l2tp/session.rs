@@ -374,6 +374,7 @@ impl Tunnel {
             peer_tunnel: self.peer_id,
             peer_session: entry.peer_id,
             call: entry.call.take().unwrap_or_default(),
+            started: entry.created,
         });
     }
 
