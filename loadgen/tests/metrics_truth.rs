@@ -64,6 +64,35 @@ fn scrape(addr: SocketAddr) -> BTreeMap<String, f64> {
     samples(&body)
 }
 
+/// `promtool check metrics` (Debian's `prometheus` package) lints the
+/// exposition: names, units, suffixes, HELP. Skipped, loudly, without it.
+fn promtool_check(body: &str) {
+    use std::process::{Command, Stdio};
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("SKIPPED promtool check metrics: no promtool (apt-get install prometheus)");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The sum of every sample of `family` whose labels include all of
 /// `labels` (`name="value"` pieces).
 fn sum(samples: &BTreeMap<String, f64>, family: &str, labels: &[&str]) -> f64 {
@@ -148,7 +177,8 @@ fn metrics_agree_with_what_loadgen_did_and_saw() {
             f64::from(TUNNELS)
         );
         // loadgen, watched live, agrees.
-        let live = scrape(loadgen_endpoint);
+        let live_text = get(loadgen_endpoint, "/metrics").1;
+        let live = samples(&live_text);
         assert_eq!(
             sum(
                 &live,
@@ -280,6 +310,8 @@ fn metrics_agree_with_what_loadgen_did_and_saw() {
             value("lns_dataplane_drops_total", &["reason=\"spoofed_source\""]),
             0.0
         );
+        promtool_check(&get(endpoint, "/metrics").1);
+        promtool_check(&live_text);
         let receives = value("lns_shard_batch_size_count", &["op=\"receive\""]);
         assert!(receives > 0.0, "{after:?}");
         assert!(value("lns_shard_submits_total", &[]) > 0.0);
