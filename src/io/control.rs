@@ -285,9 +285,9 @@ pub struct Control<A: Aaa> {
     pub reloader: Option<Reloader<A>>,
     /// Counters.
     pub counters: ControlCounters,
-    /// A call whose PPP ended before it came online for no PPP reason of
-    /// its own: the L2TP ending, reported next, says why.
-    /// (and whether that makes it a setup failure).
+    /// The session whose PPP ending was just reported, and whether it is
+    /// a setup failure still to count: when the call went first, its L2TP
+    /// ending comes next and says why.
     pub awaiting_call_reason: Option<(SessionKey, bool)>,
     /// When each call whose PPP is still negotiating was created (for the
     /// setup latency histogram).

@@ -582,6 +582,31 @@ mod tests {
     }
 
     #[test]
+    fn batch_sizes_land_in_power_of_two_buckets() {
+        let mut sizes = super::BatchSizes::default();
+        for n in [1, 2, 3, 4, 5, 64, 65, 2048, 2049, 100_000] {
+            sizes.observe(n);
+        }
+        // Bounds 1, 2, 4, 8 ... 64, 128 ... 2048, then the rest.
+        assert_eq!(&sizes.buckets[..4], &[1, 1, 2, 1]);
+        assert_eq!((sizes.buckets[6], sizes.buckets[7]), (1, 1));
+        assert_eq!(sizes.buckets[11], 1);
+        assert_eq!(sizes.buckets[12], 2);
+        assert_eq!(sizes.count(), 10);
+        assert_eq!(
+            sizes.sum,
+            1 + 2 + 3 + 4 + 5 + 64 + 65 + 2048 + 2049 + 100_000
+        );
+        let mut counters = super::ShardCounters::default();
+        counters.received(3);
+        counters.submitted(0);
+        counters.submitted(7);
+        assert_eq!((counters.recv_batches, counters.datagrams_in), (1, 3));
+        assert_eq!((counters.submits, counters.submitted), (2, 7));
+        assert_eq!(counters.submit_sizes.count(), 1, "an idle wait is no batch");
+    }
+
+    #[test]
     fn the_default_batch_keeps_the_tuned_ring_sizes() {
         let b = Batching::default();
         assert_eq!(b.size, 64);
