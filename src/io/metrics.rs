@@ -48,10 +48,34 @@ pub fn serve(
     sources: Sources,
     stop: Arc<AtomicBool>,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
+    serve_every(addr, sources, stop, SNAPSHOT_INTERVAL)
+}
+
+/// [`serve`], taking a snapshot at most once per `interval`.
+fn serve_every(
+    addr: SocketAddr,
+    sources: Sources,
+    stop: Arc<AtomicBool>,
+    interval: Duration,
+) -> io::Result<(SocketAddr, JoinHandle<()>)> {
+    let mut last: Option<(Instant, stats::Snapshot)> = None;
     serve_with(addr, "lns-metrics", stop, move |route| {
-        daemon_answer(route, &sources)
+        // However fast a client asks, the daemon's threads take at most
+        // one snapshot per interval; a request between gets the last one.
+        let fresh = last.as_ref().is_some_and(|(at, _)| at.elapsed() < interval);
+        if !fresh {
+            let snapshot = stats::collect(&sources.queries, &sources.wake, &sources.shards);
+            last = Some((Instant::now(), snapshot));
+        }
+        match &last {
+            Some((_, snapshot)) => daemon_answer(route, snapshot),
+            None => daemon_answer(route, &stats::Snapshot::default()),
+        }
     })
 }
+
+/// The shortest time between two snapshots the endpoint asks for.
+pub const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What a handler answers for `/metrics` or `/healthz`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,11 +120,10 @@ pub fn serve_with(
     Ok((bound, thread))
 }
 
-/// The daemon's answers: a snapshot of every thread's counters.
-fn daemon_answer(route: Route, sources: &Sources) -> Answer {
-    let snapshot = stats::collect(&sources.queries, &sources.wake, &sources.shards);
+/// The daemon's answers, from a snapshot of every thread's counters.
+fn daemon_answer(route: Route, snapshot: &stats::Snapshot) -> Answer {
     if route == Route::Metrics {
-        let families = exposition::families(&snapshot, read_process().as_ref());
+        let families = exposition::families(snapshot, read_process().as_ref());
         return Answer {
             status: 200,
             content_type: CONTENT_TYPE,
@@ -309,6 +332,56 @@ mod tests {
         assert_eq!(answer, "");
         let took = t0.elapsed();
         assert!(took >= REQUEST_TIME && took < REQUEST_TIME * 3, "{took:?}");
+    }
+
+    #[test]
+    fn scrapes_in_quick_succession_share_one_snapshot() {
+        let (tx, rx) = crossbeam_channel::bounded::<Query>(4);
+        let stop = Arc::new(AtomicBool::new(false));
+        let sources = Sources {
+            queries: tx,
+            wake: Wake::new().unwrap(),
+            shards: Vec::new(),
+        };
+        let interval = Duration::from_millis(500);
+        let any = "127.0.0.1:0".parse().unwrap();
+        let (addr, server) = serve_every(any, sources, Arc::clone(&stop), interval).unwrap();
+        let control = std::thread::spawn(move || {
+            let mut answered = 0;
+            while let Ok(query) = rx.recv_timeout(Duration::from_secs(3)) {
+                answered += 1;
+                let mut snapshot = ControlSnapshot::default();
+                snapshot.counters.sessions_up = answered;
+                query.reply.send(Reply::Stats(Box::new(snapshot))).unwrap();
+            }
+            answered
+        });
+        let scrape = || {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            answer
+        };
+        let first = scrape();
+        let second = scrape();
+        assert!(
+            first.contains("lns_session_setups_total{result=\"success\"} 1\n"),
+            "{first}"
+        );
+        assert!(
+            second.contains("lns_session_setups_total{result=\"success\"} 1\n"),
+            "{second}"
+        );
+        std::thread::sleep(interval + Duration::from_millis(50));
+        let third = scrape();
+        assert!(
+            third.contains("lns_session_setups_total{result=\"success\"} 2\n"),
+            "{third}"
+        );
+        stop.store(true, Ordering::Relaxed);
+        server.join().unwrap();
+        assert_eq!(control.join().unwrap(), 2);
     }
 
     #[test]
