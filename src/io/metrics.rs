@@ -302,6 +302,37 @@ mod tests {
     }
 
     #[test]
+    fn health_is_503_when_a_thread_is_silent() {
+        // A control thread that is gone and a shard that never reads its
+        // queue: both show in the answer, after the shards' wait.
+        let (tx, rx) = crossbeam_channel::bounded::<Query>(4);
+        drop(rx);
+        let (shard_tx, _shard_rx) = crossbeam_channel::bounded(4);
+        let stop = Arc::new(AtomicBool::new(false));
+        let sources = Sources {
+            queries: tx,
+            wake: Wake::new().unwrap(),
+            shards: vec![(shard_tx, Wake::new().unwrap())],
+        };
+        let (addr, server) =
+            serve("127.0.0.1:0".parse().unwrap(), sources, Arc::clone(&stop)).unwrap();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{answer}"
+        );
+        assert!(
+            answer.ends_with("control thread silent, shards answering 0 of 1\n"),
+            "{answer}"
+        );
+        stop.store(true, Ordering::Relaxed);
+        server.join().unwrap();
+    }
+
+    #[test]
     fn bad_and_unknown_requests_never_reach_the_daemon() {
         // The control stand-in answers nothing: a query would hang it.
         let answer = exchange(b"GET /nope HTTP/1.1\r\n\r\n", 0);
