@@ -14,7 +14,7 @@ packets seed ppp_cp_options (LCP/IPCP/IPv6CP) and ppp_auth (PAP, CHAP,
 behind the target's selector byte), plus two MS-CHAPv2 message texts.
 deploy/lns.toml seeds config_toml, whole and one section at a time.
 Router Solicitations and Advertisements built here (with their ICMPv6
-checksums) seed icmpv6_nd. The
+checksums) seed icmpv6_nd; a few HTTP request heads seed http_request. The
 corpus directory is git-ignored: run
 this script again to recreate it. Usage: python3 fuzz/seed_corpus.py
 """
@@ -138,6 +138,18 @@ def icmpv6_seeds():
     yield nd_packet(router, link_local, ra + pio + mtu + rdnss)
 
 
+def http_seeds():
+    """Request heads a scraper, a health check and a stray client send."""
+    return [
+        b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9701\r\n"
+        b"User-Agent: Prometheus/2.42.0\r\nAccept: text/plain;version=0.0.4\r\n\r\n",
+        b"GET /healthz HTTP/1.0\n\n",
+        b"HEAD /metrics?x=1 HTTP/1.1\r\n\r\n",
+        b"POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+        b"GET / HTTP/1.1\r\n",
+    ]
+
+
 def write(target: str, data: bytes) -> None:
     directory = FUZZ / "corpus" / target
     directory.mkdir(parents=True, exist_ok=True)
@@ -167,6 +179,8 @@ def main() -> None:
         write("config_toml", data)
     for data in icmpv6_seeds():
         write("icmpv6_nd", data)
+    for data in http_seeds():
+        write("http_request", data)
     for target in (
         "l2tp_header",
         "l2tp_message",
@@ -176,6 +190,7 @@ def main() -> None:
         "ppp_auth",
         "config_toml",
         "icmpv6_nd",
+        "http_request",
     ):
         count = len(list((FUZZ / "corpus" / target).iterdir()))
         print(f"{target}: {count} seeds")

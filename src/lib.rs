@@ -10,6 +10,8 @@
 //!   (session tables, decapsulation and encapsulation in caller buffers).
 //! - [`config`]: the daemon's TOML configuration, its defaults and checks,
 //!   and the conversions into the cores' settings.
+//! - [`metrics`]: the Prometheus exposition of the daemon's counters and
+//!   the endpoint's HTTP request parser (pure; served by `io::metrics`).
 //!
 //! The runtime (io_uring shards, the control thread, TUN) is the only part that
 //! touches sockets, threads or the clock; it arrives with the daemon.
@@ -18,6 +20,7 @@ pub mod config;
 pub mod crypto;
 pub mod dataplane;
 pub mod io;
+pub mod metrics;
 pub mod proto;
 pub mod sim;
 #[cfg(test)]

@@ -361,6 +361,7 @@ fn run(args: &[String]) -> ExitCode {
         tun = %running.tun_name,
         io = %running.io_path,
         management = ?settings.management,
+        metrics = ?running.metrics,
         "lns running"
     );
     while !running.finished() {

@@ -309,6 +309,18 @@ fn vanished_lac_is_detected_by_hello_and_retransmit_timeout() {
         .open_session(pair.now, lac_t, subscriber_call(1))
         .unwrap();
     assert!(pair.run_until(Duration::from_secs(5), |p| p.lns_sessions_up() == 1));
+    let states = pair.lns.tunnels_by_state();
+    assert_eq!(states[TunnelState::Established.index()], 1);
+    assert_eq!(states.iter().sum::<u64>(), 1);
+    let started = pair
+        .lns_events
+        .iter()
+        .find_map(|e| match e {
+            Event::SessionUp { started, .. } => Some(*started),
+            _ => None,
+        })
+        .unwrap();
+    assert!(started >= pair.start && started <= pair.now);
     // The LAC disappears without a word.
     pair.link.loss = 1.0;
     let cut = pair.now;
@@ -338,6 +350,11 @@ fn vanished_lac_is_detected_by_hello_and_retransmit_timeout() {
     )));
     assert_eq!(pair.lns.tunnel_count(), 0);
     assert!(pair.lns.stats().sent(MessageType::Hello) >= 1);
+    // Metrics: one peer timeout; the HELLO's retransmissions outlive
+    // the tunnel in the totals since start, not in the live ones.
+    assert_eq!(pair.lns.stats().tunnel_timeouts, 1);
+    assert_eq!(pair.lns.retransmissions(), 0);
+    assert!(pair.lns.channel_counters().retransmitted >= 5);
 }
 
 #[test]

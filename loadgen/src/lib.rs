@@ -6,12 +6,13 @@
 //! crate adds the shell: options ([`options`]), pacing ([`pacing`]), the
 //! workers, data probes ([`data`]), and counting and reporting
 //! ([`report`], the run over time in [`timeline`], the HTML page in
-//! [`html`]). [`run`] does a whole run in-process, so tests and other
+//! [`html`]; live as Prometheus metrics in [`metrics`]). [`run`] does a whole run in-process, so tests and other
 //! programs can call it; [`reflect`] is the far end of the data path.
 
 pub mod data;
 pub mod demo;
 pub mod html;
+pub mod metrics;
 pub mod options;
 pub mod pacing;
 pub mod reflect;
@@ -75,6 +76,22 @@ pub fn run(options: &Options) -> io::Result<Report> {
         groups.push(bind_groups(options, count, seed ^ (w as u64) << 48)?);
     }
     let shared = Arc::new(Shared::default());
+    // Stops serving when the run ends (dropped with this frame).
+    let _endpoint = match options.metrics {
+        Some(addr) => {
+            let shape = metrics::RunShape {
+                planned: options.total_sessions(),
+                workers,
+                started,
+            };
+            let endpoint = metrics::Endpoint::start(addr, Arc::clone(&shared), shape)?;
+            if !options.quiet {
+                eprintln!("loadgen: metrics on http://{}/metrics", endpoint.addr);
+            }
+            Some(endpoint)
+        }
+        None => None,
+    };
     let mut timeline = Timeline::default();
     let progress = (!options.quiet && std::io::stderr().is_terminal())
         .then(|| progress_bar(options.total_sessions()));

@@ -289,6 +289,10 @@ pub struct Options {
     /// (the one that measured cheaper: the fallback).
     #[arg(long, value_enum, default_value_t = crate::socket_io::IoChoice::Auto)]
     pub io: crate::socket_io::IoChoice,
+    /// Serve this run's live counters as Prometheus metrics on ADDR
+    /// (`GET /metrics`; `loadgen_*` families) while it lasts.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Options {

@@ -433,9 +433,7 @@ impl Config {
             None => "from the embedded demo file".to_string(),
         };
         let metrics = match self.metrics.listen {
-            // Read and checked; the endpoint comes with the observability
-            // work, so say so rather than promise a scrape target.
-            Some(addr) => format!("metrics address {addr} (no endpoint served yet)"),
+            Some(addr) => format!("Prometheus metrics on http://{addr}/metrics"),
             None => "metrics off".to_string(),
         };
         format!(

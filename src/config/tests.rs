@@ -1017,7 +1017,7 @@ fn the_summary_names_what_runs() {
         "pools demo (65533 addresses, /64s of fd00:64:1::/48)",
         "5 users from the embedded demo file",
         "/run/lns/lns.sock",
-        "metrics address 127.0.0.1:9701 (no endpoint served yet)",
+        "Prometheus metrics on http://127.0.0.1:9701/metrics",
     ] {
         assert!(s.contains(part), "{part:?} missing from {s}");
     }

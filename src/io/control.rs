@@ -13,17 +13,18 @@ use crossbeam_channel::{Receiver, Sender};
 use rustc_hash::FxHashMap;
 
 use super::batch::SendBatch;
-use super::manage::{Command, Query};
+use super::manage::{Command, Query, Reply};
 use super::shard::{ShardCommand, ToControl};
+use super::stats::{ControlSnapshot, PoolUse};
 use super::wake::{Poller, Wake};
 use crate::dataplane::{Ipv6Ifids, Sequencing, SessionEntry};
 use crate::proto::aaa::prefix::prefix_addr;
 use crate::proto::aaa::Aaa;
-use crate::proto::l2tp::Event;
+use crate::proto::l2tp::{Event, SessionDownReason};
 use crate::proto::node::{Node, NodeEvent, SessionKey};
 use crate::proto::ppp::link::{DownReason, LinkUp};
 use crate::wire::l2tp::avps::stopccn_result;
-use crate::wire::l2tp::{MessageType, ResultCode};
+use crate::wire::l2tp::ResultCode;
 
 /// Datagrams taken from a queue per round before looking at the other:
 /// the urgent queue gets a larger share.
@@ -159,6 +160,120 @@ pub struct ControlCounters {
     pub sent: u64,
     /// Sends that failed.
     pub send_errors: u64,
+    /// Sessions renegotiating PPP now (a gauge kept up to date as they
+    /// pause and come back, so a scrape never walks the sessions).
+    pub renegotiating: u64,
+    /// Calls that ended before their subscriber came online, by
+    /// [`SetupFailure`] index.
+    pub setup_failures: [u64; SetupFailure::COUNT],
+    /// PPP endings that are failures, by [`PppFailure`] index.
+    pub ppp_failures: [u64; PppFailure::COUNT],
+    /// ICRQ (or OCRQ) to PPP up, per session that came online.
+    pub setup_latency: crate::metrics::Histogram,
+}
+
+/// Why a call never brought its subscriber online: PPP's verdict when it
+/// decided, the L2TP ending otherwise (refused calls are counted by the
+/// endpoint and never reach the control thread as calls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupFailure {
+    /// PPP ended it (see [`PppFailure`] and `DownReason`).
+    Ppp(DownReason),
+    /// The L2TP call ended first.
+    L2tp(SessionDownReason),
+}
+
+impl SetupFailure {
+    /// Number of distinct labels.
+    pub const COUNT: usize = 14;
+
+    /// Metric label of each index.
+    pub const NAMES: [&'static str; SetupFailure::COUNT] = [
+        "lcp_failed",
+        "auth_refused",
+        "auth_rejected",
+        "auth_timeout",
+        "auth_bad_authenticator",
+        "echo_timeout",
+        "looped_back",
+        "ncp_failed",
+        "no_address",
+        "peer_terminated",
+        "local_close",
+        "cdn_received",
+        "cdn_sent",
+        "tunnel_down",
+    ];
+
+    /// The label index; an L2TP setup timeout shares `cdn_sent` with our
+    /// other CDNs (its own label is `setup_timeout` in the L2TP family).
+    pub fn index(self) -> usize {
+        use crate::proto::ppp::auth::AuthFailure;
+        match self {
+            SetupFailure::Ppp(reason) => match reason {
+                DownReason::NegotiationFailed => 0,
+                DownReason::AuthRefused => 1,
+                DownReason::AuthFailed(AuthFailure::Rejected) => 2,
+                DownReason::AuthFailed(AuthFailure::Timeout) => 3,
+                DownReason::AuthFailed(AuthFailure::BadAuthenticator) => 4,
+                DownReason::EchoTimeout => 5,
+                DownReason::LoopedBack => 6,
+                DownReason::NoNetwork => 7,
+                DownReason::NoAddress => 8,
+                DownReason::PeerTerminated => 9,
+                DownReason::LocalClose => 10,
+                // The call went first: its CDN is the story.
+                DownReason::CallCleared => 11,
+            },
+            SetupFailure::L2tp(reason) => match reason {
+                SessionDownReason::PeerDisconnect(_) => 11,
+                SessionDownReason::LocalDisconnect(_) | SessionDownReason::SetupTimeout => 12,
+                SessionDownReason::TunnelDown => 13,
+            },
+        }
+    }
+}
+
+/// PPP endings that are negotiation or authentication failures, with the
+/// protocol that failed (a normal Terminate or a hang-up is not one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PppFailure;
+
+impl PppFailure {
+    /// Number of (protocol, reason) pairs.
+    pub const COUNT: usize = 9;
+
+    /// The (protocol, reason) labels of each index.
+    pub const LABELS: [(&'static str, &'static str); PppFailure::COUNT] = [
+        ("lcp", "negotiation_failed"),
+        ("lcp", "looped_back"),
+        ("lcp", "echo_timeout"),
+        ("auth", "refused"),
+        ("auth", "rejected"),
+        ("auth", "timeout"),
+        ("auth", "bad_authenticator"),
+        ("ncp", "no_network"),
+        ("ipcp", "no_address"),
+    ];
+
+    /// The index of `reason`, when it is a failure.
+    pub fn index(reason: DownReason) -> Option<usize> {
+        use crate::proto::ppp::auth::AuthFailure;
+        Some(match reason {
+            DownReason::NegotiationFailed => 0,
+            DownReason::LoopedBack => 1,
+            DownReason::EchoTimeout => 2,
+            DownReason::AuthRefused => 3,
+            DownReason::AuthFailed(AuthFailure::Rejected) => 4,
+            DownReason::AuthFailed(AuthFailure::Timeout) => 5,
+            DownReason::AuthFailed(AuthFailure::BadAuthenticator) => 6,
+            DownReason::NoNetwork => 7,
+            DownReason::NoAddress => 8,
+            DownReason::PeerTerminated | DownReason::LocalClose | DownReason::CallCleared => {
+                return None
+            }
+        })
+    }
 }
 
 /// Re-reads the AAA backend's data (the users file): a summary or why not.
@@ -201,6 +316,13 @@ pub struct Control<A: Aaa> {
     pub reloader: Option<Reloader<A>>,
     /// Counters.
     pub counters: ControlCounters,
+    /// The session whose PPP ending was just reported, and whether it is
+    /// a setup failure still to count: when the call went first, its L2TP
+    /// ending comes next and says why.
+    pub awaiting_call_reason: Option<(SessionKey, bool)>,
+    /// When each call whose PPP is still negotiating was created (for the
+    /// setup latency histogram).
+    pub setup_started: FxHashMap<SessionKey, Instant>,
 }
 
 impl<A: Aaa> std::fmt::Debug for Control<A> {
@@ -239,7 +361,10 @@ impl<A: Aaa> Control<A> {
             }
             self.drain_queues(now);
             while let Ok(query) = self.queries.try_recv() {
-                let answer = self.answer(now, query.command);
+                let answer = match query.command {
+                    Command::ShowStats => Reply::Stats(Box::new(self.snapshot())),
+                    command => Reply::Text(self.answer(now, command)),
+                };
                 let _ = query.reply.send(answer);
             }
             if self.reload.swap(false, Ordering::Relaxed) {
@@ -352,81 +477,8 @@ impl<A: Aaa> Control<A> {
                 }
             }
             Command::ShowStats => {
-                let l2tp = self.node.l2tp();
-                let c = &self.counters;
-                let lines = [
-                    ("tunnels", l2tp.tunnel_count() as u64),
-                    ("sessions_l2tp", l2tp.session_count() as u64),
-                    ("sessions_online", self.sessions.len() as u64),
-                    ("sessions_up_total", c.sessions_up),
-                    ("sessions_down_total", c.sessions_down),
-                    ("sessions_renegotiated_total", c.renegotiations),
-                    ("control_datagrams_urgent", c.urgent_in),
-                    ("control_datagrams_setup", c.setup_in),
-                    ("control_datagrams_sent", c.sent),
-                    ("control_send_errors", c.send_errors),
-                    ("l2tp_retransmissions", l2tp.retransmissions()),
-                ];
-                for (name, value) in lines {
-                    let _ = writeln!(out, "{name} {value}");
-                }
-                let s = l2tp.stats();
-                let lines = [
-                    ("l2tp_tunnels_established_total", s.tunnels_established),
-                    ("l2tp_tunnels_closed_total", s.tunnels_closed),
-                    ("l2tp_calls_established_total", s.sessions_established),
-                    ("l2tp_calls_closed_total", s.sessions_closed),
-                    ("l2tp_malformed_messages", s.malformed_messages),
-                    ("l2tp_fsm_errors", s.fsm_errors),
-                    ("l2tp_auth_failures", s.auth_failures),
-                ];
-                for (name, value) in lines {
-                    let _ = writeln!(out, "{name} {value}");
-                }
-                for (name, message_type) in [
-                    ("sccrq", MessageType::Sccrq),
-                    ("scccn", MessageType::Scccn),
-                    ("stopccn", MessageType::StopCcn),
-                    ("hello", MessageType::Hello),
-                    ("icrq", MessageType::Icrq),
-                    ("iccn", MessageType::Iccn),
-                    ("cdn", MessageType::Cdn),
-                ] {
-                    let _ = writeln!(out, "l2tp_received_{name} {}", s.received(message_type));
-                }
-                for pool in self.node.pools() {
-                    let _ = writeln!(
-                        out,
-                        "pool {} in_use {} size {}",
-                        pool.name(),
-                        pool.in_use(),
-                        pool.size()
-                    );
-                }
-                let v6 = self.node.ipv6_stats();
-                let lines = [
-                    ("ipv6_ra_sent", v6.ra_sent),
-                    ("ipv6_rs_received", v6.rs_received),
-                    ("ipv6_rs_invalid", v6.rs_invalid),
-                    ("ipv6_rs_ignored", v6.rs_ignored),
-                    ("ipv6_rs_deferred", v6.rs_deferred),
-                    ("ipv6_nd_ignored", v6.nd_ignored),
-                    ("ipv6_prefixes_exhausted", v6.prefixes_exhausted),
-                ];
-                for (name, value) in lines {
-                    let _ = writeln!(out, "{name} {value}");
-                }
-                for pool in self.node.prefix_pools() {
-                    let _ = writeln!(
-                        out,
-                        "prefix_pool {} {}/{} in_use {} size {}",
-                        pool.name(),
-                        pool.network(),
-                        pool.prefix_len(),
-                        pool.in_use(),
-                        pool.size()
-                    );
-                }
+                // Answered as a snapshot (`run`), formatted by the asker.
+                out.push_str(&self.snapshot().to_text());
             }
             Command::KillTunnel(id) => {
                 let result = ResultCode {
@@ -459,6 +511,48 @@ impl<A: Aaa> Control<A> {
             }
         }
         out
+    }
+
+    /// Everything `show stats` and `/metrics` report from this thread:
+    /// copies of plain counters, and gauges whose cost does not grow with
+    /// the sessions (tunnels are walked; there are at most 65,535).
+    pub fn snapshot(&self) -> ControlSnapshot {
+        let l2tp = self.node.l2tp();
+        let pool_use = |name: &str, in_use: u32, size: u32, exhausted: u64| PoolUse {
+            name: name.to_string(),
+            in_use: u64::from(in_use),
+            size: u64::from(size),
+            exhausted,
+            network: None,
+        };
+        ControlSnapshot {
+            tunnels: l2tp.tunnels_by_state(),
+            l2tp_sessions: l2tp.session_count() as u64,
+            online: self.sessions.len() as u64,
+            counters: self.counters.clone(),
+            l2tp: l2tp.stats().clone(),
+            channel: l2tp.channel_counters(),
+            auth: self.node.aaa().auth_stats(),
+            pools: self
+                .node
+                .pools()
+                .iter()
+                .map(|p| pool_use(p.name(), p.in_use(), p.size(), p.stats().exhausted))
+                .collect(),
+            prefix_pools: self
+                .node
+                .prefix_pools()
+                .iter()
+                .map(|p| {
+                    let mut used = pool_use(p.name(), p.in_use(), p.size(), p.stats().exhausted);
+                    used.network = Some((p.network(), p.prefix_len()));
+                    used
+                })
+                .collect(),
+            ipv6: self.node.ipv6_stats(),
+            urgent_queue: self.urgent.len() as u64,
+            setup_queue: self.setup.len() as u64,
+        }
     }
 
     /// Every tunnel is gone or has its StopCCN acknowledged (what is left
@@ -524,10 +618,22 @@ impl<A: Aaa> Control<A> {
         }
         self.send_queued();
         while let Some(event) = self.node.poll_event() {
+            if !matches!(
+                event,
+                NodeEvent::SessionDown { .. } | NodeEvent::L2tp(Event::SessionDown { .. })
+            ) {
+                self.awaiting_call_reason = None;
+            }
             match event {
-                NodeEvent::SessionUp { key, up } => self.install(key, &up),
+                NodeEvent::SessionUp { key, up } => {
+                    self.count_up(key);
+                    self.install(key, &up);
+                }
                 NodeEvent::SessionRenegotiating { key } => self.pause(key),
-                NodeEvent::SessionDown { key, reason } => self.remove(key, reason),
+                NodeEvent::SessionDown { key, reason } => {
+                    self.count_ending(key, reason);
+                    self.remove(key, reason);
+                }
                 NodeEvent::Data { key, packet, .. } => self.late_data(key, packet),
                 NodeEvent::L2tp(Event::TunnelUp { tunnel, .. }) => {
                     tracing::info!(tunnel, "tunnel up");
@@ -536,8 +642,13 @@ impl<A: Aaa> Control<A> {
                     tracing::info!(tunnel, ?reason, "tunnel down");
                 }
                 NodeEvent::L2tp(Event::SessionUp {
-                    tunnel, session, ..
+                    tunnel,
+                    session,
+                    started,
+                    ..
                 }) => {
+                    // PPP starts: the setup clock runs until it is up.
+                    self.setup_started.insert((tunnel, session), started);
                     tracing::info!(tunnel, session, "call connected");
                 }
                 NodeEvent::L2tp(Event::SessionDown {
@@ -545,6 +656,7 @@ impl<A: Aaa> Control<A> {
                     session,
                     reason,
                 }) => {
+                    self.count_call_ending((tunnel, session), &reason);
                     tracing::info!(tunnel, session, ?reason, "call cleared");
                 }
                 _ => {}
@@ -583,6 +695,62 @@ impl<A: Aaa> Control<A> {
                 self.wakes.mark(index);
             }
             Err(crossbeam_channel::TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// A session's PPP reached the network phase: its setup time when it
+    /// is new (from the call's creation), the end of its renegotiation
+    /// when it is not.
+    fn count_up(&mut self, key: SessionKey) {
+        match self.sessions.get(&key) {
+            Some(info) => {
+                if info.renegotiating {
+                    self.counters.renegotiating = self.counters.renegotiating.saturating_sub(1);
+                }
+            }
+            None => {
+                if let Some(started) = self.setup_started.remove(&key) {
+                    let took = Instant::now().saturating_duration_since(started);
+                    self.counters.setup_latency.observe(took);
+                }
+            }
+        }
+    }
+
+    /// A session's PPP ended (`NodeEvent::SessionDown`): count PPP
+    /// failures, and setup failures of sessions that never came online.
+    fn count_ending(&mut self, key: SessionKey, reason: Option<DownReason>) {
+        self.setup_started.remove(&key);
+        if let Some(at) = reason.and_then(PppFailure::index) {
+            self.counters.ppp_failures[at] += 1;
+        }
+        let never_online = !self.sessions.contains_key(&key);
+        let ppp_decided = reason.filter(|r| *r != DownReason::CallCleared);
+        if let (true, Some(r)) = (never_online, ppp_decided) {
+            self.counters.setup_failures[SetupFailure::Ppp(r).index()] += 1;
+        }
+        // When the call went first, its L2TP event comes right after this
+        // one and tells why; it is a setup failure if PPP never came up.
+        self.awaiting_call_reason = Some((key, never_online && ppp_decided.is_none()));
+    }
+
+    /// An L2TP call ended. Right after `count_ending` of the same session
+    /// it is that session's ending; otherwise PPP never ran on it (the
+    /// call never connected) and it is a setup failure, unless it is the
+    /// CDN we sent for a PPP ending, already counted.
+    fn count_call_ending(&mut self, key: SessionKey, reason: &SessionDownReason) {
+        self.setup_started.remove(&key);
+        let failed = match self.awaiting_call_reason.take() {
+            Some((awaited, failed)) if awaited == key => failed,
+            _ => {
+                !self.sessions.contains_key(&key)
+                    && self.node.data_path(key).is_none()
+                    && !matches!(reason, SessionDownReason::LocalDisconnect(_))
+            }
+        };
+        if failed {
+            let at = SetupFailure::L2tp(reason.clone()).index();
+            self.counters.setup_failures[at] += 1;
         }
     }
 
@@ -647,6 +815,9 @@ impl<A: Aaa> Control<A> {
         let Some(info) = self.sessions.get_mut(&key) else {
             return;
         };
+        if !info.renegotiating {
+            self.counters.renegotiating += 1;
+        }
         info.renegotiating = true;
         for index in 0..self.shards.len() {
             self.command(index, ShardCommand::Pause(key));
@@ -681,7 +852,10 @@ impl<A: Aaa> Control<A> {
     }
 
     fn remove(&mut self, key: SessionKey, reason: Option<DownReason>) {
-        if self.sessions.remove(&key).is_some() {
+        if let Some(info) = self.sessions.remove(&key) {
+            if info.renegotiating {
+                self.counters.renegotiating = self.counters.renegotiating.saturating_sub(1);
+            }
             for index in 0..self.shards.len() {
                 self.command(index, ShardCommand::Remove(key));
             }

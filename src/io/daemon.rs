@@ -12,6 +12,7 @@ use crossbeam_channel::bounded;
 
 use super::control::{Control, ControlCounters, Reloader};
 use super::manage;
+use super::metrics;
 use super::shard::{Batching, ControlQueues, Shard};
 use super::tun::Tun;
 use super::udp::{bind_group, local_addr, SocketOptions};
@@ -71,6 +72,8 @@ pub struct RuntimeSettings {
     pub io: IoMode,
     /// Datagrams and TUN packets moved per system call or ring round.
     pub batching: Batching,
+    /// Where to serve Prometheus metrics (none: no endpoint).
+    pub metrics: Option<SocketAddr>,
 }
 
 /// A running daemon.
@@ -90,6 +93,9 @@ pub struct Running {
     reload: Arc<AtomicBool>,
     manage: Option<JoinHandle<()>>,
     manage_stop: Arc<AtomicBool>,
+    /// The metrics endpoint's address as bound (none: not served).
+    pub metrics: Option<SocketAddr>,
+    metrics_thread: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -129,6 +135,9 @@ impl Running {
         self.manage_stop.store(true, Ordering::Relaxed);
         if let Some(manage) = self.manage.take() {
             let _ = manage.join();
+        }
+        if let Some(metrics) = self.metrics_thread.take() {
+            let _ = metrics.join();
         }
         counters
     }
@@ -235,12 +244,26 @@ pub fn start<A: Aaa + Send + 'static>(
     let manage = match &settings.management {
         Some(path) => Some(manage::serve(
             path,
-            query_tx,
+            query_tx.clone(),
             control_wake.clone(),
             handles.clone(),
             Arc::clone(&manage_stop),
         )?),
         None => None,
+    };
+    // Off the hot path: its own thread, asking the others for snapshots
+    // as the management socket does.
+    let (metrics, metrics_thread) = match settings.metrics {
+        Some(addr) => {
+            let sources = metrics::Sources {
+                queries: query_tx.clone(),
+                wake: control_wake.clone(),
+                shards: handles.clone(),
+            };
+            let (bound, thread) = metrics::serve(addr, sources, Arc::clone(&manage_stop))?;
+            (Some(bound), Some(thread))
+        }
+        None => (None, None),
     };
     let control = Control {
         node,
@@ -260,6 +283,8 @@ pub fn start<A: Aaa + Send + 'static>(
         reload: Arc::clone(&reload),
         reloader,
         counters: Default::default(),
+        awaiting_call_reason: None,
+        setup_started: Default::default(),
     };
     let control_thread = std::thread::Builder::new()
         .name("lns-control".into())
@@ -276,6 +301,8 @@ pub fn start<A: Aaa + Send + 'static>(
         reload,
         manage,
         manage_stop,
+        metrics,
+        metrics_thread,
     })
 }
 

@@ -64,6 +64,7 @@ pub fn prepare(
         management: Some(config.management.socket.clone()),
         io: config.runtime.io,
         batching: Batching::new(config.runtime.batch_size as usize),
+        metrics: config.metrics.listen,
     };
     let users_config = config.clone();
     let reloader: Reloader<LocalAaa> = Box::new(move |aaa: &mut LocalAaa| {

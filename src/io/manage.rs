@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Sender};
 
-use super::shard::{ShardCommand, ShardReport};
+use super::shard::ShardCommand;
+use super::stats::{self, ControlSnapshot};
 use super::wake::Wake;
-use crate::dataplane::DropReason;
 
 /// Each shard's command queue and wake, for `show stats`.
 pub type ShardHandles = Vec<(Sender<ShardCommand>, Wake)>;
@@ -67,8 +67,18 @@ impl Command {
 pub struct Query {
     /// What was asked.
     pub command: Command,
-    /// The answer (text, ending with a newline).
-    pub reply: Sender<String>,
+    /// The answer.
+    pub reply: Sender<Reply>,
+}
+
+/// The control thread's answer to a [`Query`].
+#[derive(Debug)]
+pub enum Reply {
+    /// Text for the user, ending with a newline.
+    Text(String),
+    /// `show stats`: the control thread's counters, which the asker
+    /// completes with the shards' and formats (see [`super::stats`]).
+    Stats(Box<ControlSnapshot>),
 }
 
 /// Listen on `path` (replacing a stale socket file) and relay commands to
@@ -125,87 +135,22 @@ fn answer(
             return Ok(());
         }
     };
-    let with_shards = command == Command::ShowStats;
+    if command == Command::ShowStats {
+        let snapshot = stats::collect(queries, wake, shards);
+        return out.write_all(snapshot.to_text().as_bytes());
+    }
     let (tx, rx) = bounded(1);
     if queries.send(Query { command, reply: tx }).is_err() {
         out.write_all(b"error: the daemon is stopping\n")?;
         return Ok(());
     }
     wake.wake();
-    let mut reply = rx
-        .recv_timeout(Duration::from_secs(5))
-        .unwrap_or_else(|_| "error: no answer from the control thread\n".into());
-    if with_shards {
-        reply.push_str(&shard_stats(&gather(shards), shards.len()));
-    }
+    let reply = match rx.recv_timeout(stats::CONTROL_WAIT) {
+        Ok(Reply::Text(text)) => text,
+        Ok(Reply::Stats(snapshot)) => snapshot.to_text(),
+        Err(_) => "error: no answer from the control thread\n".into(),
+    };
     out.write_all(reply.as_bytes())
-}
-
-/// Ask every shard for its counters; a shard that does not answer within
-/// a second (a full command queue, a stall) is left out.
-fn gather(shards: &ShardHandles) -> Vec<ShardReport> {
-    let (tx, rx) = bounded(shards.len().max(1));
-    for (commands, wake) in shards {
-        if commands.try_send(ShardCommand::Report(tx.clone())).is_ok() {
-            wake.wake();
-        }
-    }
-    drop(tx);
-    let deadline = std::time::Instant::now() + Duration::from_secs(1);
-    let mut reports = Vec::with_capacity(shards.len());
-    while reports.len() < shards.len() {
-        match rx.recv_deadline(deadline) {
-            Ok(report) => reports.push(report),
-            Err(_) => break,
-        }
-    }
-    reports.sort_by_key(|r| r.shard);
-    reports
-}
-
-/// The shards' counters as `name value` lines: totals over the shards
-/// that answered, then a few per shard (`shard<N>_...`).
-pub fn shard_stats(reports: &[ShardReport], shards: usize) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let sum = |f: &dyn Fn(&ShardReport) -> u64| reports.iter().map(f).sum::<u64>();
-    let _ = writeln!(out, "shards {shards}");
-    let _ = writeln!(out, "shards_reporting {}", reports.len());
-    let totals: [(&str, u64); 15] = [
-        ("dataplane_packets_in", sum(&|r| r.dataplane.packets_in)),
-        ("dataplane_bytes_in", sum(&|r| r.dataplane.bytes_in)),
-        ("dataplane_packets_out", sum(&|r| r.dataplane.packets_out)),
-        ("dataplane_bytes_out", sum(&|r| r.dataplane.bytes_out)),
-        ("dataplane_echo_replies", sum(&|r| r.dataplane.echo_replies)),
-        ("dataplane_ppp_to_control", sum(&|r| r.dataplane.to_control)),
-        ("dataplane_l2tp_to_control", sum(&|r| r.dataplane.control)),
-        ("dataplane_forwarded", sum(&|r| r.dataplane.forwarded)),
-        ("dataplane_mss_clamped", sum(&|r| r.dataplane.mss_clamped)),
-        ("dataplane_dropped", sum(&|r| r.dataplane.dropped_total())),
-        ("shard_datagrams_in", sum(&|r| r.io.datagrams_in)),
-        ("shard_datagrams_out", sum(&|r| r.io.datagrams_out)),
-        (
-            "shard_control_queue_full",
-            sum(&|r| r.io.control_queue_full),
-        ),
-        ("shard_setup_queue_full", sum(&|r| r.io.setup_queue_full)),
-        ("shard_tun_write_errors", sum(&|r| r.io.tun_write_errors)),
-    ];
-    for (name, value) in totals {
-        let _ = writeln!(out, "{name} {value}");
-    }
-    for reason in DropReason::ALL {
-        let n = sum(&|r| r.dataplane.dropped(reason));
-        let _ = writeln!(out, "dataplane_dropped_{} {n}", reason.name());
-    }
-    for r in reports {
-        let i = r.shard;
-        let _ = writeln!(out, "shard{i}_sessions {}", r.sessions);
-        let _ = writeln!(out, "shard{i}_packets_in {}", r.dataplane.packets_in);
-        let _ = writeln!(out, "shard{i}_packets_out {}", r.dataplane.packets_out);
-        let _ = writeln!(out, "shard{i}_dropped {}", r.dataplane.dropped_total());
-    }
-    out
 }
 
 /// Client side: send `command` to the daemon at `path`, return its answer.
@@ -250,42 +195,6 @@ mod tests {
     }
 
     #[test]
-    fn shard_reports_are_summed_and_listed() {
-        use crate::dataplane::Counters;
-        let report = |shard, packets_in, dropped_no_route| {
-            let mut dataplane = Counters {
-                packets_in,
-                bytes_in: packets_in * 100,
-                ..Counters::default()
-            };
-            let at = DropReason::ALL
-                .iter()
-                .position(|r| *r == DropReason::NoRoute);
-            dataplane.drops[at.unwrap()] = dropped_no_route;
-            ShardReport {
-                shard,
-                io: Default::default(),
-                dataplane,
-                sessions: 3,
-            }
-        };
-        let text = shard_stats(&[report(0, 5, 1), report(1, 7, 2)], 3);
-        for line in [
-            "shards 3",
-            "shards_reporting 2",
-            "dataplane_packets_in 12",
-            "dataplane_bytes_in 1200",
-            "dataplane_dropped 3",
-            "dataplane_dropped_no_route 3",
-            "dataplane_dropped_spoofed_source 0",
-            "shard1_packets_in 7",
-            "shard0_sessions 3",
-        ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
-        }
-    }
-
-    #[test]
     fn a_query_round_trips_through_the_socket() {
         let dir = std::env::temp_dir().join(format!("lns-manage-{}", std::process::id()));
         let path = dir.join("lns.sock");
@@ -296,10 +205,16 @@ mod tests {
         let control = std::thread::spawn(move || {
             let query = rx.recv().unwrap();
             assert_eq!(query.command, Command::ShowStats);
-            query.reply.send("tunnels 0\n".into()).unwrap();
+            let snapshot = ControlSnapshot::default();
+            query.reply.send(Reply::Stats(Box::new(snapshot))).unwrap();
         });
         let stats = request(&path, "show stats").unwrap();
-        assert!(stats.starts_with("tunnels 0\nshards 0\n"), "{stats}");
+        assert!(stats.starts_with("tunnels 0\n"), "{stats}");
+        assert!(stats.contains("\nsessions_online 0\n"), "{stats}");
+        assert!(
+            stats.contains("\nshards 0\nshards_reporting 0\n"),
+            "{stats}"
+        );
         assert!(request(&path, "nonsense")
             .unwrap()
             .starts_with("error: unknown command"));

@@ -175,11 +175,12 @@ impl<T> Ring<T> {
     /// Submit, and wait for `want` completions or `timeout`, whichever
     /// comes first. A full completion queue (EBUSY), a signal (EINTR) and
     /// the timeout (ETIME) are not errors: the caller drains and goes on.
+    /// Returns how many entries the kernel took.
     pub fn submit_and_wait(
         &mut self,
         want: usize,
         timeout: Option<std::time::Duration>,
-    ) -> io::Result<()> {
+    ) -> io::Result<usize> {
         self.flush_backlog();
         let result = match timeout {
             None => self.ring.submit_and_wait(want),
@@ -190,14 +191,14 @@ impl<T> Ring<T> {
             }
         };
         match result {
-            Ok(_) => Ok(()),
+            Ok(submitted) => Ok(submitted),
             Err(e)
                 if matches!(
                     e.raw_os_error(),
                     Some(libc::EBUSY | libc::EINTR | libc::ETIME)
                 ) =>
             {
-                Ok(())
+                Ok(0)
             }
             Err(e) => Err(e),
         }

@@ -171,6 +171,67 @@ pub struct ShardCounters {
     pub datagrams_in: u64,
     /// Datagrams sent.
     pub datagrams_out: u64,
+    /// Submissions to the kernel: `io_uring_enter` calls of the ring loop,
+    /// `sendmmsg` batches of the portable one.
+    pub submits: u64,
+    /// What they carried: ring entries, or datagrams.
+    pub submitted: u64,
+    /// Receive batch sizes (datagrams per `recvmmsg` or ring round).
+    pub recv_sizes: BatchSizes,
+    /// Submission sizes (entries per submit).
+    pub submit_sizes: BatchSizes,
+    /// Subscribers' IP packets that reached TUN through the control thread
+    /// (they overtook their session's install) and their bytes: part of
+    /// the data plane's ingress, though `decap` never saw them.
+    pub late_packets_in: u64,
+    /// Their IP bytes.
+    pub late_bytes_in: u64,
+}
+
+impl ShardCounters {
+    /// A receive batch of `n` datagrams.
+    pub fn received(&mut self, n: u64) {
+        self.recv_batches += 1;
+        self.datagrams_in += n;
+        self.recv_sizes.observe(n);
+    }
+
+    /// A submission of `n` entries (an idle wait submits none).
+    pub fn submitted(&mut self, n: usize) {
+        self.submits += 1;
+        self.submitted += n as u64;
+        if n > 0 {
+            self.submit_sizes.observe(n as u64);
+        }
+    }
+}
+
+/// A histogram of batch sizes over power-of-two buckets (1, 2, 4, ...
+/// 2048, then the rest): one array increment per batch, none per packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchSizes {
+    /// Batches per bucket: index `i` holds sizes in `(2^(i-1), 2^i]`, the
+    /// last one everything above [`BatchSizes::BOUNDS`]'s end.
+    pub buckets: [u64; BatchSizes::BOUNDS.len() + 1],
+    /// Sum of the sizes.
+    pub sum: u64,
+}
+
+impl BatchSizes {
+    /// The buckets' upper bounds.
+    pub const BOUNDS: [u64; 12] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048];
+
+    /// Count one batch of `n`.
+    pub fn observe(&mut self, n: u64) {
+        let at = (u64::BITS - n.saturating_sub(1).leading_zeros()) as usize;
+        self.buckets[at.min(Self::BOUNDS.len())] += 1;
+        self.sum += n;
+    }
+
+    /// Batches counted.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
 }
 
 /// Everything one shard thread owns.
@@ -265,6 +326,7 @@ impl Shard {
                 if !batch.is_empty() {
                     if let Ok(n) = batch.flush(socket.as_raw_fd()) {
                         self.counters.datagrams_out += n as u64;
+                        self.counters.submitted(n);
                     }
                 }
             }
@@ -302,7 +364,10 @@ impl Shard {
                     Stamp::Forward { .. } | Stamp::Drop(_) => {}
                 },
                 ShardCommand::ToTun(packet) => {
-                    if !out.to_tun(&packet) {
+                    if out.to_tun(&packet) {
+                        self.counters.late_packets_in += 1;
+                        self.counters.late_bytes_in += packet.len() as u64;
+                    } else {
                         self.counters.tun_write_errors += 1;
                     }
                 }
@@ -332,8 +397,7 @@ impl Shard {
         if n == 0 {
             return;
         }
-        self.counters.recv_batches += 1;
-        self.counters.datagrams_in += n as u64;
+        self.counters.received(n as u64);
         for i in 0..n {
             if let Some((datagram, from)) = recv.get_mut(i) {
                 self.datagram(socket, from, datagram, reply, out);
@@ -515,6 +579,31 @@ mod tests {
         zlb[3] = 12; // Length: the header alone
         assert!(!super::is_setup_message(&zlb), "a ZLB has no Message Type");
         assert!(!super::is_setup_message(&[0xc8]), "runt");
+    }
+
+    #[test]
+    fn batch_sizes_land_in_power_of_two_buckets() {
+        let mut sizes = super::BatchSizes::default();
+        for n in [1, 2, 3, 4, 5, 64, 65, 2048, 2049, 100_000] {
+            sizes.observe(n);
+        }
+        // Bounds 1, 2, 4, 8 ... 64, 128 ... 2048, then the rest.
+        assert_eq!(&sizes.buckets[..4], &[1, 1, 2, 1]);
+        assert_eq!((sizes.buckets[6], sizes.buckets[7]), (1, 1));
+        assert_eq!(sizes.buckets[11], 1);
+        assert_eq!(sizes.buckets[12], 2);
+        assert_eq!(sizes.count(), 10);
+        assert_eq!(
+            sizes.sum,
+            1 + 2 + 3 + 4 + 5 + 64 + 65 + 2048 + 2049 + 100_000
+        );
+        let mut counters = super::ShardCounters::default();
+        counters.received(3);
+        counters.submitted(0);
+        counters.submitted(7);
+        assert_eq!((counters.recv_batches, counters.datagrams_in), (1, 3));
+        assert_eq!((counters.submits, counters.submitted), (2, 7));
+        assert_eq!(counters.submit_sizes.count(), 1, "an idle wait is no batch");
     }
 
     #[test]

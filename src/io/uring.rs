@@ -242,8 +242,9 @@ impl UringShard {
         loop {
             self.io.ring.flush_backlog();
             let wait = usize::from(!self.io.ring.backlogged());
-            if let Err(e) = self.io.ring.submit_and_wait(wait, None) {
-                tracing::warn!(shard = self.shard.index, "io_uring submit: {e}");
+            match self.io.ring.submit_and_wait(wait, None) {
+                Ok(submitted) => self.shard.counters.submitted(submitted),
+                Err(e) => tracing::warn!(shard = self.shard.index, "io_uring submit: {e}"),
             }
             self.io.ring.reap(budget, &mut completions);
             // Commands first, as the portable loop does: a session the
@@ -260,8 +261,7 @@ impl UringShard {
             // truncated datagrams too).
             self.bufs.publish();
             if received > 0 {
-                self.shard.counters.recv_batches += 1;
-                self.shard.counters.datagrams_in += received;
+                self.shard.counters.received(received);
             }
             if !go_on {
                 break;

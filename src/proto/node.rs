@@ -587,6 +587,7 @@ impl<A: Aaa> Node<A> {
                 peer_tunnel,
                 peer_session,
                 call,
+                ..
             } => {
                 let key = (*tunnel, *session);
                 let Some(remote) = self.endpoint.tunnel(*tunnel).map(|t| t.remote) else {

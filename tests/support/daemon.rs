@@ -76,6 +76,7 @@ pub fn settings(shards: u16, io: IoMode) -> RuntimeSettings {
         management: Some(manage_path(io)),
         io,
         batching: Default::default(),
+        metrics: None,
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Lns {
     /// IPv6CP and a /64 for every session (Router Advertisements), the
     /// TUN with [`GATEWAY6`].
     pub ipv6_sessions: bool,
+    /// Serve Prometheus metrics on a loopback port (`Running::metrics`).
+    pub metrics: bool,
 }
 
 impl Lns {
@@ -103,6 +105,7 @@ impl Lns {
             management,
             io: IoMode::Auto,
             batching: Default::default(),
+            metrics: self.metrics.then(|| "127.0.0.1:0".parse().unwrap()),
         };
         let running = daemon::start(&settings, node, None).unwrap();
         let addr = running.bound[0];

@@ -9,13 +9,14 @@ use std::time::Instant;
 use crate::crypto::ppp_auth;
 
 use super::users::{Credential, UsersFile};
-use super::{Aaa, AuthOutcome, AuthRequest, AuthTicket, RejectReason};
+use super::{Aaa, AuthOutcome, AuthRequest, AuthStats, AuthTicket, RejectReason};
 
 /// Checks PAP, CHAP-MD5 and MS-CHAPv2 against the users file.
 #[derive(Debug, Default)]
 pub struct LocalAaa {
     users: UsersFile,
     ready: VecDeque<(AuthTicket, AuthOutcome)>,
+    stats: AuthStats,
 }
 
 impl LocalAaa {
@@ -24,6 +25,7 @@ impl LocalAaa {
         LocalAaa {
             users,
             ready: VecDeque::new(),
+            stats: AuthStats::default(),
         }
     }
 
@@ -124,7 +126,12 @@ impl LocalAaa {
 impl Aaa for LocalAaa {
     fn start(&mut self, _now: Instant, ticket: AuthTicket, request: AuthRequest) {
         let outcome = self.check(&request);
+        self.stats.count(&request, &outcome);
         self.ready.push_back((ticket, outcome));
+    }
+
+    fn auth_stats(&self) -> AuthStats {
+        self.stats
     }
 
     fn cancel(&mut self, ticket: AuthTicket) {
@@ -168,6 +175,27 @@ hashed@isp.example  nthash=44EBBA8D5312B8D611474411F56989AE
             user: user.as_bytes().to_vec(),
             password: password.to_vec(),
         }
+    }
+
+    #[test]
+    fn verdicts_are_counted_by_method_and_reason() {
+        let mut aaa = aaa();
+        assert_eq!(aaa.auth_stats(), AuthStats::default());
+        run(&mut aaa, pap("User", b"clientPass"));
+        run(&mut aaa, pap("User", b"wrong"));
+        run(&mut aaa, pap("nobody", b"x"));
+        run(&mut aaa, mschap("User", [0; 24]));
+        let stats = aaa.auth_stats();
+        assert_eq!(stats.accepted, [1, 0, 0]);
+        assert_eq!(stats.rejected_total(0), 2);
+        assert_eq!(stats.rejected[0][RejectReason::BadCredential.index()], 1);
+        assert_eq!(stats.rejected[0][RejectReason::UnknownUser.index()], 1);
+        assert_eq!(stats.rejected_total(2), 1);
+        assert_eq!(AuthStats::METHODS[2], "mschapv2");
+        assert_eq!(
+            RejectReason::NAMES[RejectReason::Malformed.index()],
+            "malformed"
+        );
     }
 
     fn reject(reason: RejectReason) -> AuthOutcome {

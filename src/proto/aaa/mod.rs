@@ -70,6 +70,15 @@ pub enum AuthRequest {
 }
 
 impl AuthRequest {
+    /// Index of its method in [`AuthStats`] (see [`AuthStats::METHODS`]).
+    pub const fn method_index(&self) -> usize {
+        match self {
+            AuthRequest::Pap { .. } => 0,
+            AuthRequest::Chap { .. } => 1,
+            AuthRequest::MsChapV2 { .. } => 2,
+        }
+    }
+
     /// The name the peer gave.
     pub fn user(&self) -> &[u8] {
         match self {
@@ -187,6 +196,63 @@ pub enum RejectReason {
     BackendUnavailable,
 }
 
+impl RejectReason {
+    /// Number of reasons.
+    pub const COUNT: usize = 5;
+
+    /// Metric label of each reason, by [`RejectReason::index`].
+    pub const NAMES: [&'static str; RejectReason::COUNT] = [
+        "unknown_user",
+        "bad_credential",
+        "method_unavailable",
+        "malformed",
+        "backend_unavailable",
+    ];
+
+    /// A dense index for per-reason counts.
+    pub const fn index(self) -> usize {
+        match self {
+            RejectReason::UnknownUser => 0,
+            RejectReason::BadCredential => 1,
+            RejectReason::MethodUnavailable => 2,
+            RejectReason::Malformed => 3,
+            RejectReason::BackendUnavailable => 4,
+        }
+    }
+}
+
+/// A backend's verdicts so far, by method (plain integers: a backend
+/// lives on one thread; the owner copies them out for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthStats {
+    /// Accepted requests, by [`AuthRequest::method_index`].
+    pub accepted: [u64; AuthStats::METHOD_COUNT],
+    /// Rejected requests, by method and [`RejectReason::index`].
+    pub rejected: [[u64; RejectReason::COUNT]; AuthStats::METHOD_COUNT],
+}
+
+impl AuthStats {
+    /// Number of methods.
+    pub const METHOD_COUNT: usize = 3;
+
+    /// Metric label of each method, by [`AuthRequest::method_index`].
+    pub const METHODS: [&'static str; AuthStats::METHOD_COUNT] = ["pap", "chap", "mschapv2"];
+
+    /// Count the verdict on `request`.
+    pub fn count(&mut self, request: &AuthRequest, outcome: &AuthOutcome) {
+        let method = request.method_index();
+        match outcome {
+            AuthOutcome::Accept { .. } => self.accepted[method] += 1,
+            AuthOutcome::Reject { reason } => self.rejected[method][reason.index()] += 1,
+        }
+    }
+
+    /// Rejections of one method, whatever the reason.
+    pub fn rejected_total(&self, method: usize) -> u64 {
+        self.rejected.get(method).map_or(0, |r| r.iter().sum())
+    }
+}
+
 /// The answer to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthOutcome {
@@ -222,6 +288,11 @@ pub trait Aaa {
 
     /// Let time-driven work happen (retransmit, give up, fail over).
     fn handle_timeout(&mut self, _now: Instant) {}
+
+    /// Verdicts so far (a backend that keeps none reports zeros).
+    fn auth_stats(&self) -> AuthStats {
+        AuthStats::default()
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,32 @@ pub enum Dropped {
     Refused,
 }
 
+impl Dropped {
+    /// Every reason, for metrics.
+    pub const ALL: [Dropped; 7] = [
+        Dropped::MalformedHeader,
+        Dropped::NotControl,
+        Dropped::UnknownTunnel,
+        Dropped::WrongPeer,
+        Dropped::NotSccrq,
+        Dropped::NotAccepting,
+        Dropped::Refused,
+    ];
+
+    /// Snake-case name for a metric label.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Dropped::MalformedHeader => "malformed_header",
+            Dropped::NotControl => "not_control",
+            Dropped::UnknownTunnel => "unknown_tunnel",
+            Dropped::WrongPeer => "wrong_peer",
+            Dropped::NotSccrq => "not_sccrq",
+            Dropped::NotAccepting => "not_accepting",
+            Dropped::Refused => "refused",
+        }
+    }
+}
+
 /// Counters an endpoint keeps (plain integers: one endpoint per thread).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndpointStats {
@@ -219,6 +245,9 @@ pub struct Endpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: EndpointStats,
+    /// Reliable-delivery counters of tunnels already removed, so totals
+    /// since start never go down when a tunnel leaves.
+    retired_channels: ChannelStats,
     half_open_tunnels: usize,
     half_open_sessions: usize,
     tunnel_rate: Option<RateLimit>,
@@ -249,6 +278,7 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: EndpointStats::default(),
+            retired_channels: ChannelStats::default(),
             half_open_tunnels: 0,
             half_open_sessions: 0,
             tunnel_rate,
@@ -360,6 +390,23 @@ impl Endpoint {
             total.fast_retransmits += s.fast_retransmits;
         }
         total
+    }
+
+    /// Reliable-delivery counters since start: live tunnels plus those
+    /// already removed (monotonic, for metrics).
+    pub fn channel_counters(&self) -> ChannelStats {
+        let mut total = self.channel_totals();
+        total.add(&self.retired_channels);
+        total
+    }
+
+    /// Tunnels per state, indexed as [`TunnelState::index`].
+    pub fn tunnels_by_state(&self) -> [u64; TunnelState::COUNT] {
+        let mut counts = [0; TunnelState::COUNT];
+        for tunnel in self.tunnels.values() {
+            counts[tunnel.state.index()] += 1;
+        }
+        counts
     }
 
     /// Retransmissions summed over live tunnels.
@@ -823,6 +870,7 @@ impl Endpoint {
 
     fn remove_tunnel(&mut self, id: u16, now: Instant) {
         if let Some(tunnel) = self.tunnels.remove(&id) {
+            self.retired_channels.add(tunnel.channel.stats());
             // Counters were settled when it left setup (`tear_down`).
             self.by_peer.remove(&(tunnel.remote, tunnel.peer_id));
             self.tunnel_ids.release(id, now);

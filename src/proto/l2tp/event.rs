@@ -1,6 +1,7 @@
 //! What an endpoint tells its owner.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use crate::wire::l2tp::avps::{CallErrors, ResultCode};
 
@@ -126,6 +127,9 @@ pub enum Event {
         peer_session: u16,
         /// What the call messages said.
         call: Box<CallInfo>,
+        /// When the call was created (its ICRQ or OCRQ admitted, or our
+        /// own request queued): where its setup time starts.
+        started: Instant,
     },
     /// A session is gone.
     SessionDown {

@@ -126,6 +126,24 @@ pub struct ChannelStats {
     pub out_of_window: u64,
     /// Retransmissions triggered by repeated acks rather than the timer.
     pub fast_retransmits: u64,
+    /// Times a new message had to wait because the send window was full
+    /// (counted once per stall, not per poll).
+    pub window_stalls: u64,
+}
+
+impl ChannelStats {
+    /// Add `other` to these counters.
+    pub fn add(&mut self, other: &ChannelStats) {
+        self.sent += other.sent;
+        self.retransmitted += other.retransmitted;
+        self.zlb_sent += other.zlb_sent;
+        self.received += other.received;
+        self.duplicates += other.duplicates;
+        self.out_of_order += other.out_of_order;
+        self.out_of_window += other.out_of_window;
+        self.fast_retransmits += other.fast_retransmits;
+        self.window_stalls += other.window_stalls;
+    }
 }
 
 /// Why [`ControlChannel::try_send`] refused a body (our own misuse).
@@ -193,6 +211,8 @@ pub struct ControlChannel {
     /// Packets in a row whose Nr acked nothing new while messages were in
     /// flight.
     repeated_acks: u32,
+    /// A new message is waiting for the send window (counted once).
+    stalled: bool,
     /// The retransmission timer was pulled in by repeated acks: when it
     /// fires, resend only the oldest message, without backing off.
     early_resend: bool,
@@ -255,6 +275,7 @@ impl ControlChannel {
             ssthresh: DEFAULT_PEER_WINDOW,
             acked_in_avoidance: 0,
             repeated_acks: 0,
+            stalled: false,
             early_resend: false,
             resend_oldest: false,
             failed: false,
@@ -463,9 +484,15 @@ impl ControlChannel {
                 self.next_ns = self.next_ns.wrapping_add(1);
                 self.outstanding += 1;
                 self.stats.sent += 1;
+                self.stalled = false;
                 self.message_sent(now);
                 return true;
             }
+        } else if !self.pending.is_empty() && !self.stalled {
+            // New messages wait for acks: the peer's window (or ours,
+            // congestion) is the bottleneck. Worth a metric.
+            self.stalled = true;
+            self.stats.window_stalls += 1;
         }
         if self.ack_forced || self.ack_at.is_some_and(|at| at <= now) {
             // §5.8: a ZLB carries the next Ns we will send, without using it
@@ -795,6 +822,33 @@ mod tests {
 
     fn nss(sent: &[Sent]) -> Vec<u16> {
         sent.iter().map(|s| s.ns).collect()
+    }
+
+    #[test]
+    fn a_full_window_counts_one_stall_until_it_opens() {
+        let t0 = Instant::now();
+        let mut ch = ControlChannel::new(no_slow_start());
+        ch.set_peer_window(2);
+        for i in 0..5u8 {
+            ch.send(0, vec![i + 1]);
+        }
+        assert_eq!(nss(&transmit_all(&mut ch, t0)), vec![0, 1]);
+        assert_eq!(ch.stats().window_stalls, 1);
+        // Asking again while it is still full is the same stall.
+        assert!(transmit_all(&mut ch, t0).is_empty());
+        assert_eq!(ch.stats().window_stalls, 1);
+        // An ack opens the window: two more go, and it is full again.
+        ch.receive(t0 + MS, 0, 2, 0, &[]);
+        assert_eq!(nss(&transmit_all(&mut ch, t0 + MS)), vec![2, 3]);
+        assert_eq!(ch.stats().window_stalls, 2);
+        // The last one fits: no stall.
+        ch.receive(t0 + 2 * MS, 0, 4, 0, &[]);
+        assert_eq!(nss(&transmit_all(&mut ch, t0 + 2 * MS)), vec![4]);
+        assert_eq!(ch.stats().window_stalls, 2);
+        let mut total = ChannelStats::default();
+        total.add(ch.stats());
+        total.add(ch.stats());
+        assert_eq!((total.window_stalls, total.sent), (4, 10));
     }
 
     #[test]

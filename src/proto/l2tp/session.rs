@@ -378,7 +378,7 @@ impl Tunnel {
             *ctx.half_open_sessions = ctx.half_open_sessions.saturating_sub(1);
         }
         entry.state = SessionState::Established;
-        entry.setup = None;
+        let started = entry.setup.take().map_or(ctx.now, |c| c.created);
         ctx.stats.sessions_established += 1;
         ctx.events.push_back(Event::SessionUp {
             tunnel: self.id,
@@ -386,6 +386,7 @@ impl Tunnel {
             peer_tunnel: self.peer_id,
             peer_session: entry.peer_id,
             call: entry.call.take().unwrap_or_default(),
+            started,
         });
     }
 

@@ -45,6 +45,29 @@ pub enum TunnelState {
 }
 
 impl TunnelState {
+    /// Number of states (see [`TunnelState::index`]).
+    pub const COUNT: usize = 5;
+
+    /// Metric label of each state, by [`TunnelState::index`].
+    pub const NAMES: [&'static str; TunnelState::COUNT] = [
+        "wait_sccrp",
+        "wait_scccn",
+        "established",
+        "stopping",
+        "closed",
+    ];
+
+    /// A dense index for per-state counts.
+    pub const fn index(&self) -> usize {
+        match self {
+            TunnelState::WaitSccrp { .. } => 0,
+            TunnelState::WaitScccn { .. } => 1,
+            TunnelState::Established => 2,
+            TunnelState::Stopping { .. } => 3,
+            TunnelState::Closed => 4,
+        }
+    }
+
     /// Still in setup (counts against the half-open limit).
     pub fn is_half_open(&self) -> bool {
         matches!(
