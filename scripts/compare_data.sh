@@ -30,10 +30,11 @@ PPS=${PPS:-100}
 HOLD=${HOLD:-10}
 SIZES=${SIZES:-64 1400}
 OUT=${OUT:-target/compare-data}
+LNSS=${LNSS:-ours l2tpns}
 
 [ "$(id -u)" = 0 ] || { echo "compare_data: needs root" >&2; exit 2; }
-cargo build --release -q -p lns -p loadgen --example against_l2tpns
-LNS=$PWD/target/release/lns
+[ -n "${LNS_BIN:-}" ] || cargo build --release -q -p lns -p loadgen --example against_l2tpns
+LNS=${LNS_BIN:-$PWD/target/release/lns}
 LOADGEN=$PWD/target/release/loadgen
 AGAINST_L2TPNS=$PWD/target/release/examples/against_l2tpns
 mkdir -p "$OUT"
@@ -66,7 +67,7 @@ run_l2tpns() { # size json
 
 for run in $(seq 1 "$RUNS"); do
   for size in $SIZES; do
-    for lns in ours l2tpns; do
+    for lns in $LNSS; do
       json=$OUT/$lns-$size-$run.json
       echo "== $lns ${size} B run $run -> $json ($(cut -d' ' -f1-3 /proc/loadavg))"
       "run_$lns" "$size" "$json" >/dev/null || echo "   (exit status $?)"

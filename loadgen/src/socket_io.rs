@@ -324,7 +324,7 @@ impl UringIo {
 
     /// With `buffers` receive buffers (a power of two).
     fn with_buffers(sockets: &[RawFd], buffers: u16) -> io::Result<UringIo> {
-        let mut ring = Ring::from_uring(setup()?);
+        let mut ring = Ring::for_this_thread(RING_ENTRIES)?;
         let bufs = BufRing::new(ring.uring(), BGID, buffers, recv_buffer_len(MAX_DATAGRAM))?;
         let mut io = UringIo {
             ring: ManuallyDrop::new(ring),
@@ -496,24 +496,6 @@ impl UringIo {
 fn ceil_ms(d: Duration) -> Duration {
     let ms = d.as_micros().div_ceil(1000);
     Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
-}
-
-/// The worker's ring. Completions are posted when the worker enters the
-/// kernel to wait (`DEFER_TASKRUN`, 6.1; only the creating thread may
-/// use the ring) rather than by interrupting it as datagrams arrive; on
-/// older kernels at least without the interrupts (`COOP_TASKRUN`, 5.19).
-fn setup() -> io::Result<io_uring::IoUring> {
-    let deferred = io_uring::IoUring::builder()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .build(RING_ENTRIES);
-    match deferred {
-        Ok(ring) => Ok(ring),
-        Err(_) => io_uring::IoUring::builder()
-            .setup_coop_taskrun()
-            .build(RING_ENTRIES)
-            .or_else(|_| io_uring::IoUring::new(RING_ENTRIES)),
-    }
 }
 
 impl Drop for UringIo {

@@ -82,6 +82,27 @@ impl<T> Ring<T> {
         Ok(Ring::from_uring(IoUring::new(entries)?))
     }
 
+    /// A ring used by the thread that creates it and no other: the kernel
+    /// posts completions when that thread enters it to wait
+    /// (`DEFER_TASKRUN`, Linux 6.1) instead of interrupting it as packets
+    /// arrive; on older kernels at least without the interrupts
+    /// (`COOP_TASKRUN`, 5.19), else a plain ring. The caller must not hand
+    /// the ring to another thread.
+    pub fn for_this_thread(entries: u32) -> io::Result<Ring<T>> {
+        let deferred = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .build(entries);
+        let ring = match deferred {
+            Ok(ring) => ring,
+            Err(_) => IoUring::builder()
+                .setup_coop_taskrun()
+                .build(entries)
+                .or_else(|_| IoUring::new(entries))?,
+        };
+        Ok(Ring::from_uring(ring))
+    }
+
     /// `ring`, set up as its owner wants (setup flags).
     pub fn from_uring(ring: IoUring) -> Ring<T> {
         Ring {

@@ -191,10 +191,11 @@ impl std::fmt::Debug for UringShard {
 }
 
 impl UringShard {
-    /// Set up the ring for `shard`; on failure the shard comes back to run
-    /// the portable loop.
+    /// Set up the ring for `shard`, on the shard's own thread (the ring
+    /// is that thread's alone); on failure the shard comes back to run the
+    /// portable loop.
     pub fn new(shard: Shard) -> Result<UringShard, Box<(Shard, io::Error)>> {
-        let mut ring = match Ring::new(RING_ENTRIES) {
+        let mut ring = match Ring::for_this_thread(RING_ENTRIES) {
             Ok(ring) => ring,
             Err(e) => return Err(Box::new((shard, e))),
         };
