@@ -349,6 +349,8 @@ impl<A: Aaa> Control<A> {
                 if self.sessions.capacity() > 2 * self.sessions.len() + 1024 {
                     self.sessions.shrink_to_fit();
                 }
+                // And the pages a storm's setup garbage freed.
+                super::alloc::purge_freed();
                 shrink_at = now + SHRINK_EVERY;
             }
             if stopping.is_none() && self.stop.load(Ordering::Relaxed) {

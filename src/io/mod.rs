@@ -2,6 +2,7 @@
 //! `unsafe`, threads and the clock. Everything here is a thin shell that
 //! moves bytes between the kernel and the pure cores (`proto`, `dataplane`).
 
+pub mod alloc;
 pub mod batch;
 pub mod control;
 pub mod daemon;

@@ -114,7 +114,8 @@ pub struct DataPath {
 #[derive(Debug)]
 struct SessionCtx {
     link: Link,
-    remote: SocketAddr,
+    // The LAC's address is the tunnel's (`Endpoint::tunnel_remote`): a
+    // copy here would cost 32 bytes in every session.
     peer_tunnel: u16,
     peer_session: u16,
     /// Next Ns on data messages when the LAC asked for sequencing.
@@ -122,7 +123,19 @@ struct SessionCtx {
     /// The subscriber's IPv4 address and the index of the pool it came
     /// from (none: outside every pool, the operator's).
     address: Option<(Ipv4Addr, Option<u16>)>,
-    /// The pool AAA named, also preferred for the /64.
+    /// Boxed apart: an IPv4-only session has none of it once up.
+    v6: Option<Box<SessionV6>>,
+    /// The AAA request whose answer this session waits for. A link that
+    /// renegotiates asks again; the older question is withdrawn, so its
+    /// late answer (a RADIUS reply, say) cannot apply to the new one.
+    pending_auth: Option<NonZeroU64>,
+    scheduled: Option<Instant>,
+}
+
+/// A session's IPv6 state, and the AAA pool name that picks its /64.
+#[derive(Debug, Default)]
+struct SessionV6 {
+    /// The pool AAA named, also preferred for the /64 (dropped once up).
     pool_hint: Option<Box<str>>,
     /// A static /64 AAA gave.
     static_prefix: Option<[u8; 8]>,
@@ -131,16 +144,47 @@ struct SessionCtx {
     /// Server: the session's /64 and the index of the prefix pool it came
     /// from (none: outside every pool).
     prefix: Option<([u8; 8], Option<u16>)>,
-    /// Server: the Router Advertisement schedule (boxed: IPv4-only
-    /// sessions have none).
-    ra: Option<Box<RaSession>>,
+    /// Server: the Router Advertisement schedule.
+    ra: Option<RaSession>,
     /// Client: the /64 the last Router Advertisement offered for SLAAC.
     learnt_prefix: Option<[u8; 8]>,
-    /// The AAA request whose answer this session waits for. A link that
-    /// renegotiates asks again; the older question is withdrawn, so its
-    /// late answer (a RADIUS reply, say) cannot apply to the new one.
-    pending_auth: Option<NonZeroU64>,
-    scheduled: Option<Instant>,
+}
+
+impl SessionV6 {
+    fn is_empty(&self) -> bool {
+        self.pool_hint.is_none()
+            && self.static_prefix.is_none()
+            && self.ifids.is_none()
+            && self.prefix.is_none()
+            && self.ra.is_none()
+            && self.learnt_prefix.is_none()
+    }
+}
+
+impl SessionCtx {
+    fn v6(&self) -> Option<&SessionV6> {
+        self.v6.as_deref()
+    }
+
+    fn v6_mut(&mut self) -> &mut SessionV6 {
+        self.v6.get_or_insert_with(Box::default)
+    }
+
+    /// The IPv6 state, when there is some or `needed` says to make it.
+    fn v6_if(&mut self, needed: bool) -> Option<&mut SessionV6> {
+        if needed {
+            Some(self.v6_mut())
+        } else {
+            self.v6.as_deref_mut()
+        }
+    }
+
+    /// Give the box back once nothing is left in it.
+    fn tidy_v6(&mut self) {
+        if self.v6().is_some_and(SessionV6::is_empty) {
+            self.v6 = None;
+        }
+    }
 }
 
 /// An L2TP endpoint with PPP on every session.
@@ -295,8 +339,9 @@ impl<A: Aaa> Node<A> {
     /// What the data plane needs to carry a session's packets: the LAC's
     /// address and IDs, and the next data Ns when the call is sequenced.
     pub fn data_path(&self, key: SessionKey) -> Option<DataPath> {
-        self.sessions.get(&key).map(|ctx| DataPath {
-            remote: ctx.remote,
+        let ctx = self.sessions.get(&key)?;
+        Some(DataPath {
+            remote: self.endpoint.tunnel_remote(key.0)?,
             peer_tunnel: ctx.peer_tunnel,
             peer_session: ctx.peer_session,
             next_ns: ctx.data_ns,
@@ -407,9 +452,12 @@ impl<A: Aaa> Node<A> {
         let Some(ctx) = self.sessions.get_mut(&key) else {
             return false;
         };
+        let Some(remote) = self.endpoint.tunnel_remote(key.0) else {
+            return false;
+        };
         let datagram = data_datagram(ctx, proto, packet);
         let transmit = Transmit {
-            remote: ctx.remote,
+            remote,
             payload: datagram,
         };
         self.queue_data(key, transmit);
@@ -611,17 +659,11 @@ impl<A: Aaa> Node<A> {
                 };
                 let mut ctx = Box::new(SessionCtx {
                     link: Link::new(config, seed),
-                    remote,
                     peer_tunnel: *peer_tunnel,
                     peer_session: *peer_session,
                     data_ns: call.sequencing_required.then_some(0),
                     address: None,
-                    pool_hint: None,
-                    static_prefix: None,
-                    ifids: None,
-                    prefix: None,
-                    ra: None,
-                    learnt_prefix: None,
+                    v6: None,
                     pending_auth: None,
                     scheduled: None,
                 });
@@ -678,8 +720,12 @@ impl<A: Aaa> Node<A> {
         }
         ctx.pending_auth = None;
         if let AuthOutcome::Accept { attributes } = &outcome {
-            ctx.pool_hint = attributes.pool.as_deref().map(Box::from);
-            ctx.static_prefix = attributes.ipv6_prefix;
+            let pool_hint = attributes.pool.as_deref().map(Box::from);
+            let needed = pool_hint.is_some() || attributes.ipv6_prefix.is_some();
+            if let Some(v6) = ctx.v6_if(needed) {
+                v6.pool_hint = pool_hint;
+                v6.static_prefix = attributes.ipv6_prefix;
+            }
         }
         // After a renegotiation the subscriber keeps the address it has,
         // unless AAA now names another.
@@ -762,8 +808,7 @@ impl<A: Aaa> Node<A> {
         if let Some((ip, pool)) = ctx.address.take() {
             release_to(&mut self.pools, ip, pool, now);
         }
-        ctx.ra = None;
-        if let Some((prefix, Some(pool))) = ctx.prefix.take() {
+        if let Some((prefix, Some(pool))) = ctx.v6.take().and_then(|v6| v6.prefix) {
             if let Some(p) = self.prefix_pools.get_mut(usize::from(pool)) {
                 let _ = p.release(prefix, now);
             }
@@ -774,7 +819,8 @@ impl<A: Aaa> Node<A> {
     /// on the timer heap.
     pub(super) fn rearm(&mut self, key: SessionKey) {
         if let Some(ctx) = self.sessions.get_mut(&key) {
-            let ra = ctx.ra.as_deref().map(RaSession::poll_timeout);
+            let ra = ctx.v6().and_then(|v6| v6.ra.as_ref());
+            let ra = ra.map(RaSession::poll_timeout);
             let deadline = [ctx.link.poll_timeout(), ra].into_iter().flatten().min();
             if let Some(deadline) = deadline {
                 if ctx.scheduled.is_none_or(|s| deadline < s) {
@@ -801,9 +847,12 @@ impl<A: Aaa> Node<A> {
                     packet,
                     offset,
                 } => {
+                    let Some(remote) = self.endpoint.tunnel_remote(key.0) else {
+                        continue;
+                    };
                     let datagram = frame_in_place(ctx, protocol, packet, offset);
                     let transmit = Transmit {
-                        remote: ctx.remote,
+                        remote,
                         payload: datagram,
                     };
                     self.queue_data(key, transmit);
@@ -823,18 +872,27 @@ impl<A: Aaa> Node<A> {
                     self.aaa.start(now, AuthTicket(ticket), *request);
                 }
                 LinkEvent::Up(mut up) => {
-                    ctx.ifids = up.ipv6_local.zip(up.ipv6_peer);
+                    let ifids = up.ipv6_local.zip(up.ipv6_peer);
+                    if let Some(v6) = ctx.v6_if(ifids.is_some()) {
+                        v6.ifids = ifids;
+                    }
                     self.allocate_prefix(now, key, &mut up);
                     // AAA's pool name served the /64's choice; a running
-                    // session keeps no strings it no longer needs.
+                    // session keeps no strings it no longer needs, and an
+                    // IPv4-only one no IPv6 box.
                     if let Some(ctx) = self.sessions.get_mut(&key) {
-                        ctx.pool_hint = None;
+                        if let Some(v6) = ctx.v6.as_deref_mut() {
+                            v6.pool_hint = None;
+                        }
+                        ctx.tidy_v6();
                     }
                     self.events.push_back(NodeEvent::SessionUp { key, up });
                 }
                 LinkEvent::Renegotiating => {
                     // No RAs until IPv6CP is open again; the /64 stays.
-                    ctx.ra = None;
+                    if let Some(v6) = ctx.v6.as_deref_mut() {
+                        v6.ra = None;
+                    }
                     self.events
                         .push_back(NodeEvent::SessionRenegotiating { key });
                 }
@@ -1003,7 +1061,7 @@ mod tests {
     use crate::proto::ppp::link::Link;
 
     /// Every session keeps one boxed context for its whole life; mimalloc
-    /// rounds the box up to a size class (…, 640, 768, 896, 1024, 1280), so
+    /// rounds the box up to a size class (…, 448, 512, 640, 768, 1024), so
     /// a few bytes more can cost 128. These bounds are what the memory
     /// budget (docs/benchmarks.md, "Memory per session") was measured with.
     #[test]
@@ -1012,12 +1070,12 @@ mod tests {
         // An established call in its tunnel's map (its setup clock is gone).
         assert!(size_of::<crate::proto::l2tp::session::Session>() <= 24);
         assert!(
-            size_of::<Link>() <= 488,
+            size_of::<Link>() <= 464,
             "Link is {} bytes",
             size_of::<Link>()
         );
         assert!(
-            size_of::<SessionCtx>() <= 640,
+            size_of::<SessionCtx>() <= 512,
             "SessionCtx is {} bytes",
             size_of::<SessionCtx>()
         );

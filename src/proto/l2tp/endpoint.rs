@@ -337,6 +337,12 @@ impl Endpoint {
         self.tunnels.values().map(|t| t.sessions.len()).sum()
     }
 
+    /// Where a tunnel's peer is reached; unlike [`Endpoint::tunnel`], copies
+    /// nothing else (sessions ask per packet).
+    pub fn tunnel_remote(&self, id: u16) -> Option<SocketAddr> {
+        self.tunnels.get(&id).map(|t| t.remote)
+    }
+
     /// A snapshot of tunnel `id`.
     pub fn tunnel(&self, id: u16) -> Option<TunnelSummary> {
         self.tunnels.get(&id).map(|t| TunnelSummary {

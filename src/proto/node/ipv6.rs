@@ -61,9 +61,9 @@ impl<A: Aaa> Node<A> {
     /// (RFC 4862 §5.5.3): the /64 of the last Router Advertisement and our
     /// IPv6CP interface identifier.
     pub fn ipv6_address(&self, key: SessionKey) -> Option<Ipv6Addr> {
-        let ctx = self.sessions.get(&key)?;
-        let (ours, _) = ctx.ifids?;
-        let prefix = ctx.learnt_prefix?;
+        let v6 = self.sessions.get(&key)?.v6()?;
+        let (ours, _) = v6.ifids?;
+        let prefix = v6.learnt_prefix?;
         let mut octets = [0u8; 16];
         octets[..8].copy_from_slice(&prefix);
         octets[8..].copy_from_slice(&ours);
@@ -74,7 +74,7 @@ impl<A: Aaa> Node<A> {
     /// link-local address to all-routers. False when the session has no
     /// IPv6 up.
     pub fn solicit_router(&mut self, key: SessionKey) -> bool {
-        let Some((ours, _)) = self.sessions.get(&key).and_then(|c| c.ifids) else {
+        let Some((ours, _)) = self.sessions.get(&key).and_then(|c| c.v6()?.ifids) else {
             return false;
         };
         let rs = RouterSolicitation::emit(icmpv6::link_local(ours), icmpv6::ALL_ROUTERS);
@@ -108,7 +108,7 @@ impl<A: Aaa> Node<A> {
                     if let Some(p) = slaac {
                         let mut upper = [0u8; 8];
                         upper.copy_from_slice(&p.prefix.octets()[..8]);
-                        ctx.learnt_prefix = Some(upper);
+                        ctx.v6_mut().learnt_prefix = Some(upper);
                     }
                 }
                 self.events.push_back(NodeEvent::RouterAdvert {
@@ -140,7 +140,7 @@ impl<A: Aaa> Node<A> {
         let Some(ctx) = self.sessions.get_mut(&key) else {
             return;
         };
-        let Some(ra) = ctx.ra.as_mut() else {
+        let Some(ra) = ctx.v6.as_deref_mut().and_then(|v6| v6.ra.as_mut()) else {
             self.ipv6_stats.rs_ignored += 1;
             return;
         };
@@ -168,19 +168,19 @@ impl<A: Aaa> Node<A> {
         if self.endpoint.config().role != Role::Lns {
             return;
         }
-        let Some(ctx) = self.sessions.get_mut(&key) else {
+        // The link's identifiers are on record already (`after_link`).
+        let Some(ctx) = self
+            .sessions
+            .get_mut(&key)
+            .and_then(|c| c.v6.as_deref_mut())
+        else {
             return;
         };
-        if let Some((prefix, _)) = &ctx.prefix {
+        if let Some((prefix, _)) = ctx.prefix {
             // Up again after a renegotiation: same /64, advertised afresh
             // (the identifiers or the MRU may have changed).
-            up.ipv6_prefix = Some(*prefix);
-            ctx.ra = Some(Box::new(RaSession::new(
-                now,
-                ours,
-                *prefix,
-                up.lcp.peer_mru,
-            )));
+            up.ipv6_prefix = Some(prefix);
+            ctx.ra = Some(RaSession::new(now, ours, prefix, up.lcp.peer_mru));
             return;
         }
         if let Some(prefix) = ctx.static_prefix {
@@ -201,18 +201,24 @@ impl<A: Aaa> Node<A> {
             };
             up.ipv6_prefix = Some(prefix);
             ctx.prefix = Some((prefix, pool));
-            ctx.ra = Some(Box::new(RaSession::new(now, ours, prefix, up.lcp.peer_mru)));
+            ctx.ra = Some(RaSession::new(now, ours, prefix, up.lcp.peer_mru));
             return;
         }
         if self.prefix_pools.is_empty() {
             return;
         }
         // AAA's pool by name, then the pool of the IPv4 address by name.
+        let Some(ctx) = self.sessions.get_mut(&key) else {
+            return;
+        };
         let ipv4_pool = ctx
             .address
             .and_then(|(_, pool)| self.pools.get(usize::from(pool?)))
             .map(|p| p.name());
-        let hints = [ctx.pool_hint.as_deref(), ipv4_pool];
+        let Some(v6) = ctx.v6.as_deref_mut() else {
+            return;
+        };
+        let hints = [v6.pool_hint.as_deref(), ipv4_pool];
         let mut order: Vec<usize> = hints
             .iter()
             .flatten()
@@ -228,8 +234,8 @@ impl<A: Aaa> Node<A> {
             return;
         };
         up.ipv6_prefix = Some(prefix);
-        ctx.prefix = Some((prefix, pool));
-        ctx.ra = Some(Box::new(RaSession::new(now, ours, prefix, up.lcp.peer_mru)));
+        v6.prefix = Some((prefix, pool));
+        v6.ra = Some(RaSession::new(now, ours, prefix, up.lcp.peer_mru));
     }
 
     /// Send the advertisements due at `now`.
@@ -237,13 +243,17 @@ impl<A: Aaa> Node<A> {
         let due = self
             .sessions
             .get(&key)
-            .and_then(|ctx| ctx.ra.as_ref())
+            .and_then(|ctx| ctx.v6()?.ra.as_ref())
             .is_some_and(|ra| ra.poll_timeout() <= now);
         if !due {
             return;
         }
         let random = self.rng.random::<u32>();
-        let Some(ra) = self.sessions.get_mut(&key).and_then(|ctx| ctx.ra.as_mut()) else {
+        let Some(ra) = self
+            .sessions
+            .get_mut(&key)
+            .and_then(|ctx| ctx.v6.as_deref_mut()?.ra.as_mut())
+        else {
             return;
         };
         if let Some(packet) = ra.handle_timeout(now, &self.ra_config, random) {

@@ -54,9 +54,15 @@ pub struct IpcpNegotiator {
 impl IpcpNegotiator {
     /// A negotiator for `role`.
     pub fn new(role: IpcpRole) -> Self {
+        // Exactly what `reset` puts in: a first push would reserve four
+        // options (128 bytes), kept for the session's life.
+        let options = match role {
+            IpcpRole::Server { .. } | IpcpRole::Client { want_dns: false } => 1,
+            IpcpRole::Client { want_dns: true } => 3,
+        };
         let mut negotiator = IpcpNegotiator {
             role,
-            request: Vec::new(),
+            request: Vec::with_capacity(options),
             agreed: IpcpAgreed::default(),
         };
         negotiator.reset();

@@ -5,7 +5,6 @@
 //! Sans-IO: PPP packets in (`receive`), packets to frame and send out
 //! (`LinkEvent::Send`), AAA requests out and verdicts in, deadlines out.
 
-use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -234,7 +233,10 @@ enum Auth {
 pub struct Link {
     /// Shared by every link its owner creates with the same settings.
     config: Arc<LinkConfig>,
-    seed: LinkSeed,
+    // What authentication needs of the `LinkSeed`, each time it starts
+    // (the Magic-Number seed went into the negotiators).
+    challenge: [u8; 16],
+    first_auth_id: u8,
     phase: Phase,
     lcp: Fsm,
     lcp_neg: LcpNegotiator,
@@ -257,7 +259,9 @@ pub struct Link {
     paused: bool,
     /// Spare bytes at the front of every packet buffer we build.
     headroom: u16,
-    events: VecDeque<LinkEvent>,
+    /// Drained after every input, so a handful at most: a `Vec` (taken
+    /// from the front) is 8 bytes narrower than a `VecDeque` in every link.
+    events: Vec<LinkEvent>,
 }
 
 impl Link {
@@ -288,7 +292,8 @@ impl Link {
             ipv6cp: Fsm::new(Arc::clone(&config.fsm)),
             ipv6cp_neg: Ipv6cpNegotiator::new(seed.magic.rotate_left(17) ^ 0x5bd1_e995),
             config,
-            seed,
+            challenge: seed.challenge,
+            first_auth_id: seed.id,
             phase: Phase::Establish,
             auth: Auth::None,
             user,
@@ -302,7 +307,7 @@ impl Link {
             up_reported: false,
             paused: false,
             headroom: 0,
-            events: VecDeque::new(),
+            events: Vec::new(),
         }
     }
 
@@ -384,8 +389,7 @@ impl Link {
             (Some(method), Ok(request)) if proxy_matches(method, &request) => {
                 self.user = request.user().into();
                 self.auth = Auth::Proxy;
-                self.events
-                    .push_back(LinkEvent::Authenticate(Box::new(request)));
+                self.events.push(LinkEvent::Authenticate(Box::new(request)));
             }
             // Absent or unusable proxy authentication: authenticate ourselves.
             _ => self.begin_auth(now),
@@ -631,7 +635,7 @@ impl Link {
 
     /// Queue a packet built elsewhere (no headroom).
     fn send(&mut self, protocol: u16, packet: Vec<u8>) {
-        self.events.push_back(LinkEvent::Send {
+        self.events.push(LinkEvent::Send {
             protocol,
             packet,
             offset: 0,
@@ -640,7 +644,7 @@ impl Link {
 
     /// Queue a packet built in [`Link::buffer`].
     fn send_built(&mut self, protocol: u16, packet: Vec<u8>) {
-        self.events.push_back(LinkEvent::Send {
+        self.events.push(LinkEvent::Send {
             protocol,
             packet,
             offset: self.headroom(),
@@ -684,7 +688,7 @@ impl Link {
                             );
                             if self.up_reported && !self.paused && !terminating {
                                 self.paused = true;
-                                self.events.push_back(LinkEvent::Renegotiating);
+                                self.events.push(LinkEvent::Renegotiating);
                             }
                         }
                     }
@@ -701,7 +705,7 @@ impl Link {
                 while let Some(output) = fsm.poll_output() {
                     progressed = true;
                     match output {
-                        Output::Send { code, id, data } => self.events.push_back(LinkEvent::Send {
+                        Output::Send { code, id, data } => self.events.push(LinkEvent::Send {
                             protocol: proto,
                             packet: cp_packet(
                                 usize::from(self.headroom),
@@ -751,8 +755,7 @@ impl Link {
                     AuthOutput::Send(packet) => self.send(proto, packet),
                     AuthOutput::Verify(request) => {
                         self.user = request.user().into();
-                        self.events
-                            .push_back(LinkEvent::Authenticate(Box::new(request)));
+                        self.events.push(LinkEvent::Authenticate(Box::new(request)));
                     }
                     AuthOutput::Done(result) => self.auth_done(now, result),
                 }
@@ -787,8 +790,8 @@ impl Link {
                 now,
                 method,
                 self.config.auth.clone(),
-                self.seed.challenge,
-                self.seed.id,
+                self.challenge,
+                self.first_auth_id,
             ))),
             (LinkRole::Client { user, password }, Some(method)) => {
                 Auth::Client(Box::new(AuthClient::start(
@@ -797,8 +800,8 @@ impl Link {
                     self.config.auth.clone(),
                     user,
                     password,
-                    self.seed.challenge,
-                    self.seed.id,
+                    self.challenge,
+                    self.first_auth_id,
                 )))
             }
         };
@@ -867,7 +870,7 @@ impl Link {
         let ipcp = self.ipcp_neg.agreed();
         let ipv6cp = self.ipv6cp_neg.agreed();
         let client = matches!(self.config.role, LinkRole::Client { .. });
-        self.events.push_back(LinkEvent::Up(Box::new(LinkUp {
+        self.events.push(LinkEvent::Up(Box::new(LinkUp {
             lcp: self.lcp_neg.agreed(),
             user: self.user.to_vec(),
             ipv4: if !ipcp_open {
@@ -900,12 +903,12 @@ impl Link {
         }
         self.phase = Phase::Dead;
         self.echo_at = None;
-        self.events.push_back(LinkEvent::Down(reason));
+        self.events.push(LinkEvent::Down(reason));
     }
 
     /// Next event.
     pub fn poll_event(&mut self) -> Option<LinkEvent> {
-        self.events.pop_front()
+        (!self.events.is_empty()).then(|| self.events.remove(0))
     }
 
     /// Give back memory an established link no longer needs (call when
@@ -922,7 +925,7 @@ impl Link {
             self.auth = Auth::None;
         }
         if self.events.is_empty() {
-            self.events = VecDeque::new();
+            self.events = Vec::new();
         }
     }
 
