@@ -234,16 +234,23 @@ mod tests {
     use crate::io::manage::Reply;
     use crate::io::stats::ControlSnapshot;
 
-    /// A request over a real socket to an endpoint whose "control thread"
-    /// is a test thread answering `answers` queries.
-    fn exchange(request: &[u8], answers: usize) -> String {
+    /// Sources with no shards, and the receiving end of their query queue
+    /// (the test plays the control thread).
+    fn shardless_sources() -> (Sources, crossbeam_channel::Receiver<Query>) {
         let (tx, rx) = crossbeam_channel::bounded::<Query>(4);
-        let stop = Arc::new(AtomicBool::new(false));
         let sources = Sources {
             queries: tx,
             wake: Wake::new().unwrap(),
             shards: Vec::new(),
         };
+        (sources, rx)
+    }
+
+    /// A request over a real socket to an endpoint whose "control thread"
+    /// is a test thread answering `answers` queries.
+    fn exchange(request: &[u8], answers: usize) -> String {
+        let (sources, rx) = shardless_sources();
+        let stop = Arc::new(AtomicBool::new(false));
         let (addr, server) =
             serve("127.0.0.1:0".parse().unwrap(), sources, Arc::clone(&stop)).unwrap();
         let control = std::thread::spawn(move || {
@@ -367,13 +374,8 @@ mod tests {
 
     #[test]
     fn scrapes_in_quick_succession_share_one_snapshot() {
-        let (tx, rx) = crossbeam_channel::bounded::<Query>(4);
+        let (sources, rx) = shardless_sources();
         let stop = Arc::new(AtomicBool::new(false));
-        let sources = Sources {
-            queries: tx,
-            wake: Wake::new().unwrap(),
-            shards: Vec::new(),
-        };
         let interval = Duration::from_millis(500);
         let any = "127.0.0.1:0".parse().unwrap();
         let (addr, server) = serve_every(any, sources, Arc::clone(&stop), interval).unwrap();

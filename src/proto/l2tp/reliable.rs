@@ -824,15 +824,22 @@ mod tests {
         sent.iter().map(|s| s.ns).collect()
     }
 
-    #[test]
-    fn a_full_window_counts_one_stall_until_it_opens() {
-        let t0 = Instant::now();
+    /// A channel to a peer with a window of 2 and five messages queued:
+    /// Ns 0 and 1 sent, the rest waiting for the window.
+    fn channel_with_a_full_window(t0: Instant) -> ControlChannel {
         let mut ch = ControlChannel::new(no_slow_start());
         ch.set_peer_window(2);
         for i in 0..5u8 {
             ch.send(0, vec![i + 1]);
         }
         assert_eq!(nss(&transmit_all(&mut ch, t0)), vec![0, 1]);
+        ch
+    }
+
+    #[test]
+    fn a_full_window_counts_one_stall_until_it_opens() {
+        let t0 = Instant::now();
+        let mut ch = channel_with_a_full_window(t0);
         assert_eq!(ch.stats().window_stalls, 1);
         // Asking again while it is still full is the same stall.
         assert!(transmit_all(&mut ch, t0).is_empty());
@@ -918,12 +925,7 @@ mod tests {
     #[test]
     fn unsent_messages_can_be_discarded() {
         let t0 = Instant::now();
-        let mut ch = ControlChannel::new(no_slow_start());
-        ch.set_peer_window(2);
-        for i in 0..5u8 {
-            ch.send(0, vec![i + 1]);
-        }
-        assert_eq!(nss(&transmit_all(&mut ch, t0)), vec![0, 1]);
+        let mut ch = channel_with_a_full_window(t0);
         assert_eq!(ch.discard_unsent(), 3);
         ch.send(0, vec![9]);
         ch.receive(t0, 0, 2, 0, &[]);
