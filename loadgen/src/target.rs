@@ -26,7 +26,8 @@ pub fn sample(pid: u32) -> io::Result<Sample> {
     let at = Instant::now();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let (user_ticks, system_ticks) = cpu_ticks(&stat).ok_or_else(|| bad("stat", pid))?;
+    let (user_ticks, system_ticks) =
+        lns::metrics::process::cpu_ticks(&stat).ok_or_else(|| bad("stat", pid))?;
     let rss_kib = status_kib(&status, "VmRSS").ok_or_else(|| bad("status", pid))?;
     Ok(Sample {
         user_ticks,
@@ -41,18 +42,6 @@ fn bad(file: &str, pid: u32) -> io::Error {
         io::ErrorKind::InvalidData,
         format!("/proc/{pid}/{file}: unexpected format"),
     )
-}
-
-/// utime and stime (fields 14 and 15 of proc(5)'s `stat`). The command
-/// name (field 2) is in parentheses and may hold spaces and parentheses
-/// itself, so fields are counted from the last `)`.
-fn cpu_ticks(stat: &str) -> Option<(u64, u64)> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // rest starts at field 3 (state): utime is the 12th from there.
-    let mut fields = rest.split_whitespace().skip(11);
-    let user = fields.next()?.parse().ok()?;
-    let system = fields.next()?.parse().ok()?;
-    Some((user, system))
 }
 
 /// A `Key:   N kB` line of `status`, in KiB.
@@ -196,14 +185,6 @@ pub struct TargetReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_fields_are_counted_after_the_command_name() {
-        // A name with a space and a parenthesis; utime 1234, stime 56.
-        let stat = "4242 (l2 (tp) ns) S 1 4242 4242 0 -1 4194560 500 0 0 0 1234 56 0 0 20 0 3 0";
-        assert_eq!(cpu_ticks(stat), Some((1234, 56)));
-        assert_eq!(cpu_ticks("4242 (x) S 1"), None);
-    }
 
     #[test]
     fn status_lines_give_kib() {

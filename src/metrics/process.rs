@@ -36,13 +36,10 @@ pub struct Clock {
 /// and may hold spaces or parentheses itself, so fields are counted from
 /// the last `)`. None when the text does not have the fields we read.
 pub fn parse_stat(stat: &str, clock: &Clock) -> Option<ProcessStats> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // Field 3 (state) is the first after the name; proc(5) numbers them
-    // from 1, so field n is at index n - 3.
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let fields = stat_fields(stat)?;
     let field = |n: usize| -> Option<u64> { fields.get(n.checked_sub(3)?)?.parse().ok() };
     let ticks = clock.ticks_per_second.max(1.0);
-    let (utime, stime) = (field(14)?, field(15)?);
+    let (utime, stime) = cpu_ticks(stat)?;
     Some(ProcessStats {
         cpu_seconds: (utime + stime) as f64 / ticks,
         threads: field(20)?,
@@ -52,6 +49,23 @@ pub fn parse_stat(stat: &str, clock: &Clock) -> Option<ProcessStats> {
         open_fds: None,
         max_fds: None,
     })
+}
+
+/// User and system CPU time (utime and stime, fields 14 and 15) of a
+/// `/proc/PID/stat` line, in clock ticks.
+pub fn cpu_ticks(stat: &str) -> Option<(u64, u64)> {
+    let fields = stat_fields(stat)?;
+    let field = |n: usize| -> Option<u64> { fields.get(n - 3)?.parse().ok() };
+    Some((field(14)?, field(15)?))
+}
+
+/// The fields of a `stat` line from field 3 (state) on: field n is at
+/// index n - 3 (proc(5) numbers them from 1). The name before them is in
+/// parentheses and may hold spaces and parentheses itself, so they are
+/// counted from the last `)`.
+fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().collect())
 }
 
 /// `btime` from `/proc/stat`.
@@ -72,6 +86,14 @@ mod tests {
         page_size: 4096,
         boot_time: 1_700_000_000.0,
     };
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        // A name with a space and a parenthesis; utime 1234, stime 56.
+        let stat = "4242 (l2 (tp) ns) S 1 4242 4242 0 -1 4194560 500 0 0 0 1234 56 0 0 20 0 3 0";
+        assert_eq!(cpu_ticks(stat), Some((1234, 56)));
+        assert_eq!(cpu_ticks("4242 (x) S 1"), None);
+    }
 
     #[test]
     fn a_stat_line_gives_cpu_memory_threads_and_start() {
