@@ -10,19 +10,7 @@ use loadgen::socket_io::IoChoice;
 use loadgen::{Options, Report};
 
 mod support;
-use support::{io_modes, management, path_name, skipped, stat, Lns};
-
-fn check_latency(report: &Report) {
-    let l = report
-        .setup_latency_ms
-        .as_ref()
-        .expect("latency percentiles");
-    assert!(l.p50 > 0.0, "{l:?}");
-    assert!(
-        l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p99_9 && l.p99_9 <= l.max,
-        "{l:?}"
-    );
-}
+use support::{check_latency, io_modes, management, path_name, skipped, stat, Lns};
 
 /// 2 tunnels × 500 sessions dialled all at once: every session comes up,
 /// nothing fails, CDN + StopCCN close everything and the LNS acknowledges;

@@ -24,6 +24,9 @@ use loadgen::{Options, Report};
 mod lab;
 use lab::l2tpns::{L2tpns, PASSWORD};
 
+mod support;
+use support::check_latency;
+
 const SECRET: &str = "loadgen-l2tpns-secret";
 const TUNNELS: u32 = 2;
 const SESSIONS_PER_TUNNEL: u32 = 100;
@@ -103,15 +106,7 @@ fn a_storm_of_two_hundred_chap_sessions_with_data_through_l2tpns_and_freeradius(
 
     // The figures hang together: a latency for every session, ordered
     // percentiles within the run, a rate that is sessions over the window.
-    let l = report
-        .setup_latency_ms
-        .as_ref()
-        .expect("latency percentiles");
-    assert!(l.p50 > 0.0, "{l:?}");
-    assert!(
-        l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p99_9 && l.p99_9 <= l.max,
-        "{l:?}"
-    );
+    let l = check_latency(&report);
     assert!(l.mean > 0.0 && l.mean <= l.max, "{l:?}");
     // (The histogram keeps 3 significant digits: its max may exceed the
     // true one by 0.1%.)
@@ -207,31 +202,14 @@ fn a_storm_of_two_hundred_chap_sessions_with_data_through_l2tpns_and_freeradius(
     // Each subscriber's LCP Terminate-Request reaches l2tpns, which then
     // shuts the session down (and sends its own CDN, which mostly crosses
     // ours): every session ends there exactly once.
-    assert_eq!(
-        lab.wait_log(
-            "LCP: recv TerminateReq",
-            SESSIONS as usize,
-            Duration::from_secs(5)
-        ),
-        SESSIONS as usize,
-        "{}",
-        logs(&lab)
-    );
-    assert_eq!(
-        lab.wait_log(
-            "Shutting down session",
-            SESSIONS as usize,
-            Duration::from_secs(5)
-        ),
-        SESSIONS as usize,
-        "{}",
-        logs(&lab)
-    );
-    assert_eq!(
-        lab.wait_log("Received StopCCN", TUNNELS as usize, Duration::from_secs(5)),
-        TUNNELS as usize,
-        "{}",
-        logs(&lab)
-    );
+    // Each within 5 s of the teardown.
+    let expect_log = |text: &str, count: u64| {
+        let count = count as usize;
+        let seen = lab.wait_log(text, count, Duration::from_secs(5));
+        assert_eq!(seen, count, "{text}\n{}", logs(&lab));
+    };
+    expect_log("LCP: recv TerminateReq", SESSIONS);
+    expect_log("Shutting down session", SESSIONS);
+    expect_log("Received StopCCN", u64::from(TUNNELS));
     assert!(lab.running(), "l2tpns died\n{}", logs(&lab));
 }

@@ -15,6 +15,19 @@ use loadgen::Options;
 mod support;
 use support::{management, skipped, stat, Lns, GATEWAY};
 
+/// `scenario` for `duration` seconds on 2 tunnels of `per_tunnel`
+/// sessions each, setup bounded at 20 s, no progress line.
+fn two_tunnels(lns: SocketAddr, per_tunnel: u32, scenario: Scenario, duration: f64) -> Options {
+    let mut options = Options::new(lns);
+    options.tunnels = 2;
+    options.sessions_per_tunnel = per_tunnel;
+    options.scenario = Some(scenario);
+    options.duration = Some(duration);
+    options.timeout = 20.0;
+    options.quiet = true;
+    options
+}
+
 /// 2 tunnels × 100 sessions, then 100 hang-ups a second for 3 s, each
 /// followed by the same subscriber dialling again: every cycle's session
 /// closes and its replacement comes up (the last ones within the churn's
@@ -34,15 +47,9 @@ fn churn_keeps_the_population_steady_and_every_cycle_succeeds() {
     let ran = in_private_netns(move || {
         let socket = management("churn");
         let (running, lns) = Lns::default().start_with_management(Some(socket.clone()));
-        let mut options = Options::new(lns);
-        options.tunnels = 2;
-        options.sessions_per_tunnel = 100;
-        options.scenario = Some(Scenario::Churn);
+        let mut options = two_tunnels(lns, 100, Scenario::Churn, 3.0);
         options.churn_rate = Some(100.0);
-        options.duration = Some(3.0);
         options.workers = Some(2);
-        options.timeout = 20.0;
-        options.quiet = true;
         let t0 = Instant::now();
         let done = AtomicBool::new(false);
         let (report, online) = std::thread::scope(|scope| {
@@ -134,18 +141,12 @@ fn soak_holds_with_data_for_the_duration_and_loses_nothing() {
             .unwrap()
             .spawn()
             .unwrap();
-        let mut options = Options::new(lns);
-        options.tunnels = 2;
-        options.sessions_per_tunnel = 100;
-        options.scenario = Some(Scenario::Soak);
-        options.duration = Some(3.0);
-        options.timeout = 20.0;
+        let mut options = two_tunnels(lns, 100, Scenario::Soak, 3.0);
         options.data_pps = 5.0;
         options.reflector = match reflector.local_addr() {
             SocketAddr::V4(a) => Some(a),
             SocketAddr::V6(a) => panic!("{a} is not IPv4"),
         };
-        options.quiet = true;
         let t0 = Instant::now();
         let report = loadgen::run(&options).unwrap();
         let took = t0.elapsed();
@@ -187,15 +188,9 @@ fn flap_tunnels_vanish_silently_and_come_back_with_their_sessions() {
     let ran = in_private_netns(move || {
         let socket = management("flap");
         let (running, lns) = Lns::default().start_with_management(Some(socket.clone()));
-        let mut options = Options::new(lns);
-        options.tunnels = 2;
-        options.sessions_per_tunnel = 50;
-        options.scenario = Some(Scenario::Flap);
+        let mut options = two_tunnels(lns, 50, Scenario::Flap, 2.5);
         options.flap_interval = Some(1.0);
-        options.duration = Some(2.5);
         options.workers = Some(2);
-        options.timeout = 20.0;
-        options.quiet = true;
         let t0 = Instant::now();
         let report = loadgen::run(&options).unwrap();
         let took = t0.elapsed();

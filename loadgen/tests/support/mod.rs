@@ -153,3 +153,18 @@ pub fn path_name(mode: IoChoice) -> &'static str {
         IoChoice::Fallback | IoChoice::Auto => "fallback",
     }
 }
+
+/// A report's setup latency is there, positive, and its percentiles are
+/// in order.
+pub fn check_latency(report: &loadgen::Report) -> &loadgen::report::Latency {
+    let l = report
+        .setup_latency_ms
+        .as_ref()
+        .expect("latency percentiles");
+    assert!(l.p50 > 0.0, "{l:?}");
+    assert!(
+        l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p99_9 && l.p99_9 <= l.max,
+        "{l:?}"
+    );
+    l
+}
