@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use lns::proto::l2tp::CallInfo;
-use lns::proto::node::{NodeEvent, Subscriber};
+use lns::proto::node::NodeEvent;
 use lns::wire::ppp::lcp::AuthMethod;
 
 const SESSIONS: usize = 1000;
@@ -19,20 +18,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "common/pair.rs"]
 mod pair;
-use pair::{tunnel_up, Pair};
+use pair::{dial_all, tunnel_up, Pair};
 
 /// Dial every subscriber and run until the LNS has them all online.
 fn storm((mut net, tunnel): (Pair, u16), proxy: bool) -> Pair {
-    for n in 0..SESSIONS {
-        let subscriber = Subscriber {
-            user: format!("user{n}@isp.example").into_bytes(),
-            password: b"secret".to_vec(),
-            proxy,
-        };
-        net.a
-            .dial(net.now, tunnel, CallInfo::default(), subscriber)
-            .unwrap();
-    }
+    dial_all(&mut net, tunnel, SESSIONS, proxy);
     // Consume events as they come, as the daemon does, rather than keep
     // the simulator's logs of every event of the storm.
     let mut up = (0, 0);

@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use lns::dataplane::{SessionEntry, SessionTable};
-use lns::proto::l2tp::CallInfo;
-use lns::proto::node::{NodeEvent, Subscriber};
+use lns::proto::node::NodeEvent;
 use lns::wire::ppp::lcp::AuthMethod;
 
 struct Counting;
@@ -56,7 +55,7 @@ const SESSIONS: usize = 5_000;
 
 #[path = "common/pair.rs"]
 mod pair;
-use pair::{lac_node, tunnel_up as pair};
+use pair::{dial_all, lac_node, tunnel_up as pair};
 
 /// Bytes of LNS-side heap per session once `SESSIONS` are online.
 fn node_bytes_per_session(method: AuthMethod, proxy: bool, ipv6cp: bool) -> f64 {
@@ -64,16 +63,7 @@ fn node_bytes_per_session(method: AuthMethod, proxy: bool, ipv6cp: bool) -> f64 
     net.a_events.clear();
     net.b_events.clear();
     let before = live();
-    for n in 0..SESSIONS {
-        let subscriber = Subscriber {
-            user: format!("user{n}@isp.example").into_bytes(),
-            password: b"secret".to_vec(),
-            proxy,
-        };
-        net.a
-            .dial(net.now, tunnel, CallInfo::default(), subscriber)
-            .unwrap();
-    }
+    dial_all(&mut net, tunnel, SESSIONS, proxy);
     let mut up = 0;
     let deadline = net.now + Duration::from_secs(600);
     while up < SESSIONS && net.now < deadline {

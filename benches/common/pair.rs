@@ -7,8 +7,9 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use lns::proto::aaa::{users, LocalAaa, Pool};
+use lns::proto::l2tp::CallInfo;
 use lns::proto::l2tp::{Event, L2tpConfig, Role};
-use lns::proto::node::{NoAaa, Node, NodeEvent};
+use lns::proto::node::{NoAaa, Node, NodeEvent, Subscriber};
 use lns::proto::ppp::link::LinkConfig;
 use lns::sim::{Link, Net};
 use lns::wire::ppp::lcp::AuthMethod;
@@ -56,4 +57,19 @@ pub fn tunnel_up(method: AuthMethod, ipv6cp: bool) -> (Pair, u16) {
             .any(|e| matches!(e, NodeEvent::L2tp(Event::TunnelUp { .. })))
     });
     (net, tunnel)
+}
+
+/// Dial `count` subscribers `user{n}@isp.example` / `secret` on `tunnel`
+/// (with proxy LCP and authentication when `proxy`).
+pub fn dial_all(net: &mut Pair, tunnel: u16, count: usize, proxy: bool) {
+    for n in 0..count {
+        let subscriber = Subscriber {
+            user: format!("user{n}@isp.example").into_bytes(),
+            password: b"secret".to_vec(),
+            proxy,
+        };
+        net.a
+            .dial(net.now, tunnel, CallInfo::default(), subscriber)
+            .unwrap();
+    }
 }
