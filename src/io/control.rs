@@ -304,7 +304,8 @@ pub struct Control<A: Aaa> {
     /// Takes datagrams from the two queues in an order that keeps each
     /// tunnel's.
     pub intake: Intake,
-    /// Datagrams `flush` queued, per control socket.
+    /// Datagrams `flush` queued, one batch per control socket (same order
+    /// as `sockets`).
     pub outgoing: Vec<SendBatch>,
     /// Shards given commands since the last wake-up.
     pub wakes: PendingWakes,
@@ -612,11 +613,10 @@ impl<A: Aaa> Control<A> {
                 self.counters.send_errors += 1;
                 continue;
             };
-            if self.outgoing.len() < self.sockets.len() {
-                self.outgoing
-                    .resize_with(self.sockets.len(), SendBatch::new);
+            match self.outgoing.get_mut(socket) {
+                Some(batch) => batch.push(transmit.remote, &transmit.payload),
+                None => self.counters.send_errors += 1,
             }
-            self.outgoing[socket].push(transmit.remote, &transmit.payload);
         }
         self.send_queued();
         while let Some(event) = self.node.poll_event() {

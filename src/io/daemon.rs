@@ -265,6 +265,10 @@ pub fn start<A: Aaa + Send + 'static>(
         }
         None => (None, None),
     };
+    let outgoing = control_sockets
+        .iter()
+        .map(|_| super::batch::SendBatch::new())
+        .collect();
     let control = Control {
         node,
         sockets: control_sockets,
@@ -277,7 +281,7 @@ pub fn start<A: Aaa + Send + 'static>(
         stop: Arc::clone(&stop),
         sessions: Default::default(),
         intake: Default::default(),
-        outgoing: Vec::new(),
+        outgoing,
         wakes: Default::default(),
         queries: query_rx,
         reload: Arc::clone(&reload),
