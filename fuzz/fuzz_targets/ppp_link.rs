@@ -50,6 +50,10 @@
 //! - right after `handle_timeout(now)`, `poll_timeout()` is later than `now`;
 //! - `trim()` (called after every drain, as the node does) changes neither
 //!   the phase nor the next deadline, and the invariants hold after it;
+//! - every link has a twin made alike and given the same calls, trimmed
+//!   but never parked (`trim` parks a link that runs with nothing in
+//!   flight): both must produce the same events, deadlines, phase, user
+//!   and automaton descriptions, so parking and unparking change nothing;
 //! - the client never asks AAA; Up comes once, and once more only after
 //!   each Renegotiating (which only an up link reports), and only after an
 //!   Accept (when a method is configured), for the user accepted last, with
@@ -99,6 +103,101 @@ bob@isp.example     password=hunter2   ip=100.64.9.9
 ";
 const LOCAL: Ipv4Addr = Ipv4Addr::new(100, 64, 255, 254);
 const DNS: [Ipv4Addr; 2] = [Ipv4Addr::new(192, 0, 2, 53), Ipv4Addr::new(192, 0, 2, 54)];
+
+/// A link and its twin, made alike and given the same calls: the link is
+/// trimmed as the node trims (which parks it whenever it runs with nothing
+/// in flight), the twin is trimmed but never parked. Every event, deadline
+/// and phase must be the same: parking may not change anything a peer or
+/// the owner can see.
+struct Twin {
+    link: Link,
+    twin: Link,
+}
+
+impl Twin {
+    fn new(config: &LinkConfig, seed: LinkSeed) -> Self {
+        Twin {
+            link: Link::new(config.clone(), seed),
+            twin: Link::new(config.clone(), seed),
+        }
+    }
+
+    fn both(&mut self, mut f: impl FnMut(&mut Link)) {
+        f(&mut self.link);
+        f(&mut self.twin);
+    }
+
+    fn set_headroom(&mut self, bytes: usize) {
+        self.both(|l| l.set_headroom(bytes));
+    }
+
+    fn start(&mut self, now: Instant) {
+        self.both(|l| l.start(now));
+    }
+
+    fn start_with_proxy(&mut self, now: Instant, lcp: &ProxyLcp, auth: &ProxyAuth) -> bool {
+        let adopted = self.link.start_with_proxy(now, lcp, auth);
+        assert_eq!(adopted, self.twin.start_with_proxy(now, lcp, auth));
+        adopted
+    }
+
+    fn start_adopted(&mut self, now: Instant, agreed: LcpAgreed, authenticated: bool) {
+        self.both(|l| l.start_adopted(now, agreed, authenticated));
+    }
+
+    fn receive(&mut self, now: Instant, protocol: u16, packet: &[u8]) {
+        self.both(|l| l.receive(now, protocol, packet));
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.both(|l| l.handle_timeout(now));
+    }
+
+    fn auth_verdict(&mut self, now: Instant, outcome: &AuthOutcome, address: Option<Ipv4Addr>) {
+        self.both(|l| l.auth_verdict(now, outcome, address));
+    }
+
+    fn close(&mut self, now: Instant, reason: DownReason) {
+        self.both(|l| l.close(now, reason));
+    }
+
+    fn lower_down(&mut self, now: Instant) {
+        self.both(|l| l.lower_down(now));
+    }
+
+    fn poll_event(&mut self) -> Option<LinkEvent> {
+        let event = self.link.poll_event();
+        assert_eq!(event, self.twin.poll_event(), "parked link and twin differ");
+        event
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let at = self.link.poll_timeout();
+        assert_eq!(at, self.twin.poll_timeout(), "parked link and twin differ");
+        at
+    }
+
+    fn phase(&self) -> Phase {
+        let phase = self.link.phase();
+        assert_eq!(phase, self.twin.phase(), "parked link and twin differ");
+        assert_eq!(self.link.user(), self.twin.user());
+        assert_eq!(self.link.lcp_state(), self.twin.lcp_state());
+        phase
+    }
+
+    fn describe(&self) -> String {
+        let describe = self.link.describe();
+        assert_eq!(describe, self.twin.describe(), "parked link and twin differ");
+        describe
+    }
+
+    /// Trim both; park the link when it can be (the twin never).
+    fn trim(&mut self) {
+        self.link.trim();
+        self.twin.trim_unparked();
+        assert!(!self.twin.is_parked());
+    }
+}
 
 #[derive(Debug, Arbitrary)]
 struct Scenario {
@@ -535,8 +634,8 @@ struct Track {
 
 struct World {
     now: Instant,
-    server: Link,
-    client: Link,
+    server: Twin,
+    client: Twin,
     server_config: LinkConfig,
     client_config: LinkConfig,
     aaa: LocalAaa,
@@ -647,8 +746,8 @@ impl World {
 
         let mut world = World {
             now: Instant::now(),
-            server: Link::new(server_config.clone(), seed(s.server.seed)),
-            client: Link::new(client_config.clone(), seed(s.client.seed)),
+            server: Twin::new(&server_config, seed(s.server.seed)),
+            client: Twin::new(&client_config, seed(s.client.seed)),
             server_config,
             client_config,
             aaa: LocalAaa::new(users::parse(USERS).expect("users file parses")),
@@ -709,7 +808,7 @@ impl World {
         }
     }
 
-    fn link(&mut self, end: End) -> &mut Link {
+    fn link(&mut self, end: End) -> &mut Twin {
         match end {
             End::Server => &mut self.server,
             End::Client => &mut self.client,

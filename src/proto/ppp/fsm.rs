@@ -655,6 +655,23 @@ impl Work {
     }
 }
 
+/// An automaton with nothing in flight (no timer, no request or output
+/// kept), reduced to what its future depends on: see [`Fsm::idle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdleFsm {
+    state: State,
+    next_id: u8,
+    restart_counter: u32,
+    naks_since_ack: u32,
+}
+
+impl IdleFsm {
+    /// The state it was left in.
+    pub fn state(&self) -> State {
+        self.state
+    }
+}
+
 impl Fsm {
     /// An automaton in the Initial state.
     pub fn new(config: impl Into<Arc<FsmConfig>>) -> Self {
@@ -927,6 +944,32 @@ impl Fsm {
             self.work = None;
         } else if work.output.is_empty() {
             work.output = VecDeque::new();
+        }
+    }
+
+    /// This automaton without its settings, when it is idle: no timer
+    /// running and nothing kept for a request or the caller (call
+    /// [`Fsm::trim`] first). [`Fsm::from_idle`] gives it back unchanged
+    /// but for [`Fsm::stats`], which start again from zero.
+    pub fn idle(&self) -> Option<IdleFsm> {
+        self.work.is_none().then_some(IdleFsm {
+            state: self.state,
+            next_id: self.next_id,
+            restart_counter: self.restart_counter,
+            naks_since_ack: self.naks_since_ack,
+        })
+    }
+
+    /// The automaton [`Fsm::idle`] reduced.
+    pub fn from_idle(config: Arc<FsmConfig>, idle: IdleFsm) -> Self {
+        Fsm {
+            config,
+            state: idle.state,
+            restart_counter: idle.restart_counter,
+            naks_since_ack: idle.naks_since_ack,
+            next_id: idle.next_id,
+            work: None,
+            stats: FsmStats::default(),
         }
     }
 

@@ -42,6 +42,13 @@ pub enum IpcpRole {
     },
 }
 
+/// An idle IPCP negotiator (see [`IpcpNegotiator::idle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdleIpcp {
+    peer: Option<Ipv4Addr>,
+    agreed: IpcpAgreed,
+}
+
 /// The IPCP side of [`Negotiator`].
 #[derive(Debug, Clone)]
 pub struct IpcpNegotiator {
@@ -66,6 +73,30 @@ impl IpcpNegotiator {
             agreed: IpcpAgreed::default(),
         };
         negotiator.reset();
+        negotiator
+    }
+
+    /// What must survive while the automaton is idle: the address we
+    /// assigned (server) and what was agreed; our request is rebuilt by
+    /// the `reset` that starts every negotiation.
+    pub fn idle(&self) -> IdleIpcp {
+        IdleIpcp {
+            peer: match self.role {
+                IpcpRole::Server { peer, .. } => peer,
+                IpcpRole::Client { .. } => None,
+            },
+            agreed: self.agreed,
+        }
+    }
+
+    /// The negotiator [`IpcpNegotiator::idle`] reduced; `role` as it was
+    /// made (the assigned address comes from `idle`).
+    pub fn from_idle(role: IpcpRole, idle: IdleIpcp) -> Self {
+        let mut negotiator = IpcpNegotiator::new(role);
+        if let Some(address) = idle.peer {
+            negotiator.set_peer_address(address);
+        }
+        negotiator.agreed = idle.agreed;
         negotiator
     }
 

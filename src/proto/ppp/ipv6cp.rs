@@ -17,6 +17,14 @@ pub struct Ipv6cpAgreed {
     pub peer: Option<[u8; 8]>,
 }
 
+/// An idle IPv6CP negotiator (see [`Ipv6cpNegotiator::idle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdleIpv6cp {
+    source: MagicSource,
+    ours: Option<[u8; 8]>,
+    agreed: Ipv6cpAgreed,
+}
+
 /// The IPv6CP side of [`Negotiator`]; both ends behave alike.
 #[derive(Debug, Clone)]
 pub struct Ipv6cpNegotiator {
@@ -35,6 +43,26 @@ impl Ipv6cpNegotiator {
         };
         negotiator.reset();
         negotiator
+    }
+
+    /// What must survive while the automaton is idle: the identifier
+    /// source, our last identifier (the next must differ) and what was
+    /// agreed.
+    pub fn idle(&self) -> IdleIpv6cp {
+        IdleIpv6cp {
+            source: self.source.clone(),
+            ours: self.ours,
+            agreed: self.agreed,
+        }
+    }
+
+    /// The negotiator [`Ipv6cpNegotiator::idle`] reduced.
+    pub fn from_idle(idle: IdleIpv6cp) -> Self {
+        Ipv6cpNegotiator {
+            source: idle.source,
+            ours: idle.ours,
+            agreed: idle.agreed,
+        }
     }
 
     /// What was agreed.

@@ -83,7 +83,7 @@ impl Default for LcpAgreed {
 
 /// A small xorshift generator for Magic-Numbers: they need to differ between
 /// the two ends and between restarts, not to be secret (§6.4).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MagicSource(u64);
 
 impl MagicSource {
@@ -130,7 +130,44 @@ pub struct LcpNegotiator {
     loopback_suspicions: u32,
 }
 
+/// What an LCP negotiator carries past a settled negotiation. The options
+/// of our next request are not part of it: every new negotiation starts
+/// with [`Negotiator::reset`], which rebuilds them from the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdleLcp {
+    magic_source: MagicSource,
+    agreed: LcpAgreed,
+    loopback_suspicions: u32,
+    auth_refused: bool,
+}
+
 impl LcpNegotiator {
+    /// What must survive while the automaton is idle (see [`IdleLcp`]).
+    pub fn idle(&self) -> IdleLcp {
+        IdleLcp {
+            magic_source: self.magic_source.clone(),
+            agreed: self.agreed,
+            loopback_suspicions: self.loopback_suspicions,
+            auth_refused: self.auth_refused,
+        }
+    }
+
+    /// The negotiator [`LcpNegotiator::idle`] reduced, with its settings.
+    pub fn from_idle(config: LcpConfig, role: LcpRole, idle: IdleLcp) -> Self {
+        LcpNegotiator {
+            mru: config.mru,
+            config,
+            role,
+            magic_source: idle.magic_source,
+            // Drawn by the next `reset`, as every negotiation's is.
+            magic: None,
+            auth_index: None,
+            agreed: idle.agreed,
+            auth_refused: idle.auth_refused,
+            loopback_suspicions: idle.loopback_suspicions,
+        }
+    }
+
     /// A negotiator for `role`, drawing Magic-Numbers from `magic_seed`.
     pub fn new(config: LcpConfig, role: LcpRole, magic_seed: u64) -> Self {
         let mut negotiator = LcpNegotiator {

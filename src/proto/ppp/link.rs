@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::auth::{AuthClient, AuthFailure, AuthOutput, AuthServer, AuthSettings};
-use super::fsm::{self, Fsm, FsmConfig, Negotiator, Output};
-use super::ipcp::{IpcpNegotiator, IpcpRole};
-use super::ipv6cp::Ipv6cpNegotiator;
-use super::lcp::{LcpAgreed, LcpConfig, LcpNegotiator, LcpRole};
+use super::fsm::{self, Fsm, FsmConfig, IdleFsm, Negotiator, Output};
+use super::ipcp::{IdleIpcp, IpcpNegotiator, IpcpRole};
+use super::ipv6cp::{IdleIpv6cp, Ipv6cpNegotiator};
+use super::lcp::{IdleLcp, LcpAgreed, LcpConfig, LcpNegotiator, LcpRole};
 use crate::proto::aaa::{AuthOutcome, AuthRequest};
 use crate::proto::l2tp::event::{ProxyAuth, ProxyLcp};
 use crate::wire::ppp::cp::{self, Code as WireCode};
@@ -228,9 +228,10 @@ enum Auth {
     Proxy,
 }
 
-/// One PPP link.
+/// A link as it negotiates (and whenever something is in flight): every
+/// automaton, the authentication exchange and the event queue.
 #[derive(Debug)]
-pub struct Link {
+struct Active {
     /// Shared by every link its owner creates with the same settings.
     config: Arc<LinkConfig>,
     // What authentication needs of the `LinkSeed`, each time it starts
@@ -264,27 +265,29 @@ pub struct Link {
     events: Vec<LinkEvent>,
 }
 
-impl Link {
-    /// A link in the Establish phase; call [`Link::start`] or
-    /// [`Link::start_with_proxy`].
-    pub fn new(config: impl Into<Arc<LinkConfig>>, seed: LinkSeed) -> Self {
-        let config: Arc<LinkConfig> = config.into();
-        let (lcp_role, ipcp_role) = match &config.role {
-            LinkRole::Server { local, dns } => (
-                LcpRole::Authenticator,
-                IpcpRole::Server {
-                    local: *local,
-                    peer: None,
-                    dns: *dns,
-                },
-            ),
-            LinkRole::Client { .. } => (LcpRole::Peer, IpcpRole::Client { want_dns: true }),
-        };
+/// The roles of a link's LCP and IPCP negotiators.
+fn roles(config: &LinkConfig) -> (LcpRole, IpcpRole) {
+    match &config.role {
+        LinkRole::Server { local, dns } => (
+            LcpRole::Authenticator,
+            IpcpRole::Server {
+                local: *local,
+                peer: None,
+                dns: *dns,
+            },
+        ),
+        LinkRole::Client { .. } => (LcpRole::Peer, IpcpRole::Client { want_dns: true }),
+    }
+}
+
+impl Active {
+    fn new(config: Arc<LinkConfig>, seed: LinkSeed) -> Self {
+        let (lcp_role, ipcp_role) = roles(&config);
         let user = match &config.role {
             LinkRole::Client { user, .. } => user.as_slice().into(),
             LinkRole::Server { .. } => Box::default(),
         };
-        Link {
+        Active {
             lcp: Fsm::new(Arc::clone(&config.fsm)),
             lcp_neg: LcpNegotiator::new(config.lcp.clone(), lcp_role, seed.magic),
             ipcp: Fsm::new(Arc::clone(&config.fsm)),
@@ -330,17 +333,6 @@ impl Link {
         out
     }
 
-    /// The authenticated (server) or our own (client) user name; empty
-    /// before authentication and when there is none.
-    pub fn user(&self) -> &[u8] {
-        &self.user
-    }
-
-    /// Current phase.
-    pub fn phase(&self) -> Phase {
-        self.phase
-    }
-
     /// A one-line account of where each automaton is, for diagnostics.
     pub fn describe(&self) -> String {
         format!(
@@ -356,11 +348,6 @@ impl Link {
                 Auth::Proxy => "proxy",
             }
         )
-    }
-
-    /// The LCP automaton (state, statistics).
-    pub fn lcp(&self) -> &Fsm {
-        &self.lcp
     }
 
     /// Start negotiating LCP (the L2TP session is up).
@@ -642,7 +629,7 @@ impl Link {
         });
     }
 
-    /// Queue a packet built in [`Link::buffer`].
+    /// Queue a packet built in [`Active::buffer`].
     fn send_built(&mut self, protocol: u16, packet: Vec<u8>) {
         self.events.push(LinkEvent::Send {
             protocol,
@@ -929,7 +916,7 @@ impl Link {
         }
     }
 
-    /// When [`Link::handle_timeout`] has work.
+    /// When [`Active::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.phase == Phase::Dead {
             return None;
@@ -986,6 +973,296 @@ impl Link {
             }
         }
         self.pump(now);
+    }
+}
+
+/// A running link with nothing in flight, reduced to what its future
+/// depends on: the settings it shares, what was agreed, the automata's
+/// idle states, the echo keepalive and the few counters that outlive a
+/// negotiation. About a third of an [`Active`] link, kept inline, where a
+/// negotiating link costs a box of its own.
+#[derive(Debug)]
+struct Parked {
+    config: Arc<LinkConfig>,
+    user: Box<[u8]>,
+    echo_at: Option<Instant>,
+    challenge: [u8; 16],
+    lcp: IdleFsm,
+    lcp_neg: IdleLcp,
+    ipcp: IdleFsm,
+    ipcp_neg: IdleIpcp,
+    ipv6cp: IdleFsm,
+    ipv6cp_neg: IdleIpv6cp,
+    echo_outstanding: u32,
+    first_auth_id: u8,
+    echo_id: u8,
+    headroom: u16,
+    ipcp_failed: bool,
+    ipv6cp_failed: bool,
+    proxied: bool,
+    down_reason: Option<DownReason>,
+}
+
+impl Active {
+    /// The parked form of a link that runs with nothing in flight (call
+    /// [`Active::trim`] first): the Running phase, Up reported and
+    /// standing, no event queued, no authentication exchange kept, and
+    /// every automaton idle. None otherwise. The user name moves out: the
+    /// caller replaces this link with what it returns.
+    fn park(&mut self) -> Option<Parked> {
+        let settled = self.phase == Phase::Running
+            && self.up_reported
+            && !self.paused
+            && self.events.is_empty()
+            && matches!(self.auth, Auth::None);
+        let (true, Some(lcp), Some(ipcp), Some(ipv6cp)) = (
+            settled,
+            self.lcp.idle(),
+            self.ipcp.idle(),
+            self.ipv6cp.idle(),
+        ) else {
+            return None;
+        };
+        Some(Parked {
+            lcp,
+            lcp_neg: self.lcp_neg.idle(),
+            ipcp,
+            ipcp_neg: self.ipcp_neg.idle(),
+            ipv6cp,
+            ipv6cp_neg: self.ipv6cp_neg.idle(),
+            config: Arc::clone(&self.config),
+            user: std::mem::take(&mut self.user),
+            echo_at: self.echo_at,
+            challenge: self.challenge,
+            echo_outstanding: self.echo_outstanding,
+            first_auth_id: self.first_auth_id,
+            echo_id: self.echo_id,
+            headroom: self.headroom,
+            ipcp_failed: self.ipcp_failed,
+            ipv6cp_failed: self.ipv6cp_failed,
+            proxied: self.proxied,
+            down_reason: self.down_reason,
+        })
+    }
+
+    /// The link [`Active::park`] reduced, as it was (the automata's
+    /// statistics start again from zero). The user name moves out: the
+    /// caller replaces the parked form with what it returns.
+    fn unpark(parked: &mut Parked) -> Self {
+        let config = Arc::clone(&parked.config);
+        let (lcp_role, ipcp_role) = roles(&config);
+        Active {
+            lcp: Fsm::from_idle(Arc::clone(&config.fsm), parked.lcp),
+            lcp_neg: LcpNegotiator::from_idle(config.lcp.clone(), lcp_role, parked.lcp_neg.clone()),
+            ipcp: Fsm::from_idle(Arc::clone(&config.fsm), parked.ipcp),
+            ipcp_neg: IpcpNegotiator::from_idle(ipcp_role, parked.ipcp_neg),
+            ipv6cp: Fsm::from_idle(Arc::clone(&config.fsm), parked.ipv6cp),
+            ipv6cp_neg: Ipv6cpNegotiator::from_idle(parked.ipv6cp_neg.clone()),
+            config,
+            challenge: parked.challenge,
+            first_auth_id: parked.first_auth_id,
+            phase: Phase::Running,
+            auth: Auth::None,
+            user: std::mem::take(&mut parked.user),
+            ipcp_failed: parked.ipcp_failed,
+            ipv6cp_failed: parked.ipv6cp_failed,
+            proxied: parked.proxied,
+            echo_at: parked.echo_at,
+            echo_outstanding: parked.echo_outstanding,
+            echo_id: parked.echo_id,
+            down_reason: parked.down_reason,
+            up_reported: true,
+            paused: false,
+            headroom: parked.headroom,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// One PPP link.
+///
+/// A daemon holds up to a million of these, nearly all of them running
+/// with nothing to negotiate. So a link that runs with nothing in flight is
+/// kept parked ([`Link::trim`] parks it): only what its future depends on,
+/// a third of the whole. Anything that needs more than a parked link can
+/// answer (a packet, a verdict, a command, a due echo) brings the whole
+/// link back first, exactly as it was, so parking changes nothing a peer
+/// or the owner can see (the `ppp_link` fuzz target runs a never-parked
+/// twin beside every link and compares what they do).
+#[derive(Debug)]
+pub struct Link(Form);
+
+#[derive(Debug)]
+enum Form {
+    Active(Box<Active>),
+    Parked(Parked),
+}
+
+impl Link {
+    /// A link in the Establish phase; call [`Link::start`] or
+    /// [`Link::start_with_proxy`].
+    pub fn new(config: impl Into<Arc<LinkConfig>>, seed: LinkSeed) -> Self {
+        Link(Form::Active(Box::new(Active::new(config.into(), seed))))
+    }
+
+    /// Bring a parked link back whole.
+    fn unpark(&mut self) {
+        if let Form::Parked(parked) = &mut self.0 {
+            self.0 = Form::Active(Box::new(Active::unpark(parked)));
+        }
+    }
+
+    /// Run `f` on the whole link, brought back first if it was parked.
+    fn with_active<R: Default>(&mut self, f: impl FnOnce(&mut Active) -> R) -> R {
+        self.unpark();
+        match &mut self.0 {
+            Form::Active(active) => f(active),
+            // `unpark` left none.
+            Form::Parked(_) => R::default(),
+        }
+    }
+
+    /// Leave `bytes` of spare room in front of the packets this link builds
+    /// (reported as [`LinkEvent::Send`]'s `offset`), so the owner can put
+    /// its L2TP and PPP headers there in place.
+    pub fn set_headroom(&mut self, bytes: usize) {
+        self.with_active(|link| link.set_headroom(bytes))
+    }
+
+    /// The authenticated (server) or our own (client) user name; empty
+    /// before authentication and when there is none.
+    pub fn user(&self) -> &[u8] {
+        match &self.0 {
+            Form::Active(active) => &active.user,
+            Form::Parked(parked) => &parked.user,
+        }
+    }
+
+    /// Current phase.
+    pub fn phase(&self) -> Phase {
+        match &self.0 {
+            Form::Active(active) => active.phase,
+            Form::Parked(_) => Phase::Running,
+        }
+    }
+
+    /// Whether the link is parked (see [`Link`]).
+    pub fn is_parked(&self) -> bool {
+        matches!(self.0, Form::Parked(_))
+    }
+
+    /// A one-line account of where each automaton is, for diagnostics.
+    pub fn describe(&self) -> String {
+        match &self.0 {
+            Form::Active(active) => active.describe(),
+            Form::Parked(parked) => format!(
+                "{:?} lcp={:?} ipcp={:?} ipv6cp={:?} auth=none",
+                Phase::Running,
+                parked.lcp.state(),
+                parked.ipcp.state(),
+                parked.ipv6cp.state(),
+            ),
+        }
+    }
+
+    /// The state of the LCP automaton.
+    pub fn lcp_state(&self) -> fsm::State {
+        match &self.0 {
+            Form::Active(active) => active.lcp.state(),
+            Form::Parked(parked) => parked.lcp.state(),
+        }
+    }
+
+    /// Start negotiating LCP (the L2TP session is up).
+    pub fn start(&mut self, now: Instant) {
+        self.with_active(|link| link.start(now))
+    }
+
+    /// Start from the LAC's proxy data when acceptable (RFC 2661 §4.4.5),
+    /// else negotiate as usual. Returns whether LCP was adopted.
+    pub fn start_with_proxy(&mut self, now: Instant, lcp: &ProxyLcp, auth: &ProxyAuth) -> bool {
+        self.with_active(|link| link.start_with_proxy(now, lcp, auth))
+    }
+
+    /// Subscriber side of proxy LCP: the LAC negotiated LCP (and, when
+    /// `authenticated`, authentication) with us on the LNS's behalf, so we
+    /// go straight to the phase after it.
+    pub fn start_adopted(&mut self, now: Instant, agreed: LcpAgreed, authenticated: bool) {
+        self.with_active(|link| link.start_adopted(now, agreed, authenticated))
+    }
+
+    /// AAA's answer to [`LinkEvent::Authenticate`]. On acceptance at the
+    /// server, `address` is the subscriber's IPv4 address (from AAA or a
+    /// pool); `None` with IPCP on means no address could be had.
+    pub fn auth_verdict(&mut self, now: Instant, outcome: &AuthOutcome, address: Option<Ipv4Addr>) {
+        self.with_active(|link| link.auth_verdict(now, outcome, address))
+    }
+
+    /// A PPP packet (after the frame header) with its protocol.
+    pub fn receive(&mut self, now: Instant, proto: u16, packet: &[u8]) {
+        self.with_active(|link| link.receive(now, proto, packet))
+    }
+
+    /// Close the link (administrative): LCP Terminate-Request.
+    pub fn close(&mut self, now: Instant, reason: DownReason) {
+        self.with_active(|link| link.close(now, reason))
+    }
+
+    /// The L2TP session went away under us.
+    pub fn lower_down(&mut self, now: Instant) {
+        self.with_active(|link| link.lower_down(now))
+    }
+
+    /// Next event. A parked link has none.
+    pub fn poll_event(&mut self) -> Option<LinkEvent> {
+        match &mut self.0 {
+            Form::Active(active) => active.poll_event(),
+            Form::Parked(_) => None,
+        }
+    }
+
+    /// Give back memory the link no longer needs (call when its events
+    /// are drained): in the Running phase the acknowledged
+    /// Configure-Requests and the authentication exchange are dropped
+    /// (both ends are past them: the NCPs could only open after the peer
+    /// had its Success, and a renegotiation starts both afresh), and a
+    /// link left with nothing in flight is parked. Nothing observable
+    /// changes.
+    pub fn trim(&mut self) {
+        let Form::Active(active) = &mut self.0 else {
+            return;
+        };
+        active.trim();
+        if let Some(parked) = active.park() {
+            self.0 = Form::Parked(parked);
+        }
+    }
+
+    /// [`Link::trim`] without parking: for tests and fuzz targets that
+    /// run a never-parked twin beside a link to show parking changes
+    /// nothing.
+    #[doc(hidden)]
+    pub fn trim_unparked(&mut self) {
+        self.with_active(Active::trim)
+    }
+
+    /// When [`Link::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.0 {
+            Form::Active(active) => active.poll_timeout(),
+            // Nothing runs but the keepalive.
+            Form::Parked(parked) => parked.echo_at,
+        }
+    }
+
+    /// Run the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Form::Parked(parked) = &self.0 {
+            if parked.echo_at.is_none_or(|at| at > now) {
+                return;
+            }
+        }
+        self.with_active(|link| link.handle_timeout(now))
     }
 }
 
@@ -1087,9 +1364,123 @@ mod tests {
         options.extend_from_slice(&peer_mru.to_be_bytes());
         let theirs = cp_packet(0, fsm::Code::ConfigureRequest, 1, &options, 1500);
         link.receive(now, protocol::LCP, &theirs);
-        assert_eq!(link.lcp().state(), fsm::State::Opened);
+        assert_eq!(link.lcp_state(), fsm::State::Opened);
         sent(&mut link, protocol::LCP);
         link
+    }
+
+    /// Shuttle packets between `server` and `client` until both are quiet,
+    /// accepting every authentication with `address`. Returns how many Up
+    /// and Renegotiating events each reported, (server, client).
+    fn converse(
+        now: Instant,
+        server: &mut Link,
+        client: &mut Link,
+        address: Ipv4Addr,
+    ) -> ((usize, usize), (usize, usize)) {
+        let (mut server_seen, mut client_seen) = ((0, 0), (0, 0));
+        loop {
+            let mut quiet = true;
+            while let Some(event) = server.poll_event() {
+                quiet = false;
+                match event {
+                    LinkEvent::Send {
+                        protocol,
+                        packet,
+                        offset,
+                    } => client.receive(now, protocol, &packet[offset..]),
+                    LinkEvent::Authenticate(_) => {
+                        let accept = AuthOutcome::Accept {
+                            attributes: Default::default(),
+                        };
+                        server.auth_verdict(now, &accept, Some(address));
+                    }
+                    LinkEvent::Up(_) => server_seen.0 += 1,
+                    LinkEvent::Renegotiating => server_seen.1 += 1,
+                    LinkEvent::Down(reason) => panic!("server down: {reason:?}"),
+                }
+            }
+            while let Some(event) = client.poll_event() {
+                quiet = false;
+                match event {
+                    LinkEvent::Send {
+                        protocol,
+                        packet,
+                        offset,
+                    } => server.receive(now, protocol, &packet[offset..]),
+                    LinkEvent::Up(_) => client_seen.0 += 1,
+                    LinkEvent::Renegotiating => client_seen.1 += 1,
+                    other => panic!("client: {other:?}"),
+                }
+            }
+            server.trim();
+            client.trim();
+            if quiet {
+                return (server_seen, client_seen);
+            }
+        }
+    }
+
+    /// A running link with nothing in flight parks on `trim`, and comes
+    /// back whole for whatever a parked link cannot answer: its keepalive
+    /// (an echo due, the reply) and a renegotiation the peer starts, after
+    /// which it parks again with what was agreed anew.
+    #[test]
+    fn a_running_link_parks_and_comes_back_whole() {
+        let start = Instant::now();
+        let address = Ipv4Addr::new(100, 64, 0, 7);
+        let mut config = LinkConfig::server(Ipv4Addr::new(192, 0, 2, 1), [None, None]);
+        config.lcp.auth = vec![AuthMethod::ChapMd5];
+        let seed = LinkSeed {
+            magic: 7,
+            challenge: [3; 16],
+            id: 1,
+        };
+        let mut server = Link::new(config, seed);
+        let mut client = Link::new(LinkConfig::client(b"alice", b"secret"), seed);
+        server.start(start);
+        client.start(start);
+        let up = converse(start, &mut server, &mut client, address);
+        assert_eq!(up, ((1, 0), (1, 0)));
+        assert!(server.is_parked() && client.is_parked());
+        assert_eq!(server.phase(), Phase::Running);
+        assert_eq!(server.user(), b"alice");
+        assert_eq!(server.lcp_state(), fsm::State::Opened);
+        let echo_at = server.poll_timeout().expect("keepalive armed");
+        assert_eq!(echo_at, start + Duration::from_secs(30));
+
+        // Nothing due: a parked link stays parked.
+        server.handle_timeout(echo_at - Duration::from_millis(1));
+        assert!(server.is_parked());
+        // The echo: sent, answered, parked again with the next one armed.
+        server.handle_timeout(echo_at);
+        assert!(!server.is_parked());
+        let echo = sent(&mut server, protocol::LCP);
+        assert_eq!(echo.len(), 1);
+        client.receive(echo_at, protocol::LCP, &echo[0]);
+        let reply = sent(&mut client, protocol::LCP);
+        assert_eq!(reply.len(), 1);
+        server.receive(echo_at, protocol::LCP, &reply[0]);
+        server.trim();
+        client.trim();
+        assert!(server.is_parked() && client.is_parked());
+        assert_eq!(
+            server.poll_timeout(),
+            Some(echo_at + Duration::from_secs(30))
+        );
+
+        // The subscriber renegotiates LCP (a fresh Configure-Request): the
+        // server comes back, reports Renegotiating, authenticates again,
+        // reports Up again, and parks.
+        let mut options = vec![1, 4];
+        options.extend_from_slice(&1400u16.to_be_bytes());
+        let request = cp_packet(0, fsm::Code::ConfigureRequest, 99, &options, 1500);
+        server.receive(echo_at, protocol::LCP, &request);
+        assert!(!server.is_parked());
+        let again = converse(echo_at, &mut server, &mut client, address);
+        assert_eq!(again.0, (1, 1), "server: Up and Renegotiating once each");
+        assert!(server.is_parked() && client.is_parked());
+        assert_eq!(server.user(), b"alice");
     }
 
     /// Found by the `ppp_link` fuzz target: a Code-Reject carried the whole
