@@ -17,7 +17,9 @@ mod support;
 use support::tools::{which, Killed};
 
 fn deploy(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(file)
 }
 
 /// `program`, or None after saying loudly that `test` skipped (a failure
@@ -205,11 +207,8 @@ fn the_units_capabilities_are_enough_and_needed() {
         )
         .unwrap();
         let manager = UnixDatagram::bind(dir.join("notify")).unwrap();
-        std::fs::set_permissions(
-            dir.join("notify"),
-            std::fs::Permissions::from_mode(0o777),
-        )
-        .unwrap();
+        std::fs::set_permissions(dir.join("notify"), std::fs::Permissions::from_mode(0o777))
+            .unwrap();
         manager
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
@@ -258,6 +257,8 @@ fn the_units_capabilities_are_enough_and_needed() {
         std::fs::remove_dir_all(&dir).unwrap();
     });
     if !ran {
-        eprintln!("\n*** SKIPPED {name}: needs root with network namespaces and /dev/net/tun ***\n");
+        eprintln!(
+            "\n*** SKIPPED {name}: needs root with network namespaces and /dev/net/tun ***\n"
+        );
     }
 }
