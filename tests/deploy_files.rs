@@ -262,3 +262,40 @@ fn the_units_capabilities_are_enough_and_needed() {
         );
     }
 }
+
+/// The metric names a file uses: `lns_…`, `loadgen_…` and `process_…`
+/// words, histogram series folded into their family.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if !["lns_", "loadgen_", "process_"]
+            .iter()
+            .any(|p| word.starts_with(p))
+        {
+            continue;
+        }
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| word.strip_suffix(s))
+            .unwrap_or(word);
+        names.insert(family.to_string());
+    }
+    names
+}
+
+#[test]
+fn dashboards_and_rules_name_only_documented_metrics() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let documented = metric_names(&std::fs::read_to_string(root.join("docs/metrics.md")).unwrap());
+    let mut files = vec![root.join("deploy/lns.rules.yml")];
+    for entry in std::fs::read_dir(root.join("grafana/dashboards")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    assert!(files.len() >= 5, "{files:?}");
+    for file in files {
+        let used = metric_names(&std::fs::read_to_string(&file).unwrap());
+        assert!(!used.is_empty(), "{}", file.display());
+        let unknown: Vec<_> = used.difference(&documented).collect();
+        assert!(unknown.is_empty(), "{}: {unknown:?}", file.display());
+    }
+}
