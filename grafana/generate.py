@@ -227,7 +227,7 @@ overview = dashboard(
         panel(
             "table",
             "Build",
-            [(f"lns_build_info{{{I}}}", "", None)],
+            [(f"lns_build_info{{{I}}}", "{{instance}} {{version}}", "table")],
             w=24,
             h=4,
             desc="Version of each running daemon.",
