@@ -299,3 +299,52 @@ fn dashboards_and_rules_name_only_documented_metrics() {
         assert!(unknown.is_empty(), "{}: {unknown:?}", file.display());
     }
 }
+
+/// `lns check-config` (the unit's ExecStartPre) on `file`.
+fn check_config(file: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lns"))
+        .arg("check-config")
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn container_and_kubernetes_files_carry_a_valid_configuration() {
+    // The Containerfile ships deploy/lns.toml as /etc/lns/lns.toml.
+    let containerfile = std::fs::read_to_string(deploy("Containerfile")).unwrap();
+    assert!(containerfile.contains("COPY deploy/lns.toml /etc/lns/lns.toml"));
+    let out = check_config(&deploy("lns.toml"));
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The manifest is a host-network DaemonSet adding only NET_ADMIN, and
+    // the lns.toml in its ConfigMap is one the daemon accepts.
+    let manifest = std::fs::read_to_string(deploy("kubernetes.yaml")).unwrap();
+    for needed in [
+        "kind: DaemonSet",
+        "hostNetwork: true",
+        "drop: [\"ALL\"]",
+        "add: [\"NET_ADMIN\"]",
+        "path: /dev/net/tun",
+    ] {
+        assert!(manifest.contains(needed), "no {needed}");
+    }
+    let config: String = manifest
+        .lines()
+        .skip_while(|l| l.trim() != "lns.toml: |")
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.is_empty())
+        .map(|l| format!("{}\n", l.get(4..).unwrap_or("")))
+        .collect();
+    assert!(config.contains("[metrics]"), "{config}");
+    let dir = scratch("kubernetes-config");
+    std::fs::write(dir.join("lns.toml"), &config).unwrap();
+    let out = check_config(&dir.join("lns.toml"));
+    assert!(out.status.success(), "{config}\n{}", text(&out));
+    assert!(
+        text(&out).contains("http://0.0.0.0:9701/metrics"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
