@@ -2,15 +2,17 @@
 """Writes the Grafana dashboards in grafana/dashboards/ from the panel lists
 below, so the four files share one layout and one set of variables.
 
-    python3 grafana/generate.py
+    python3 grafana/generate.py [OUTPUT_DIR]
 
-Edit the lists here, run it, commit both. Every expression is queried
+Edit the lists here, run it, commit both (tests/deploy_files.rs fails when
+the committed JSON differs from what this script writes). Every expression is queried
 against a real Prometheus by loadgen/tests/prometheus_server.rs; metric
 names are those of docs/metrics.md.
 """
 
 import json
 import pathlib
+import sys
 
 OUT = pathlib.Path(__file__).resolve().parent / "dashboards"
 
@@ -548,14 +550,15 @@ aaa = dashboard(
 
 
 def main():
-    OUT.mkdir(exist_ok=True)
+    out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
+    out.mkdir(exist_ok=True)
     for name, board in [
         ("overview", overview),
         ("control-plane", control),
         ("data-plane", dataplane),
         ("aaa-pools", aaa),
     ]:
-        path = OUT / f"lns-{name}.json"
+        path = out / f"lns-{name}.json"
         path.write_text(json.dumps(board, indent=2) + "\n")
         print(path)
 

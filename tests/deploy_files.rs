@@ -348,3 +348,40 @@ fn container_and_kubernetes_files_carry_a_valid_configuration() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dashboards_are_what_generate_py_writes() {
+    let name = "dashboards_are_what_generate_py_writes";
+    let Some(python) = tool("python3", "python3", name) else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = scratch(name);
+    let out = Command::new(python)
+        .arg(root.join("grafana/generate.py"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let mut written = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let committed = root
+            .join("grafana/dashboards")
+            .join(path.file_name().unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            std::fs::read_to_string(&committed).unwrap_or_default(),
+            "{} is stale: run python3 grafana/generate.py",
+            committed.display()
+        );
+        written += 1;
+    }
+    assert_eq!(
+        written,
+        std::fs::read_dir(root.join("grafana/dashboards"))
+            .unwrap()
+            .count()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
