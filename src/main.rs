@@ -364,9 +364,42 @@ fn run(args: &[String]) -> ExitCode {
         metrics = ?running.metrics,
         "lns running"
     );
+    // Ready for systemd (Type=notify) only now: `daemon::start` has bound
+    // the UDP sockets and the metrics endpoint and started every thread.
+    let notifier = match lns::io::notify::Notifier::from_env() {
+        Some(Ok(notifier)) => Some(notifier),
+        Some(Err(e)) => {
+            tracing::warn!("NOTIFY_SOCKET: {e}");
+            None
+        }
+        None => None,
+    };
+    let notify = |message: String| {
+        if let Some(notifier) = &notifier {
+            if let Err(e) = notifier.send(&message) {
+                tracing::warn!("sd_notify: {e}");
+            }
+        }
+    };
+    notify(lns::io::notify::ready_message(&format!(
+        "{} shards on {}, L2TP on {:?}, metrics on {}",
+        settings.shards,
+        running.io_path,
+        running.bound,
+        running
+            .metrics
+            .map_or_else(|| "off".to_string(), |a| a.to_string()),
+    )));
+    let mut stopping = false;
     while !running.finished() {
         if lns::io::signals::take_stop() {
             tracing::info!("signal: stopping gracefully");
+            if !stopping {
+                notify(lns::io::notify::stopping_message(
+                    "stopping: StopCCN to every tunnel",
+                ));
+                stopping = true;
+            }
             running.stop();
         }
         if lns::io::signals::take_reload() {

@@ -11,6 +11,7 @@ pub mod manage;
 pub mod metrics;
 pub mod netlink;
 pub mod netns;
+pub mod notify;
 pub mod ring;
 pub mod shard;
 pub mod signals;
