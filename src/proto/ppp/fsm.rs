@@ -927,16 +927,21 @@ impl Fsm {
             .filter(|request| request.id == id && !request.answered)
     }
 
-    /// Free what an idle automaton no longer needs: an Opened one keeps no
-    /// copy of its (acknowledged) Configure-Request, and empty queues give
-    /// their memory back. The state, counters and timers are untouched, so
-    /// behaviour is the same; a link holds three of these for its whole
-    /// life, and a daemon a million links.
+    /// Free what an idle automaton no longer needs: one that is neither
+    /// negotiating nor waiting on its Restart timer (Opened, and the
+    /// Initial, Starting, Closed and Stopped states an NCP ends in) keeps
+    /// no copy of its last Configure- or Terminate-Request, and empty
+    /// queues give their memory back. The copies are only read to match a
+    /// reply while negotiating (an Opened automaton's request has been
+    /// answered) and to retransmit on TO+, which needs the timer; the next
+    /// request from these states is a new one. The state, counters and
+    /// timers are untouched, so behaviour is the same; a link holds three
+    /// of these for its whole life, and a daemon a million links.
     pub fn trim(&mut self) {
         let Some(work) = &mut self.work else {
             return;
         };
-        if self.state == State::Opened {
+        if !self.state.is_negotiating() && work.restart_at.is_none() {
             work.request = None;
             work.terminate = None;
         }

@@ -1424,9 +1424,18 @@ mod tests {
     /// A running link with nothing in flight parks on `trim`, and comes
     /// back whole for whatever a parked link cannot answer: its keepalive
     /// (an echo due, the reply) and a renegotiation the peer starts, after
-    /// which it parks again with what was agreed anew.
+    /// which it parks again with what was agreed anew. Also when the
+    /// subscriber does not speak IPv6CP (the server's IPv6CP ends Stopped
+    /// by its Protocol-Reject, with a Configure-Request of its own sent:
+    /// the daemon's common case, which first kept such links unparked).
     #[test]
     fn a_running_link_parks_and_comes_back_whole() {
+        for client_ipv6cp in [true, false] {
+            running_link_parks(client_ipv6cp);
+        }
+    }
+
+    fn running_link_parks(client_ipv6cp: bool) {
         let start = Instant::now();
         let address = Ipv4Addr::new(100, 64, 0, 7);
         let mut config = LinkConfig::server(Ipv4Addr::new(192, 0, 2, 1), [None, None]);
@@ -1437,7 +1446,9 @@ mod tests {
             id: 1,
         };
         let mut server = Link::new(config, seed);
-        let mut client = Link::new(LinkConfig::client(b"alice", b"secret"), seed);
+        let mut client_config = LinkConfig::client(b"alice", b"secret");
+        client_config.ipv6cp = client_ipv6cp;
+        let mut client = Link::new(client_config, seed);
         server.start(start);
         client.start(start);
         let up = converse(start, &mut server, &mut client, address);
@@ -1446,6 +1457,10 @@ mod tests {
         assert_eq!(server.phase(), Phase::Running);
         assert_eq!(server.user(), b"alice");
         assert_eq!(server.lcp_state(), fsm::State::Opened);
+        let ipv6cp = if client_ipv6cp { "Opened" } else { "Stopped" };
+        assert!(server
+            .describe()
+            .ends_with(&format!("ipv6cp={ipv6cp} auth=none")));
         let echo_at = server.poll_timeout().expect("keepalive armed");
         assert_eq!(echo_at, start + Duration::from_secs(30));
 
