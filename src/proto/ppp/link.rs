@@ -335,19 +335,14 @@ impl Active {
 
     /// A one-line account of where each automaton is, for diagnostics.
     pub fn describe(&self) -> String {
-        format!(
-            "{:?} lcp={:?} ipcp={:?} ipv6cp={:?} auth={}",
-            self.phase,
-            self.lcp.state(),
-            self.ipcp.state(),
-            self.ipv6cp.state(),
-            match &self.auth {
-                Auth::None => "none",
-                Auth::Server(_) => "server",
-                Auth::Client(_) => "client",
-                Auth::Proxy => "proxy",
-            }
-        )
+        let auth = match &self.auth {
+            Auth::None => "none",
+            Auth::Server(_) => "server",
+            Auth::Client(_) => "client",
+            Auth::Proxy => "proxy",
+        };
+        let states = [&self.lcp, &self.ipcp, &self.ipv6cp].map(Fsm::state);
+        describe(self.phase, states, auth)
     }
 
     /// Start negotiating LCP (the L2TP session is up).
@@ -1155,13 +1150,10 @@ impl Link {
     pub fn describe(&self) -> String {
         match &self.0 {
             Form::Active(active) => active.describe(),
-            Form::Parked(parked) => format!(
-                "{:?} lcp={:?} ipcp={:?} ipv6cp={:?} auth=none",
-                Phase::Running,
-                parked.lcp.state(),
-                parked.ipcp.state(),
-                parked.ipv6cp.state(),
-            ),
+            Form::Parked(parked) => {
+                let states = [parked.lcp, parked.ipcp, parked.ipv6cp].map(|idle| idle.state());
+                describe(Phase::Running, states, "none")
+            }
         }
     }
 
@@ -1264,6 +1256,12 @@ impl Link {
         }
         self.with_active(|link| link.handle_timeout(now))
     }
+}
+
+/// The one-line account of [`Link::describe`]: phase, the LCP, IPCP and
+/// IPv6CP automata's states, the authentication exchange kept.
+fn describe(phase: Phase, [lcp, ipcp, ipv6cp]: [fsm::State; 3], auth: &str) -> String {
+    format!("{phase:?} lcp={lcp:?} ipcp={ipcp:?} ipv6cp={ipv6cp:?} auth={auth}")
 }
 
 /// Whether proxy credentials fit the method agreed in the proxied LCP.
