@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
+
+use super::queue::Limited;
 use rustc_hash::FxHashMap;
 
 use super::batch::SendBatch;
@@ -107,7 +109,7 @@ impl PendingWakes {
         self.marked[index] = true;
     }
 
-    fn wake_marked(&mut self, shards: &[(Sender<ShardCommand>, Wake)]) {
+    fn wake_marked(&mut self, shards: &[(Limited<ShardCommand>, Wake)]) {
         for (marked, (_, wake)) in self.marked.iter_mut().zip(shards) {
             if std::mem::take(marked) {
                 wake.wake();
@@ -292,7 +294,7 @@ pub struct Control<A: Aaa> {
     /// Woken by shards.
     pub wake: Wake,
     /// Every shard's commands and wake.
-    pub shards: Vec<(Sender<ShardCommand>, Wake)>,
+    pub shards: Vec<(Limited<ShardCommand>, Wake)>,
     /// MSS clamp to install with each session of an IPv4 LAC.
     pub mss_clamp: Option<crate::dataplane::MssClamp>,
     /// The same for sessions of an IPv6 LAC (a smaller MRU).
@@ -681,22 +683,16 @@ impl<A: Aaa> Control<A> {
         }
     }
 
-    /// Queue `command` for shard `index`, waking it once `flush` ends (or
-    /// at once when its queue is full, before waiting for room: it must
-    /// drain).
+    /// Queue `command` for shard `index`, waking it once `flush` ends.
+    /// Install, Pause and Remove must not be lost, so they go past the
+    /// queue's limit (which sheds only forwarded packets); the control
+    /// thread never waits for a shard.
     fn command(&mut self, index: usize, command: ShardCommand) {
-        let Some((tx, wake)) = self.shards.get(index) else {
+        let Some((tx, _)) = self.shards.get(index) else {
             return;
         };
-        match tx.try_send(command) {
-            Ok(()) => self.wakes.mark(index),
-            Err(crossbeam_channel::TrySendError::Full(command)) => {
-                wake.wake();
-                // Install, Pause and Remove must not be lost.
-                let _ = tx.send(command);
-                self.wakes.mark(index);
-            }
-            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {}
+        if tx.send(command).is_ok() {
+            self.wakes.mark(index);
         }
     }
 

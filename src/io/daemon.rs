@@ -10,6 +10,8 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::bounded;
 
+use super::queue::limited;
+
 use super::control::{Control, ControlCounters, Reloader};
 use super::manage;
 use super::metrics;
@@ -24,10 +26,9 @@ use crate::proto::aaa::Aaa;
 use crate::proto::node::Node;
 
 /// Depth of the urgent queue toward the control thread (established
-/// tunnels' traffic) and of each shard's command queue: a burst beyond it
-/// is shed (peers retransmit) rather than buffered without bound. (A
-/// bounded channel allocates its slots up front: 16,384 of them cost
-/// about 1 MB a queue.)
+/// tunnels' traffic): a burst beyond it is shed (peers retransmit) rather
+/// than buffered without bound. The queues hold memory only for what
+/// waits in them (`io::queue`).
 pub const CONTROL_QUEUE: usize = 16_384;
 
 /// Depth of the setup queue: new tunnels and calls and the PPP of calls
@@ -35,6 +36,11 @@ pub const CONTROL_QUEUE: usize = 16_384;
 /// overflowed 16,384 tens of thousands of times, each lost control message
 /// a 1 s retransmission at the LAC; with 65,536 it never did.
 pub const SETUP_QUEUE: usize = 65_536;
+
+/// Depth at which a shard's command queue sheds what may be lost (egress
+/// packets forwarded between shards); installs, pauses and removals from
+/// the control thread always go in.
+pub const COMMAND_QUEUE: usize = 16_384;
 
 /// How the runtime is laid out.
 #[derive(Debug, Clone)]
@@ -189,8 +195,8 @@ pub fn start<A: Aaa + Send + 'static>(
         }
     }
 
-    let (urgent_tx, urgent_rx) = bounded(CONTROL_QUEUE);
-    let (setup_tx, setup_rx) = bounded(SETUP_QUEUE);
+    let (urgent_tx, urgent_rx) = limited(CONTROL_QUEUE);
+    let (setup_tx, setup_rx) = limited(SETUP_QUEUE);
     let control_wake = Wake::new()?;
     let queues_to_control = ControlQueues {
         urgent: urgent_tx,
@@ -201,7 +207,7 @@ pub fn start<A: Aaa + Send + 'static>(
     let mut command_rx = Vec::new();
     let mut handles = Vec::new();
     for _ in 0..shards {
-        let (tx, rx) = bounded(CONTROL_QUEUE);
+        let (tx, rx) = limited(COMMAND_QUEUE);
         command_rx.push(rx);
         handles.push((tx, Wake::new()?));
     }

@@ -13,12 +13,13 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Sender};
 
+use super::queue::Limited;
 use super::shard::ShardCommand;
 use super::stats::{self, ControlSnapshot};
 use super::wake::Wake;
 
 /// Each shard's command queue and wake, for `show stats`.
-pub type ShardHandles = Vec<(Sender<ShardCommand>, Wake)>;
+pub type ShardHandles = Vec<(Limited<ShardCommand>, Wake)>;
 
 /// A management command.
 #[derive(Debug, Clone, PartialEq, Eq)]

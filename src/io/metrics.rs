@@ -314,7 +314,7 @@ mod tests {
         // queue: both show in the answer, after the shards' wait.
         let (tx, rx) = crossbeam_channel::bounded::<Query>(4);
         drop(rx);
-        let (shard_tx, _shard_rx) = crossbeam_channel::bounded(4);
+        let (shard_tx, _shard_rx) = crate::io::queue::limited(4);
         let stop = Arc::new(AtomicBool::new(false));
         let sources = Sources {
             queries: tx,

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod netlink;
 pub mod netns;
 pub mod notify;
+pub mod queue;
 pub mod ring;
 pub mod shard;
 pub mod signals;

@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use super::queue::Limited;
+
 use super::batch::{RecvBatch, SendBatch};
 use super::tun::{read_packet, write_packet};
 use super::wake::{Poller, Wake};
@@ -143,9 +145,9 @@ pub struct ToControl {
 #[derive(Debug, Clone)]
 pub struct ControlQueues {
     /// Traffic of established tunnels.
-    pub urgent: Sender<ToControl>,
+    pub urgent: Limited<ToControl>,
     /// New tunnels (SCCRQ to tunnel 0) and new calls (ICRQ, OCRP...).
-    pub setup: Sender<ToControl>,
+    pub setup: Limited<ToControl>,
     /// Wakes the control thread.
     pub wake: Wake,
     /// Datagrams this shard put in the urgent queue so far.
@@ -252,7 +254,7 @@ pub struct Shard {
     /// Queues to the control thread.
     pub control: ControlQueues,
     /// Every shard's command queue and wake (for `Egress::Forward`).
-    pub peers: Vec<(Sender<ShardCommand>, Wake)>,
+    pub peers: Vec<(Limited<ShardCommand>, Wake)>,
     /// Counters.
     pub counters: ShardCounters,
     /// Batch sizes.

@@ -417,7 +417,7 @@ mod tests {
         use std::os::fd::{FromRawFd, OwnedFd};
         use std::time::Duration;
 
-        use crossbeam_channel::bounded;
+        use crate::io::queue::limited;
 
         use crate::dataplane::SessionTable;
         use crate::io::shard::{ControlQueues, ShardCommand};
@@ -444,9 +444,9 @@ mod tests {
         // SAFETY: fresh descriptors.
         let (tun, _tun_peer) =
             unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
-        let (urgent_tx, urgent_rx) = bounded(16);
-        let (setup_tx, _setup_rx) = bounded(16);
-        let (command_tx, command_rx) = bounded(16);
+        let (urgent_tx, urgent_rx) = limited(16);
+        let (setup_tx, _setup_rx) = limited(16);
+        let (command_tx, command_rx) = limited(16);
         let wake = Wake::new().unwrap();
         let shard = Shard {
             index: 0,

@@ -601,7 +601,7 @@ fn shard_families(out: &mut Families, snapshot: &Snapshot) {
     out.gauge(
         "lns_shard_command_queue_capacity",
         "Capacity of each shard's command queue.",
-        crate::io::daemon::CONTROL_QUEUE as f64,
+        crate::io::daemon::COMMAND_QUEUE as f64,
     );
     out.gauges(
         "lns_shard_sessions",
