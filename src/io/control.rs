@@ -10,12 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-
-use super::queue::Limited;
 use rustc_hash::FxHashMap;
 
 use super::batch::SendBatch;
 use super::manage::{Command, Query, Reply};
+use super::queue::Limited;
 use super::shard::{ShardCommand, ToControl};
 use super::stats::{ControlSnapshot, PoolUse};
 use super::wake::{Poller, Wake};

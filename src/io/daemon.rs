@@ -10,11 +10,10 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::bounded;
 
-use super::queue::limited;
-
 use super::control::{Control, ControlCounters, Reloader};
 use super::manage;
 use super::metrics;
+use super::queue::limited;
 use super::shard::{Batching, ControlQueues, Shard};
 use super::tun::Tun;
 use super::udp::{bind_group, local_addr, SocketOptions};

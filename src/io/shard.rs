@@ -19,9 +19,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use super::queue::Limited;
-
 use super::batch::{RecvBatch, SendBatch};
+use super::queue::Limited;
 use super::tun::{read_packet, write_packet};
 use super::wake::{Poller, Wake};
 use crate::dataplane::{

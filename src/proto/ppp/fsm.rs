@@ -657,7 +657,7 @@ impl Work {
 
 /// An automaton with nothing in flight (no timer, no request or output
 /// kept), reduced to what its future depends on: see [`Fsm::idle`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct IdleFsm {
     state: State,
     next_id: u8,

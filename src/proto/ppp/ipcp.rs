@@ -43,7 +43,7 @@ pub enum IpcpRole {
 }
 
 /// An idle IPCP negotiator (see [`IpcpNegotiator::idle`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct IdleIpcp {
     peer: Option<Ipv4Addr>,
     agreed: IpcpAgreed,

@@ -18,7 +18,7 @@ pub struct Ipv6cpAgreed {
 }
 
 /// An idle IPv6CP negotiator (see [`Ipv6cpNegotiator::idle`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct IdleIpv6cp {
     source: MagicSource,
     ours: Option<[u8; 8]>,

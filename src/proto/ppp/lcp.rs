@@ -83,7 +83,7 @@ impl Default for LcpAgreed {
 
 /// A small xorshift generator for Magic-Numbers: they need to differ between
 /// the two ends and between restarts, not to be secret (§6.4).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct MagicSource(u64);
 
 impl MagicSource {
@@ -133,7 +133,7 @@ pub struct LcpNegotiator {
 /// What an LCP negotiator carries past a settled negotiation. The options
 /// of our next request are not part of it: every new negotiation starts
 /// with [`Negotiator::reset`], which rebuilds them from the settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct IdleLcp {
     magic_source: MagicSource,
     agreed: LcpAgreed,

@@ -1367,6 +1367,40 @@ mod tests {
         link
     }
 
+    /// Move every event of `from` to `to` (packets) or answer it (AAA,
+    /// when `accept` gives an address to accept with; none: `from` must
+    /// not ask), counting Up and Renegotiating into `seen`. False when
+    /// there was nothing.
+    fn deliver(
+        now: Instant,
+        from: &mut Link,
+        to: &mut Link,
+        accept: Option<Ipv4Addr>,
+        seen: &mut (usize, usize),
+    ) -> bool {
+        let mut any = false;
+        while let Some(event) = from.poll_event() {
+            any = true;
+            match event {
+                LinkEvent::Send {
+                    protocol,
+                    packet,
+                    offset,
+                } => to.receive(now, protocol, &packet[offset..]),
+                LinkEvent::Authenticate(_) if accept.is_some() => {
+                    let outcome = AuthOutcome::Accept {
+                        attributes: Default::default(),
+                    };
+                    from.auth_verdict(now, &outcome, accept);
+                }
+                LinkEvent::Up(_) => seen.0 += 1,
+                LinkEvent::Renegotiating => seen.1 += 1,
+                other => panic!("unexpected: {other:?}"),
+            }
+        }
+        any
+    }
+
     /// Shuttle packets between `server` and `client` until both are quiet,
     /// accepting every authentication with `address`. Returns how many Up
     /// and Renegotiating events each reported, (server, client).
@@ -1378,42 +1412,11 @@ mod tests {
     ) -> ((usize, usize), (usize, usize)) {
         let (mut server_seen, mut client_seen) = ((0, 0), (0, 0));
         loop {
-            let mut quiet = true;
-            while let Some(event) = server.poll_event() {
-                quiet = false;
-                match event {
-                    LinkEvent::Send {
-                        protocol,
-                        packet,
-                        offset,
-                    } => client.receive(now, protocol, &packet[offset..]),
-                    LinkEvent::Authenticate(_) => {
-                        let accept = AuthOutcome::Accept {
-                            attributes: Default::default(),
-                        };
-                        server.auth_verdict(now, &accept, Some(address));
-                    }
-                    LinkEvent::Up(_) => server_seen.0 += 1,
-                    LinkEvent::Renegotiating => server_seen.1 += 1,
-                    LinkEvent::Down(reason) => panic!("server down: {reason:?}"),
-                }
-            }
-            while let Some(event) = client.poll_event() {
-                quiet = false;
-                match event {
-                    LinkEvent::Send {
-                        protocol,
-                        packet,
-                        offset,
-                    } => server.receive(now, protocol, &packet[offset..]),
-                    LinkEvent::Up(_) => client_seen.0 += 1,
-                    LinkEvent::Renegotiating => client_seen.1 += 1,
-                    other => panic!("client: {other:?}"),
-                }
-            }
+            let from_server = deliver(now, server, client, Some(address), &mut server_seen);
+            let from_client = deliver(now, client, server, None, &mut client_seen);
             server.trim();
             client.trim();
-            if quiet {
+            if !(from_server || from_client) {
                 return (server_seen, client_seen);
             }
         }
