@@ -17,7 +17,7 @@
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 mod support;
@@ -52,15 +52,9 @@ impl Lab {
 
     /// Start `command` with stdout and stderr into `log`; killed on drop.
     fn spawn(&mut self, mut command: Command, log: &str) -> u32 {
-        let log = std::fs::File::create(self.dir.join(log)).unwrap();
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        self.processes.push(Killed(child));
+        let process = Killed::spawn_logged(&mut command, &self.dir.join(log));
+        let pid = process.0.id();
+        self.processes.push(process);
         pid
     }
 
@@ -293,16 +287,7 @@ fn daemon_serves_xl2tpd_lac_across_namespaces() {
         .iter_mut()
         .find(|p| p.0.id() == lns_pid)
         .unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = lns.0.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() >= end {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = lns.wait_exit(Duration::from_secs(10));
     let status = status.unwrap_or_else(|| panic!("lns ignored SIGTERM\n{}", logs()));
     assert!(status.success(), "lns exited with {status}\n{}", logs());
 

@@ -10,11 +10,11 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 mod support;
-use support::tools::{which, Killed};
+use support::tools::{daemon_config, which, Killed};
 
 fn deploy(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -159,22 +159,18 @@ fn capabilities(unit: &str, key: &str) -> String {
 /// `notify`.
 fn start_unprivileged(setpriv: &Path, dir: &Path, caps: &str) -> Killed {
     let set = format!("-all{}", if caps.is_empty() { "" } else { "," }) + caps;
-    let log = std::fs::File::create(dir.join(format!("lns{caps}.log"))).unwrap();
-    let child = Command::new(setpriv)
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(format!("--inh-caps={set}"))
-        .arg(format!("--ambient-caps={set}"))
-        .arg(format!("--bounding-set={set}"))
-        .arg(env!("CARGO_BIN_EXE_lns"))
-        .args(["run", "--config"])
-        .arg(dir.join("lns.toml"))
-        .env("NOTIFY_SOCKET", dir.join("notify"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    Killed(child)
+    Killed::spawn_logged(
+        Command::new(setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(format!("--inh-caps={set}"))
+            .arg(format!("--ambient-caps={set}"))
+            .arg(format!("--bounding-set={set}"))
+            .arg(env!("CARGO_BIN_EXE_lns"))
+            .args(["run", "--config"])
+            .arg(dir.join("lns.toml"))
+            .env("NOTIFY_SOCKET", dir.join("notify")),
+        &dir.join(format!("lns{caps}.log")),
+    )
 }
 
 #[test]
@@ -196,14 +192,7 @@ fn the_units_capabilities_are_enough_and_needed() {
         std::os::unix::fs::chown(&run, Some(65534), Some(65534)).unwrap();
         std::fs::write(
             dir.join("lns.toml"),
-            format!(
-                "[l2tp]\nlisten = [\"127.0.0.1:1701\"]\n\
-                 [runtime]\nshards = 2\ntun_name = \"lnscap{}\"\n\
-                 [management]\nsocket = \"{}\"\n\
-                 [metrics]\nlisten = \"127.0.0.1:9701\"\n",
-                std::process::id() % 100_000,
-                run.join("lns.sock").display()
-            ),
+            daemon_config("lnscap", &run.join("lns.sock")),
         )
         .unwrap();
         let manager = UnixDatagram::bind(dir.join("notify")).unwrap();
@@ -218,14 +207,9 @@ fn the_units_capabilities_are_enough_and_needed() {
 
         // Without any capability the daemon cannot make its TUN device.
         let mut bare = start_unprivileged(&setpriv, &dir, "");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = bare.0.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "still running: {}", log(""));
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = bare
+            .wait_exit(Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("still running: {}", log("")));
         assert!(!status.success(), "{}", log(""));
         assert!(log("").contains("Operation not permitted"), "{}", log(""));
 
@@ -244,14 +228,9 @@ fn the_units_capabilities_are_enough_and_needed() {
         );
         let n = manager.recv(&mut buf).unwrap();
         assert!(buf[..n].starts_with(b"STOPPING=1\n"));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = daemon.0.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "{}", log(&ambient));
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = daemon
+            .wait_exit(Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("{}", log(&ambient)));
         assert!(status.success(), "{}", log(&ambient));
         eprintln!("as nobody with {ambient}: {ready:?}");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -11,13 +11,13 @@
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lns::io::netns::in_private_netns;
 
 mod support;
-use support::tools::Killed;
+use support::tools::{daemon_config, Killed};
 
 /// One datagram from the daemon, within `limit`.
 fn notification(socket: &UnixDatagram, limit: Duration) -> String {
@@ -54,31 +54,20 @@ fn ready_only_once_serving_and_stopping_on_sigterm() {
         let manager = UnixDatagram::bind(dir.join("notify")).unwrap();
         std::fs::write(
             dir.join("lns.toml"),
-            format!(
-                "[l2tp]\nlisten = [\"127.0.0.1:1701\"]\n\
-                 [runtime]\nshards = 2\ntun_name = \"lnsn{}\"\n\
-                 [management]\nsocket = \"{}\"\n\
-                 [metrics]\nlisten = \"127.0.0.1:9701\"\n",
-                std::process::id() % 100_000,
-                dir.join("lns.sock").display()
-            ),
+            daemon_config("lnsn", &dir.join("lns.sock")),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.join("lns.log")).unwrap();
         let started = Instant::now();
         // Spawned from this thread, the daemon is in its namespace.
-        let child = Command::new(env!("CARGO_BIN_EXE_lns"))
-            .arg("run")
-            .arg("--config")
-            .arg(dir.join("lns.toml"))
-            .env("NOTIFY_SOCKET", dir.join("notify"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let mut daemon = Killed(child);
+        let mut daemon = Killed::spawn_logged(
+            Command::new(env!("CARGO_BIN_EXE_lns"))
+                .arg("run")
+                .arg("--config")
+                .arg(dir.join("lns.toml"))
+                .env("NOTIFY_SOCKET", dir.join("notify")),
+            &dir.join("lns.log"),
+        );
+        let pid = daemon.0.id();
         let said = || std::fs::read_to_string(dir.join("lns.log")).unwrap_or_default();
 
         let ready = notification(&manager, Duration::from_secs(20));
@@ -109,14 +98,9 @@ fn ready_only_once_serving_and_stopping_on_sigterm() {
         assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) }, 0);
         let stopping = notification(&manager, Duration::from_secs(10));
         assert!(stopping.starts_with("STOPPING=1\nSTATUS="), "{stopping}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = daemon.0.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "still running:\n{}", said());
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = daemon
+            .wait_exit(Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("still running:\n{}", said()));
         assert!(status.success(), "{status}\n{}", said());
         std::fs::remove_dir_all(&dir).unwrap();
     });

@@ -15,14 +15,7 @@ use loadgen::socket_io::IoChoice;
 use loadgen::{Options, Report};
 
 mod support;
-use support::{io_modes, path_name, skipped, Lns, GATEWAY, GATEWAY6};
-
-fn v4(addr: SocketAddr) -> SocketAddrV4 {
-    match addr {
-        SocketAddr::V4(a) => a,
-        SocketAddr::V6(a) => panic!("{a} is not IPv4"),
-    }
-}
+use support::{gateway_reflector, io_modes, path_name, skipped, Lns, GATEWAY, GATEWAY6};
 
 /// The first CI proof: 10,000 sessions (10 tunnels × 1000, all at
 /// once) with a probe a second each of 64 bytes for 4 s: every session
@@ -50,10 +43,7 @@ fn ten_thousand_with_data(name: &'static str, io: IoChoice) -> bool {
         let t0 = Instant::now();
         let (running, lns) = Lns::default().start();
         // The gateway address is on the daemon's TUN now.
-        let reflector = Reflector::bind(SocketAddr::from((GATEWAY, 0)), 2)
-            .unwrap()
-            .spawn()
-            .unwrap();
+        let (reflector, reflector_addr) = gateway_reflector(2);
         let mut options = Options::new(lns);
         options.tunnels = 10;
         options.sessions_per_tunnel = 1000;
@@ -63,7 +53,7 @@ fn ten_thousand_with_data(name: &'static str, io: IoChoice) -> bool {
         options.timeout = 90.0;
         options.data_pps = 1.0;
         options.data_size = 64;
-        options.reflector = Some(v4(reflector.local_addr()));
+        options.reflector = Some(reflector_addr);
         options.quiet = true;
         options.io = io;
         let report = loadgen::run(&options).unwrap();
@@ -217,10 +207,7 @@ fn probes_go_over_ipv6_too_and_all_come_back() {
             ..Lns::default()
         }
         .start();
-        let reflector = Reflector::bind(SocketAddr::from((GATEWAY, 0)), 1)
-            .unwrap()
-            .spawn()
-            .unwrap();
+        let (reflector, reflector_addr) = gateway_reflector(1);
         let reflector6 = Reflector::bind(SocketAddr::from((GATEWAY6, 0)), 1)
             .unwrap()
             .spawn()
@@ -232,7 +219,7 @@ fn probes_go_over_ipv6_too_and_all_come_back() {
         options.hold = 2.0;
         options.timeout = 30.0;
         options.data_pps = 5.0;
-        options.reflector = Some(v4(reflector.local_addr()));
+        options.reflector = Some(reflector_addr);
         options.reflector6 = match reflector6.local_addr() {
             SocketAddr::V6(a) => Some(a),
             SocketAddr::V4(a) => panic!("{a} is not IPv6"),

@@ -8,16 +8,14 @@
 //! which installs it: there its absence fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lns::io::netns::in_private_netns;
-use loadgen::reflect::Reflector;
 
 mod support;
-use support::{skipped, Lns, GATEWAY};
+use support::{gateway_reflector, skipped, Lns};
 
 const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
 
@@ -37,10 +35,7 @@ fn the_html_report_of_a_real_run_renders_in_headless_chromium() {
     let (html_in, json_in) = (html.clone(), json.clone());
     let ran = in_private_netns(move || {
         let (running, lns) = Lns::default().start();
-        let reflector = Reflector::bind(SocketAddr::from((GATEWAY, 0)), 1)
-            .unwrap()
-            .spawn()
-            .unwrap();
+        let (reflector, reflector_addr) = gateway_reflector(1);
         // 200 sessions at 200/s (a second of setup: several samples), then
         // 1.5 s of data at 20 packets/s each.
         let out = Command::new(BIN)
@@ -48,7 +43,7 @@ fn the_html_report_of_a_real_run_renders_in_headless_chromium() {
             .args(["--tunnels", "4", "--sessions-per-tunnel", "50"])
             .args(["--rate", "200", "--workers", "2", "--timeout", "30"])
             .args(["--hold", "1.5", "--data-pps", "20"])
-            .args(["--reflector", &reflector.local_addr().to_string()])
+            .args(["--reflector", &reflector_addr.to_string()])
             .arg("--json")
             .arg(&json_in)
             .arg("--html")

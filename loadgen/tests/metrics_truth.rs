@@ -8,16 +8,15 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use lns::io::netns::in_private_netns;
 use loadgen::options::Scenario;
-use loadgen::reflect::Reflector;
 use loadgen::Options;
 
 mod support;
-use support::{management, skipped, stat, Lns, GATEWAY};
+use support::{gateway_reflector, management, skipped, stat, Lns};
 
 const TUNNELS: u32 = 4;
 const PER_TUNNEL: u32 = 25;
@@ -123,13 +122,7 @@ fn metrics_agree_with_what_loadgen_did_and_saw() {
         assert_eq!(sum(&before, "lns_session_setups_total", &[]), 0.0);
         assert_eq!(sum(&before, "lns_pool_addresses", &[]), 65_534.0);
 
-        let reflector = Reflector::bind(SocketAddr::from((GATEWAY, 0)), 1)
-            .unwrap()
-            .spawn()
-            .unwrap();
-        let SocketAddr::V4(reflector_addr) = reflector.local_addr() else {
-            panic!("the reflector is on IPv4");
-        };
+        let (reflector, reflector_addr) = gateway_reflector(1);
         let mut options = Options::new(lns);
         options.tunnels = TUNNELS;
         options.sessions_per_tunnel = PER_TUNNEL;
@@ -139,10 +132,7 @@ fn metrics_agree_with_what_loadgen_did_and_saw() {
         options.timeout = 60.0;
         options.data_pps = 5.0;
         options.data_size = PROBE;
-        options.reflector = Some(SocketAddrV4::new(
-            *reflector_addr.ip(),
-            reflector_addr.port(),
-        ));
+        options.reflector = Some(reflector_addr);
         options.quiet = true;
         // loadgen's own endpoint (item 2 of the issue), on a port of this
         // namespace's loopback.
@@ -287,24 +277,18 @@ fn metrics_agree_with_what_loadgen_did_and_saw() {
         // sent went in, every one it got back came out, as IPv4 packets
         // of PROBE_IP bytes.
         let (sent, received) = (data.sent as f64, data.received as f64);
-        assert_eq!(
-            value("lns_dataplane_packets_total", &["direction=\"in\""]),
-            sent,
-            "{report}"
-        );
-        assert_eq!(
-            value("lns_dataplane_bytes_total", &["direction=\"in\""]),
-            sent * PROBE_IP as f64
-        );
-        assert_eq!(
-            value("lns_dataplane_packets_total", &["direction=\"out\""]),
-            received,
-            "{report}"
-        );
-        assert_eq!(
-            value("lns_dataplane_bytes_total", &["direction=\"out\""]),
-            received * PROBE_IP as f64
-        );
+        for (direction, packets) in [("in", sent), ("out", received)] {
+            let label = format!("direction=\"{direction}\"");
+            assert_eq!(
+                value("lns_dataplane_packets_total", &[&label]),
+                packets,
+                "{report}"
+            );
+            assert_eq!(
+                value("lns_dataplane_bytes_total", &[&label]),
+                packets * PROBE_IP as f64
+            );
+        }
         assert_eq!(received, reflected.reflected as f64);
         assert_eq!(
             value("lns_dataplane_drops_total", &["reason=\"spoofed_source\""]),

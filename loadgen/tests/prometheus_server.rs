@@ -14,18 +14,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lns::io::netns::in_private_netns;
-use loadgen::reflect::Reflector;
 use loadgen::Options;
 use serde_json::Value;
 
 mod support;
-use support::{skipped, Lns, GATEWAY};
+use support::{gateway_reflector, skipped, Lns};
 
 const TUNNELS: u32 = 2;
 const PER_TUNNEL: u32 = 50;
@@ -241,13 +240,7 @@ fn every_dashboard_panel_and_alert_rule_works_on_a_real_prometheus() {
         }
 
         // Sessions and traffic, with loadgen's own endpoint scraped too.
-        let reflector = Reflector::bind(SocketAddr::from((GATEWAY, 0)), 1)
-            .unwrap()
-            .spawn()
-            .unwrap();
-        let SocketAddr::V4(reflector_addr) = reflector.local_addr() else {
-            panic!("the reflector is on IPv4");
-        };
+        let (reflector, reflector_addr) = gateway_reflector(1);
         let mut options = Options::new(lns);
         options.tunnels = TUNNELS;
         options.sessions_per_tunnel = PER_TUNNEL;
@@ -255,10 +248,7 @@ fn every_dashboard_panel_and_alert_rule_works_on_a_real_prometheus() {
         options.hold = 5.0;
         options.timeout = 30.0;
         options.data_pps = 5.0;
-        options.reflector = Some(SocketAddrV4::new(
-            *reflector_addr.ip(),
-            reflector_addr.port(),
-        ));
+        options.reflector = Some(reflector_addr);
         options.metrics = Some(LOADGEN_METRICS.parse().unwrap());
         options.quiet = true;
         let report = loadgen::run(&options).unwrap();

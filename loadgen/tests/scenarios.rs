@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 
 use lns::io::netns::in_private_netns;
 use loadgen::options::Scenario;
-use loadgen::reflect::Reflector;
 use loadgen::Options;
 
 mod support;
-use support::{management, skipped, stat, Lns, GATEWAY};
+use support::{gateway_reflector, management, skipped, stat, Lns};
 
 /// `scenario` for `duration` seconds on 2 tunnels of `per_tunnel`
 /// sessions each, setup bounded at 20 s, no progress line.
@@ -137,16 +136,10 @@ fn soak_holds_with_data_for_the_duration_and_loses_nothing() {
     let name = "soak_holds_with_data_for_the_duration_and_loses_nothing";
     let ran = in_private_netns(move || {
         let (running, lns) = Lns::default().start();
-        let reflector = Reflector::bind(SocketAddr::from((GATEWAY, 0)), 1)
-            .unwrap()
-            .spawn()
-            .unwrap();
+        let (reflector, reflector_addr) = gateway_reflector(1);
         let mut options = two_tunnels(lns, 100, Scenario::Soak, 3.0);
         options.data_pps = 5.0;
-        options.reflector = match reflector.local_addr() {
-            SocketAddr::V4(a) => Some(a),
-            SocketAddr::V6(a) => panic!("{a} is not IPv4"),
-        };
+        options.reflector = Some(reflector_addr);
         let t0 = Instant::now();
         let report = loadgen::run(&options).unwrap();
         let took = t0.elapsed();

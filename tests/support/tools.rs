@@ -37,6 +37,51 @@ impl Drop for Killed {
     }
 }
 
+impl Killed {
+    /// Start `command` with no input and its output and errors in the
+    /// file `log`; killed and reaped on drop.
+    pub fn spawn_logged(command: &mut Command, log: &Path) -> Killed {
+        let log = std::fs::File::create(log).unwrap();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Killed(child)
+    }
+
+    /// Its exit status once it ended, polled for at most `limit`; none if
+    /// it still runs then.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A small daemon configuration for tests that run the `lns` binary: UDP
+/// 1701 and the metrics endpoint (9701) on loopback, two shards, a TUN
+/// named `tun_prefix` + this process's ID, the management socket at
+/// `socket`.
+pub fn daemon_config(tun_prefix: &str, socket: &Path) -> String {
+    format!(
+        "[l2tp]\nlisten = [\"127.0.0.1:1701\"]\n\
+         [runtime]\nshards = 2\ntun_name = \"{tun_prefix}{}\"\n\
+         [management]\nsocket = \"{}\"\n\
+         [metrics]\nlisten = \"127.0.0.1:9701\"\n",
+        std::process::id() % 100_000,
+        socket.display()
+    )
+}
+
 /// Send `signal` (e.g. "TERM", "INT") to a process.
 pub fn signal(pid: u32, signal: &str) {
     let _ = Command::new("kill")

@@ -4,7 +4,7 @@
 //! password `loadgen`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use lns::config::IoMode;
@@ -24,6 +24,20 @@ pub const GATEWAY6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1)
 pub const PREFIX_POOL6: (Ipv6Addr, u8) = (Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0), 40);
 /// 65,534 subscriber addresses.
 pub const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(100, 65, 0, 0), 16);
+
+/// A reflector with `workers` threads on the daemon's IPv4 gateway
+/// address (on its TUN once the daemon runs): its handle and the address
+/// loadgen's probes go to.
+pub fn gateway_reflector(workers: usize) -> (loadgen::reflect::Running, SocketAddrV4) {
+    let reflector = loadgen::reflect::Reflector::bind(SocketAddr::from((GATEWAY, 0)), workers)
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let SocketAddr::V4(addr) = reflector.local_addr() else {
+        panic!("the reflector is on IPv4");
+    };
+    (reflector, addr)
+}
 
 /// What the LNS is configured with.
 #[derive(Default)]
